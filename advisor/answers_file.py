@@ -1,0 +1,95 @@
+"""Answers files (YAML or JSON): loading, validation, and the commented template."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from advisor.answers import Answers, choices_of, missing_fields
+from advisor.errors import InputError, format_validation_error
+
+
+def read_answers_file(path: Path) -> dict[str, Any]:
+    """The raw mapping in an answers file; fields are validated later, together with any asked ones."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such answers file; check the path (`advisor questions --template` writes one)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read the answers file ({exc}); it must be UTF-8 YAML or JSON") from None
+    try:
+        data = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else (f":{exc.lineno}" if hasattr(exc, "lineno") else "")
+        raise InputError(f"{path}{where}: not valid YAML/JSON ({_short(exc)}); fix the syntax") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: an answers file must be a mapping of field: value (see `advisor questions --template`)")
+    unknown = [k for k in data if k not in Answers.model_fields]
+    if unknown:
+        raise InputError(f"{path}: unknown field {unknown[0]!r}; `advisor questions --template` lists the fields")
+    return data
+
+
+def _short(exc: Exception) -> str:
+    return (getattr(exc, "problem", None) or str(exc)).splitlines()[0]
+
+
+def validate_answers(data: dict[str, Any], source: str = "answers") -> Answers:
+    """Answers from a complete mapping; one error line naming every bad field."""
+    missing = missing_fields(data)
+    if missing:
+        raise InputError(
+            f"{source}: missing answers for {', '.join(missing)}; add them to the answers file "
+            "or run interactively without --no-input"
+        )
+    try:
+        return Answers.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(format_validation_error(exc, source)) from None
+
+
+def answers_template() -> str:
+    """A commented YAML answers file: every question, its help, its choices and default."""
+    lines = ["# advisor answers file. Fill in, then: advisor assess --answers THIS_FILE", ""]
+    for name, field in Answers.model_fields.items():
+        lines.append(f"# {field.title}")
+        lines.append(f"#   why: {field.description}")
+        choices = choices_of(name)
+        if choices:
+            lines.append(f"#   choices: {', '.join(choices)}")
+        if field.is_required():
+            lines.append("#   required")
+            lines.append(f"{name}: {_example(name)}")
+        else:
+            default = field.default.value if hasattr(field.default, "value") else field.default
+            lines.append(f"{name}: {_yaml_scalar(default)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _example(name: str) -> str:
+    examples = {"project_name": "My project", "use_case": "Describe the task in one or two sentences",
+                "task_type": "classification", "labeled_examples": "0", "budget_one_off": "5000",
+                "budget_monthly": "500", "monthly_requests": "10000", "weeks_to_production": "8"}
+    return _yaml_scalar(examples.get(name, ""))
+
+
+def _yaml_scalar(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str) and not value.replace(".", "", 1).isdigit():
+        return json.dumps(value)
+    return str(value)
+
+
+def answers_schema() -> str:
+    return json.dumps(Answers.model_json_schema(), indent=2)

@@ -1,0 +1,34 @@
+"""The ``advisor`` command line. Commands live in :mod:`advisor.commands` and load lazily,
+so ``advisor --help`` imports neither torch nor transformers."""
+
+from __future__ import annotations
+
+import click
+
+from advisor import __version__
+from advisor.commands.lazy import ErrorBoundaryGroup
+
+COMMANDS = {
+    "assess": "advisor.commands.assess:assess",
+    "questions": "advisor.commands.questions:questions",
+    "rules": "advisor.commands.rules:rules",
+    "history": "advisor.commands.history:history",
+    "show": "advisor.commands.history:show",
+    "report": "advisor.commands.report:report",
+    "probe": "advisor.commands.probe:probe",
+}
+
+
+@click.group(cls=ErrorBoundaryGroup, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="advisor")
+def cli() -> None:
+    """Decide between prompt engineering, RAG and fine-tuning from evidence on your own data.
+
+    \b
+    Example:
+      advisor assess --answers examples/support-desk/answers.yaml --out report.md
+    """
+
+
+def main() -> None:
+    cli(prog_name="advisor")

@@ -1,0 +1,1 @@
+"""CLI commands, one small module each. Stage logic lives outside this package."""

@@ -1,0 +1,36 @@
+"""``advisor report``: re-render a stored assessment without asking again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from advisor.commands.options import db_option, resolve_db
+from advisor.errors import InputError
+
+
+@click.command()
+@click.argument("assessment_id", type=int)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Report path (default: <project>-advisor-report.<format>).")
+@click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True)
+@click.option("--templates", type=click.Path(file_okay=False, path_type=Path), help="Folder of templates overriding the built-in ones.")
+@db_option
+def report(assessment_id: int, out: Path | None, fmt: str, templates: Path | None, db: Path | None) -> None:
+    """Write the report of a stored assessment.
+
+    \b
+    Example:
+      advisor report 3 --out decision.md
+    """
+    from advisor.assessment import document_from_store
+    from advisor.report import render
+    from advisor.store import Store
+
+    with Store(resolve_db(db)) as store:
+        doc = document_from_store(store, assessment_id)
+    if doc is None:
+        raise InputError(f"assessment {assessment_id} has no stored recommendation in {resolve_db(db)}; "
+                         "`advisor history` lists the assessments")
+    path = render(doc, fmt, out, templates)
+    click.echo(f"Report written to {path}")

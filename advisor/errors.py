@@ -1,0 +1,42 @@
+"""Domain exceptions. The CLI turns each into one ``Error: ...`` line and exit code 2."""
+
+from __future__ import annotations
+
+
+class AdvisorError(Exception):
+    """A problem the user can fix; the message names the file/field, the problem and the fix."""
+
+    exit_code = 2
+
+
+class InputError(AdvisorError):
+    """Bad user input: answers file, data file, option value."""
+
+
+class RulebookError(AdvisorError):
+    """An invalid rulebook file (reported as ``file:line: message``)."""
+
+
+class StoreError(AdvisorError):
+    """The database cannot be opened or written."""
+
+
+class ModelNotFoundError(AdvisorError):
+    """A model is not available offline."""
+
+
+class ProbeError(AdvisorError):
+    """A probe cannot run on the given inputs."""
+
+
+def format_validation_error(exc, source: str = "") -> str:
+    """Render a pydantic ValidationError as ``source: loc: message`` fragments on one line."""
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "(root)"
+        msg = err.get("msg", "invalid")
+        if err.get("type") == "extra_forbidden":
+            msg = "unknown field (check the spelling; `advisor questions --template` lists the fields)"
+        parts.append(f"{loc}: {msg}")
+    prefix = f"{source}: " if source else ""
+    return prefix + "; ".join(parts)

@@ -1,0 +1,100 @@
+"""Run a probe: reuse a stored result, or run it, record it (also when interrupted or failed)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from pydantic import BaseModel
+
+from advisor.errors import AdvisorError
+from advisor.probes.base import ProbeContext, ProbeResult
+from advisor.probes.registry import resolve
+
+
+def stderr_progress(label_prefix: str = "") -> Callable[[int, int, str], None]:
+    """A one-line progress bar on stderr (only when stderr is a terminal)."""
+    tty = sys.stderr.isatty()
+
+    def report(done: int, total: int, label: str) -> None:
+        if not tty or total <= 0:
+            return
+        width = 30
+        filled = int(width * min(done, total) / total)
+        bar = "#" * filled + "-" * (width - filled)
+        end = "\n" if done >= total else ""
+        sys.stderr.write(f"\r{label_prefix}{label} [{bar}] {done}/{total}{end}")
+        sys.stderr.flush()
+
+    return report
+
+
+def run_probe(
+    name: str,
+    config: BaseModel,
+    store: Any = None,
+    *,
+    force: bool = False,
+    budget_seconds: float | None = None,
+    assessment_id: int | None = None,
+    artifacts_dir: Path | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> ProbeResult:
+    """Run probe ``name`` with ``config``; the result is stored when a store is given.
+
+    A completed run with the same fingerprint is reused unless ``force``. Ctrl-C marks the
+    run ``interrupted`` and keeps what was finished, then re-raises. A failure is recorded
+    with its message before it propagates.
+    """
+    probe = resolve(name)()
+    fingerprint = probe.fingerprint(config)
+    if store is not None and not force:
+        previous = store.find_completed_run(name, fingerprint)
+        if previous is not None:
+            data = store.load_probe_result(previous)
+            if data is not None:
+                result = ProbeResult.model_validate(data)
+                result.notes.append(f"reused stored run #{previous} (same data, model and config; --force re-runs)")
+                if assessment_id is not None:
+                    store.attach_run(previous, assessment_id)
+                return result
+    result = ProbeResult(probe=name, fingerprint=fingerprint)
+    deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
+    ctx = ProbeContext(
+        result=result,
+        deadline=deadline,
+        store=store,
+        artifacts_dir=artifacts_dir,
+        progress=progress or stderr_progress(f"{name}: "),
+    )
+    config_dump = config.model_dump(mode="json")
+    run_id = store.start_probe_run(name, fingerprint, config_dump, assessment_id) if store is not None else None
+    started = time.monotonic()
+    try:
+        result = probe.run(config, ctx)
+    except KeyboardInterrupt:
+        _record(store, run_id, ctx.result, started, "interrupted", "interrupted by the user (Ctrl-C)")
+        raise
+    except AdvisorError as exc:
+        _record(store, run_id, ctx.result, started, "failed", str(exc))
+        raise
+    except Exception as exc:  # recorded, then shown by the caller as one line
+        _record(store, run_id, ctx.result, started, "failed", f"{type(exc).__name__}: {exc}")
+        raise
+    result.wall_seconds = time.monotonic() - started
+    status = "done" if result.status == "done" else "partial"
+    _record(store, run_id, result, started, status, None)
+    if run_id is not None:
+        result.notes.append(f"stored as probe run #{run_id}")
+    return result
+
+
+def _record(store: Any, run_id: int | None, result: ProbeResult, started: float, status: str, error: str | None) -> None:
+    if store is None or run_id is None:
+        return
+    result.wall_seconds = time.monotonic() - started
+    if status != "done":
+        result.status = status
+    store.finish_probe_run(run_id, result, status, error)

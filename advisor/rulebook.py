@@ -1,0 +1,245 @@
+"""Loading and checking the rulebook: YAML files of declarative rules, plus strategy metadata.
+
+A rules file holds ``rules:``, a list of rules::
+
+    - id: rag-fresh-knowledge
+      when: {field: corpus_change, gte: weekly}
+      effect: {rag: 3, rag_prompt: 3, fine_tuning: -2}
+      exclude: {fine_tuning: "why it is ruled out"}     # optional
+      method: {lora: 1}                                  # optional: fine-tuning method preference
+      rationale: One sentence, our own words.
+      source: "Title, Publisher" or "Authors (year), Title"
+      risk: optional risk to watch when this fires
+      next_step: optional concrete next step
+
+Every file is validated at load time: unknown keys, operators, fields, strategies or choice
+values are errors reported as ``file:line: message``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from advisor import answers as answers_mod
+from advisor.conditions import ConditionError, comparisons_of, fields_of, parse_condition
+from advisor.errors import RulebookError
+
+STRATEGIES = ("prompt_engineering", "rag", "fine_tuning", "rag_prompt", "rag_fine_tuning")
+METHODS = ("lora", "prompt_tuning", "full", "preference_tuning")
+EVIDENCE_NAMESPACES = ("few_shot", "lora", "rag", "domain")
+NON_RULE_FILES = {"strategies.yaml", "costs.yaml"}
+
+
+class Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    when: Any
+    effect: dict[str, float] = Field(default_factory=dict)
+    exclude: dict[str, str] = Field(default_factory=dict)
+    method: dict[str, float] = Field(default_factory=dict)
+    rationale: str = Field(min_length=10)
+    source: str = Field(min_length=5)
+    risk: str | None = None
+    next_step: str | None = None
+    file: str = ""
+    line: int = 0
+
+    @field_validator("effect", "exclude")
+    @classmethod
+    def _strategies(cls, value: dict) -> dict:
+        for key in value:
+            if key not in STRATEGIES:
+                raise ValueError(f"unknown strategy {key!r}; use one of {', '.join(STRATEGIES)}")
+        return value
+
+    @field_validator("method")
+    @classmethod
+    def _methods(cls, value: dict) -> dict:
+        for key in value:
+            if key not in METHODS:
+                raise ValueError(f"unknown fine-tuning method {key!r}; use one of {', '.join(METHODS)}")
+        return value
+
+    @property
+    def uses_evidence(self) -> bool:
+        return any("." in f for f in fields_of(self.when))
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+class Rulebook(BaseModel):
+    rules: list[Rule]
+    strategies: dict[str, dict[str, Any]]
+    hash: str
+    paths: list[str]
+
+    def get(self, rule_id: str) -> Rule | None:
+        return next((r for r in self.rules if r.id == rule_id), None)
+
+
+class _LineLoader(yaml.SafeLoader):
+    """A YAML loader that records each mapping's line as ``__line__``."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict:
+    mapping = loader.construct_mapping(node, deep=True)
+    mapping["__line__"] = node.start_mark.line + 1
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _strip_lines(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_lines(v) for k, v in value.items() if k != "__line__"}
+    if isinstance(value, list):
+        return [_strip_lines(v) for v in value]
+    return value
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RulebookError(f"{path}: cannot read the file ({exc}); check the path and that it is UTF-8 text") from None
+    try:
+        return yaml.load(text, Loader=_LineLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise RulebookError(f"{path}{line}: invalid YAML ({problem}); fix the syntax") from None
+
+
+def _line_for(raw: dict, loc: tuple) -> int:
+    """The line of the deepest mapping on the error's path."""
+    line, node = raw.get("__line__", 0), raw
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            break
+        if isinstance(node, dict) and "__line__" in node:
+            line = node["__line__"]
+    return line
+
+
+def _parse_rule(raw: Any, path: Path) -> Rule:
+    if not isinstance(raw, dict):
+        raise RulebookError(f"{path}: each entry of 'rules' must be a mapping with id, when, effect, rationale, source")
+    rid = raw.get("id", "?")
+    if "when" not in raw:
+        raise RulebookError(f"{path}:{raw.get('__line__', 0)}: rule {rid!r}: when: missing; every rule needs a condition")
+    try:
+        when = parse_condition(raw["when"])
+    except ConditionError as exc:
+        line = exc.line or raw.get("__line__", 0)
+        raise RulebookError(f"{path}:{line}: rule {rid!r}: {exc}") from None
+    try:
+        rule = Rule.model_validate({**_strip_lines({k: v for k, v in raw.items() if k != "when"}), "when": when})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        line = _line_for(raw, tuple(err["loc"]))
+        where = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (allowed: id, when, effect, exclude, method, rationale, source, risk, next_step)"
+        raise RulebookError(f"{path}:{line}: rule {rid!r}: {where}: {msg}") from None
+    rule.file, rule.line = str(path), raw.get("__line__", 0)
+    _check_fields(rule, raw, path)
+    return rule
+
+
+def _check_fields(rule: Rule, raw: dict, path: Path) -> None:
+    """Every compared field exists, and choice values are valid choices."""
+    known = answers_mod.Answers.model_fields
+    line = raw.get("when", {}).get("__line__", rule.line) if isinstance(raw.get("when"), dict) else rule.line
+    for cmp in comparisons_of(rule.when):
+        name = cmp.field
+        if "." in name:
+            if name.split(".", 1)[0] not in EVIDENCE_NAMESPACES:
+                raise RulebookError(
+                    f"{path}:{line}: rule {rule.id!r}: unknown probe in field {name!r}; "
+                    f"evidence fields start with one of {', '.join(EVIDENCE_NAMESPACES)}"
+                )
+            continue
+        if name not in known:
+            raise RulebookError(
+                f"{path}:{line}: rule {rule.id!r}: unknown field {name!r}; "
+                "`advisor questions --template` lists the answer fields"
+            )
+        choices = answers_mod.choices_of(name)
+        operand = cmp.operand
+        values = operand if isinstance(operand, list) else [operand]
+        if choices and cmp.op != "exists":
+            bad = [v for v in values if str(v) not in choices]
+            if bad:
+                raise RulebookError(
+                    f"{path}:{line}: rule {rule.id!r}: {bad[0]!r} is not a choice of {name}; "
+                    f"use one of {', '.join(choices)}"
+                )
+
+
+def _rule_files(directory: Path) -> list[Path]:
+    if not directory.is_dir():
+        raise RulebookError(f"{directory}: not a folder; --rules takes a folder of .yaml rule files")
+    return sorted(p for p in directory.rglob("*.yaml") if p.name not in NON_RULE_FILES)
+
+
+def load_rules_file(path: Path) -> list[Rule]:
+    data = _read_yaml(path)
+    if data is None:
+        return []
+    if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
+        raise RulebookError(f"{path}:1: a rules file must have a top-level 'rules:' list")
+    extra = [k for k in data if k not in ("rules", "__line__")]
+    if extra:
+        raise RulebookError(f"{path}:1: unknown top-level key {extra[0]!r}; only 'rules' is allowed")
+    return [_parse_rule(raw, path) for raw in data["rules"]]
+
+
+def load_strategies(directory: Path) -> dict[str, dict[str, Any]]:
+    path = directory / "strategies.yaml"
+    data = _strip_lines(_read_yaml(path)) if path.exists() else None
+    if not isinstance(data, dict) or set(data.get("strategies", {})) != set(STRATEGIES):
+        raise RulebookError(f"{path}: must define 'strategies:' with exactly {', '.join(STRATEGIES)}")
+    return data["strategies"]
+
+
+def load_rulebook(directory: Path | None = None) -> Rulebook:
+    """The rulebook in ``directory`` (default: the built-in one). Strategy metadata
+    (``strategies.yaml``) comes from that folder if present, else from the built-in rulebook."""
+    from advisor.resources import rules_dir
+
+    builtin = rules_dir()
+    directory = Path(directory) if directory else builtin
+    files = _rule_files(directory)
+    if not files:
+        raise RulebookError(f"{directory}: no .yaml rule files found; a rulebook folder needs at least one")
+    rules = [rule for path in files for rule in load_rules_file(path)]
+    _check_unique(rules)
+    meta_dir = directory if (directory / "strategies.yaml").exists() else builtin
+    strategies = load_strategies(meta_dir)
+    digest = hashlib.sha256()
+    for path in files + [meta_dir / "strategies.yaml"]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return Rulebook(rules=rules, strategies=strategies, hash=digest.hexdigest()[:16], paths=[str(p) for p in files])
+
+
+def _check_unique(rules: list[Rule]) -> None:
+    seen: dict[str, Rule] = {}
+    for rule in rules:
+        if rule.id in seen:
+            raise RulebookError(f"{rule.where}: duplicate rule id {rule.id!r} (first defined at {seen[rule.id].where})")
+        seen[rule.id] = rule

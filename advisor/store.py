@@ -1,0 +1,374 @@
+"""The DuckDB store: assessments, recommendations, probe runs, metrics, per-example results.
+
+Schema changes are numbered migration functions, applied in order and recorded in
+``schema_version``. SQL is always parameterized. See ``docs/schema.md``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from advisor.errors import StoreError
+
+MIGRATIONS: list[Callable[[Any], None]] = []
+
+
+def migration(fn: Callable[[Any], None]) -> Callable[[Any], None]:
+    MIGRATIONS.append(fn)
+    return fn
+
+
+@migration
+def m001_initial(con: Any) -> None:
+    con.execute("CREATE SEQUENCE IF NOT EXISTS assessment_ids START 1")
+    con.execute("CREATE SEQUENCE IF NOT EXISTS probe_run_ids START 1")
+    con.execute(
+        """
+        CREATE TABLE assessments (
+            id INTEGER PRIMARY KEY DEFAULT nextval('assessment_ids'),
+            project_name VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            updated_at TIMESTAMP NOT NULL,
+            advisor_version VARCHAR NOT NULL,
+            rulebook_hash VARCHAR NOT NULL,
+            command VARCHAR NOT NULL,
+            answers JSON NOT NULL,
+            status VARCHAR NOT NULL
+        )
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE recommendations (
+            assessment_id INTEGER NOT NULL,
+            strategy VARCHAR NOT NULL,
+            rank INTEGER,
+            score DOUBLE NOT NULL,
+            answer_score DOUBLE NOT NULL,
+            evidence_score DOUBLE NOT NULL,
+            excluded BOOLEAN NOT NULL,
+            exclusion_reason VARCHAR,
+            PRIMARY KEY (assessment_id, strategy)
+        )
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE decisions (
+            assessment_id INTEGER PRIMARY KEY,
+            winner VARCHAR NOT NULL,
+            confidence VARCHAR NOT NULL,
+            confidence_score DOUBLE NOT NULL,
+            recommendation JSON NOT NULL
+        )
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE probe_runs (
+            id INTEGER PRIMARY KEY DEFAULT nextval('probe_run_ids'),
+            assessment_id INTEGER,
+            probe VARCHAR NOT NULL,
+            fingerprint VARCHAR NOT NULL,
+            config JSON NOT NULL,
+            status VARCHAR NOT NULL,
+            started_at TIMESTAMP NOT NULL,
+            finished_at TIMESTAMP,
+            error VARCHAR,
+            result JSON
+        )
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE metrics (
+            run_id INTEGER NOT NULL,
+            name VARCHAR NOT NULL,
+            value DOUBLE NOT NULL,
+            ci_low DOUBLE,
+            ci_high DOUBLE,
+            n INTEGER,
+            params JSON NOT NULL
+        )
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE example_results (
+            run_id INTEGER NOT NULL,
+            example_id VARCHAR NOT NULL,
+            params JSON NOT NULL,
+            prediction VARCHAR,
+            gold VARCHAR,
+            correct BOOLEAN,
+            score DOUBLE,
+            details JSON NOT NULL
+        )
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE embedding_cache (
+            embedder VARCHAR NOT NULL,
+            text_hash VARCHAR NOT NULL,
+            vector FLOAT[] NOT NULL,
+            PRIMARY KEY (embedder, text_hash)
+        )
+        """
+    )
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+class Store:
+    """An open advisor database. Use as a context manager or call :meth:`close`."""
+
+    def __init__(self, path: Path | str):
+        import duckdb
+
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.con = duckdb.connect(str(self.path))
+        except duckdb.IOException as exc:
+            raise StoreError(_explain_open_error(self.path, exc)) from None
+        except (duckdb.Error, OSError) as exc:
+            raise StoreError(
+                f"{self.path}: cannot open the database ({_first_line(exc)}). "
+                "If the file is not an advisor database, pass another one with --db or ADVISOR_DB."
+            ) from None
+        self.migrate()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.con.close()
+
+    # -- schema --------------------------------------------------------------------------
+    def schema_version(self) -> int:
+        self.con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMP)"
+        )
+        row = self.con.execute("SELECT max(version) FROM schema_version").fetchone()
+        return int(row[0] or 0)
+
+    def migrate(self) -> None:
+        import duckdb
+
+        try:
+            current = self.schema_version()
+            if current > len(MIGRATIONS):
+                raise StoreError(
+                    f"{self.path}: database schema version {current} is newer than this advisor "
+                    f"supports ({len(MIGRATIONS)}); upgrade advisor or use another --db."
+                )
+            for version, fn in enumerate(MIGRATIONS[current:], start=current + 1):
+                self.con.execute("BEGIN TRANSACTION")
+                fn(self.con)
+                self.con.execute("INSERT INTO schema_version VALUES (?, ?)", [version, _now()])
+                self.con.execute("COMMIT")
+        except duckdb.Error as exc:
+            raise StoreError(
+                f"{self.path}: the database is not a valid advisor database ({_first_line(exc)}); "
+                "move it aside or pass another file with --db."
+            ) from None
+
+    # -- assessments ---------------------------------------------------------------------
+    def add_assessment(self, project_name: str, answers: dict, rulebook_hash: str, version: str, command: str) -> int:
+        now = _now()
+        row = self.con.execute(
+            "INSERT INTO assessments (project_name, created_at, updated_at, advisor_version, rulebook_hash,"
+            " command, answers, status) VALUES (?, ?, ?, ?, ?, ?, ?, 'answered') RETURNING id",
+            [project_name, now, now, version, rulebook_hash, command, _json(answers)],
+        ).fetchone()
+        return int(row[0])
+
+    def save_recommendation(self, assessment_id: int, rec: dict) -> None:
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            self.con.execute("DELETE FROM recommendations WHERE assessment_id = ?", [assessment_id])
+            self.con.execute("DELETE FROM decisions WHERE assessment_id = ?", [assessment_id])
+            for s in rec["strategies"]:
+                self.con.execute(
+                    "INSERT INTO recommendations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [assessment_id, s["strategy"], s["rank"], s["score"], s["answer_score"],
+                     s["evidence_score"], s["excluded"], s.get("exclusion_reason")],
+                )
+            self.con.execute(
+                "INSERT INTO decisions VALUES (?, ?, ?, ?, ?)",
+                [assessment_id, rec["winner"], rec["confidence"], rec["confidence_score"], _json(rec)],
+            )
+            self.con.execute(
+                "UPDATE assessments SET status = 'recommended', updated_at = ? WHERE id = ?", [_now(), assessment_id]
+            )
+            self.con.execute("COMMIT")
+        except Exception:
+            self.con.execute("ROLLBACK")
+            raise
+
+    def assessments(self, limit: int = 50) -> list[dict]:
+        rows = self.con.execute(
+            "SELECT a.id, a.project_name, a.created_at, a.status, d.winner, d.confidence"
+            " FROM assessments a LEFT JOIN decisions d ON d.assessment_id = a.id"
+            " ORDER BY a.id DESC LIMIT ?",
+            [limit],
+        ).fetchall()
+        keys = ["id", "project_name", "created_at", "status", "winner", "confidence"]
+        return [dict(zip(keys, r)) for r in rows]
+
+    def assessment(self, assessment_id: int) -> dict | None:
+        row = self.con.execute(
+            "SELECT a.id, a.project_name, a.created_at, a.advisor_version, a.rulebook_hash, a.command,"
+            " a.answers, a.status, d.recommendation FROM assessments a"
+            " LEFT JOIN decisions d ON d.assessment_id = a.id WHERE a.id = ?",
+            [assessment_id],
+        ).fetchone()
+        if row is None:
+            return None
+        keys = ["id", "project_name", "created_at", "advisor_version", "rulebook_hash", "command",
+                "answers", "status", "recommendation"]
+        data = dict(zip(keys, row))
+        data["answers"] = json.loads(data["answers"])
+        data["recommendation"] = json.loads(data["recommendation"]) if data["recommendation"] else None
+        data["probe_runs"] = self.probe_runs(assessment_id)
+        return data
+
+    # -- probe runs ----------------------------------------------------------------------
+    def start_probe_run(self, probe: str, fingerprint: str, config: dict, assessment_id: int | None) -> int:
+        row = self.con.execute(
+            "INSERT INTO probe_runs (assessment_id, probe, fingerprint, config, status, started_at)"
+            " VALUES (?, ?, ?, ?, 'running', ?) RETURNING id",
+            [assessment_id, probe, fingerprint, _json(config), _now()],
+        ).fetchone()
+        return int(row[0])
+
+    def finish_probe_run(self, run_id: int, result: Any, status: str, error: str | None = None) -> None:
+        """Record a run's outcome with all its metrics and per-example rows, in one transaction."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            self.con.execute("DELETE FROM metrics WHERE run_id = ?", [run_id])
+            self.con.execute("DELETE FROM example_results WHERE run_id = ?", [run_id])
+            if result is not None:
+                self.con.executemany(
+                    "INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [[run_id, m.name, m.value, m.ci_low, m.ci_high, m.n, _json(m.params)] for m in result.metrics],
+                )
+                if result.examples:
+                    self.con.executemany(
+                        "INSERT INTO example_results VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        [[run_id, e.example_id, _json(e.params), e.prediction, e.gold, e.correct, e.score,
+                          _json(e.details)] for e in result.examples],
+                    )
+            payload = None if result is None else result.model_dump_json(exclude={"examples"})
+            self.con.execute(
+                "UPDATE probe_runs SET status = ?, finished_at = ?, error = ?, result = ? WHERE id = ?",
+                [status, _now(), error, payload, run_id],
+            )
+            self.con.execute("COMMIT")
+        except Exception:
+            self.con.execute("ROLLBACK")
+            raise
+
+    def attach_run(self, run_id: int, assessment_id: int) -> None:
+        self.con.execute("UPDATE probe_runs SET assessment_id = ? WHERE id = ?", [assessment_id, run_id])
+
+    def find_completed_run(self, probe: str, fingerprint: str) -> int | None:
+        row = self.con.execute(
+            "SELECT id FROM probe_runs WHERE probe = ? AND fingerprint = ? AND status = 'done'"
+            " ORDER BY id DESC LIMIT 1",
+            [probe, fingerprint],
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def load_probe_result(self, run_id: int) -> dict | None:
+        """The stored result of a run, with its per-example rows, as a dict for ``ProbeResult``."""
+        row = self.con.execute("SELECT result FROM probe_runs WHERE id = ?", [run_id]).fetchone()
+        if row is None or row[0] is None:
+            return None
+        data = json.loads(row[0])
+        rows = self.con.execute(
+            "SELECT example_id, params, prediction, gold, correct, score, details FROM example_results"
+            " WHERE run_id = ? ORDER BY rowid",
+            [run_id],
+        ).fetchall()
+        data["examples"] = [
+            {"example_id": r[0], "params": json.loads(r[1]), "prediction": r[2], "gold": r[3],
+             "correct": r[4], "score": r[5], "details": json.loads(r[6])}
+            for r in rows
+        ]
+        return data
+
+    def probe_runs(self, assessment_id: int) -> list[dict]:
+        rows = self.con.execute(
+            "SELECT id, probe, status, started_at, finished_at, error FROM probe_runs"
+            " WHERE assessment_id = ? ORDER BY id",
+            [assessment_id],
+        ).fetchall()
+        keys = ["id", "probe", "status", "started_at", "finished_at", "error"]
+        return [dict(zip(keys, r)) for r in rows]
+
+    # -- embedding cache -----------------------------------------------------------------
+    def cached_embeddings(self, embedder: str, text_hashes: list[str]) -> dict[str, list[float]]:
+        """Cached vectors (float32 numpy arrays, usable as lists) of the given hashes that exist."""
+        if not text_hashes:
+            return {}
+        import numpy as np
+
+        found = self.con.execute(
+            "SELECT c.text_hash, c.vector FROM embedding_cache c"
+            " JOIN (SELECT DISTINCT unnest(?::VARCHAR[]) AS h) q ON c.text_hash = q.h WHERE c.embedder = ?",
+            [list(text_hashes), embedder],
+        ).fetchnumpy()
+        return {h: np.asarray(v, dtype=np.float32) for h, v in zip(found["text_hash"].tolist(), found["vector"])}
+
+    def cache_embeddings(self, embedder: str, items: list[tuple[str, list[float]]]) -> None:
+        """Insert or replace vectors; bulk-loaded from numpy (one statement, no per-row round trip)."""
+        if not items:
+            return
+        import numpy as np
+
+        hashes = np.array([h for h, _ in items], dtype=object)
+        vectors = np.stack([np.asarray(v, dtype=np.float32) for _, v in items])
+        n, dim = vectors.shape
+        self.con.register("_emb_rows", {"i": np.arange(n), "h": hashes})
+        self.con.register("_emb_vals", {"i": np.repeat(np.arange(n), dim), "p": np.tile(np.arange(dim), n),
+                                        "v": vectors.ravel()})
+        try:
+            self.con.execute(
+                "INSERT OR REPLACE INTO embedding_cache SELECT ?, r.h, v.vec FROM _emb_rows r"
+                " JOIN (SELECT i, list(v ORDER BY p) AS vec FROM _emb_vals GROUP BY i) v USING (i)",
+                [embedder],
+            )
+        finally:
+            self.con.unregister("_emb_rows")
+            self.con.unregister("_emb_vals")
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _explain_open_error(path: Path, exc: BaseException) -> str:
+    text = str(exc)
+    if "lock" in text.lower():
+        return (
+            f"{path}: the database is locked by another process (another advisor run?); "
+            "wait for it to finish or pass another file with --db."
+        )
+    return (
+        f"{path}: cannot open the database ({_first_line(exc)}); it may be corrupt or not a DuckDB file. "
+        "Move it aside or pass another file with --db."
+    )
