@@ -38,6 +38,7 @@ class Compare:
     field: str
     op: str
     operand: Any
+    line: int | None = None
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ def _parse_compare(data: dict, keys: list, path: str, line: int | None) -> Compa
         raise ConditionError(f"{path}.exists: must be true or false", line)
     if op not in ("in", "not_in") and isinstance(operand, (list, dict)):
         raise ConditionError(f"{path}.{op}: must be a single value", line)
-    return Compare(field, op, operand)
+    return Compare(field, op, operand, line)
 
 
 def fields_of(cond: Condition) -> list[str]:

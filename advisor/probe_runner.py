@@ -56,6 +56,7 @@ def run_probe(
             data = store.load_probe_result(previous)
             if data is not None:
                 result = ProbeResult.model_validate(data)
+                result.run_id = previous
                 result.notes.append(f"reused stored run #{previous} (same data, model and config; --force re-runs)")
                 if assessment_id is not None:
                     store.attach_run(previous, assessment_id)
@@ -71,9 +72,11 @@ def run_probe(
     )
     config_dump = config.model_dump(mode="json")
     run_id = store.start_probe_run(name, fingerprint, config_dump, assessment_id) if store is not None else None
+    result.run_id = run_id
     started = time.monotonic()
     try:
         result = probe.run(config, ctx)
+        result.run_id = run_id
     except KeyboardInterrupt:
         _record(store, run_id, ctx.result, started, "interrupted", "interrupted by the user (Ctrl-C)")
         raise

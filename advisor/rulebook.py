@@ -164,9 +164,8 @@ def _parse_rule(raw: Any, path: Path) -> Rule:
 def _check_fields(rule: Rule, raw: dict, path: Path) -> None:
     """Every compared field exists, and choice values are valid choices."""
     known = answers_mod.Answers.model_fields
-    line = raw.get("when", {}).get("__line__", rule.line) if isinstance(raw.get("when"), dict) else rule.line
     for cmp in comparisons_of(rule.when):
-        name = cmp.field
+        name, line = cmp.field, cmp.line or rule.line
         if "." in name:
             if name.split(".", 1)[0] not in EVIDENCE_NAMESPACES:
                 raise RulebookError(

@@ -63,6 +63,7 @@ class ProbeResult(BaseModel):
     notes: list[str] = Field(default_factory=list)
     fingerprint: str = ""
     wall_seconds: float = 0.0
+    run_id: int | None = None
 
 
 @dataclass

@@ -83,3 +83,28 @@ def _validate_scalar(name: str, raw: str, kind: str) -> tuple[Any, str | None]:
     except ValidationError as exc:
         return None, f"invalid: {exc.errors()[0]['msg']}"
     return getattr(model, name), None
+
+
+INPUT_QUESTIONS = (
+    ("data", "Labeled examples file for the few-shot and LoRA probes (JSONL/CSV/Parquet; blank to skip)"),
+    ("corpus", "Document corpus for the RAG probe (folder or JSONL/CSV/Parquet; blank to skip)"),
+    ("qa", "Questions with gold document ids or answers (JSONL/CSV; blank for a proxy set)"),
+    ("domain_text", "A sample of your domain's text for the domain-gap probe (blank to skip)"),
+)
+
+
+def ask_inputs(inputs: Any) -> None:
+    """Ask for the data paths the probes need; an empty answer skips that probe."""
+    from pathlib import Path
+
+    for attr, question in INPUT_QUESTIONS:
+        if getattr(inputs, attr) is not None or (attr == "qa" and inputs.corpus is None):
+            continue
+        while True:
+            raw = click.prompt(question, default="", show_default=False).strip()
+            if not raw:
+                break
+            if Path(raw).exists():
+                setattr(inputs, attr, Path(raw))
+                break
+            click.echo(f"  {raw}: no such file or folder; type a path or leave blank to skip.")

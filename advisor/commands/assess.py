@@ -8,7 +8,9 @@ from pathlib import Path
 
 import click
 
-from advisor.commands.options import db_option, resolve_db
+from advisor.commands.options import db_option, duration, resolve_db
+
+FILE = click.Path(exists=False, path_type=Path)
 
 
 def _interactive(no_input: bool) -> bool:
@@ -16,40 +18,71 @@ def _interactive(no_input: bool) -> bool:
 
 
 @click.command()
-@click.option("--answers", "answers_file", type=click.Path(path_type=Path), help="YAML or JSON answers file; only what it leaves out is asked.")
+@click.option("--answers", "answers_file", type=FILE, help="YAML or JSON answers file; only what it leaves out is asked.")
 @click.option("--no-input", is_flag=True, help="Never prompt; missing answers are an error listing them all.")
-@click.option("--rules", "rules_dir", type=click.Path(path_type=Path), help="Use this rulebook folder instead of the built-in one.")
+@click.option("--data", type=FILE, help="Labeled examples (JSONL, CSV or Parquet) for the few-shot and LoRA probes.")
+@click.option("--corpus", type=FILE, help="Documents (folder of .txt/.md, or JSONL/CSV/Parquet) for the RAG probe.")
+@click.option("--qa", type=FILE, help="Questions with gold document ids and/or answers for the RAG probe.")
+@click.option("--domain-text", type=FILE, help="A sample of your domain's text for the domain-gap probe.")
+@click.option("--probes", "probe_selection", default="all", show_default=True,
+              help="Probes to run when their inputs are given: all, none, or a list such as few-shot,rag.")
+@click.option("--budget", callback=duration, default="10m", show_default=True,
+              help="Time budget shared by all probes (e.g. 300s, 10m).")
+@click.option("--model", default="smollm2-135m", show_default=True, help="Probe language model: embedded alias, HF id or local path.")
+@click.option("--embedder", default=None, help="Sentence-transformers model for the RAG probe (default: embedded all-MiniLM-L6-v2).")
+@click.option("--allow-download", is_flag=True, help="Allow fetching models from the Hugging Face hub.")
+@click.option("--force", is_flag=True, help="Re-run probes even when a stored result for the same inputs exists.")
+@click.option("--rules", "rules_dir", type=FILE, help="Use this rulebook folder instead of the built-in one.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Report path (default: <project>-advisor-report.<format>).")
 @click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True, help="Report format.")
 @click.option("--templates", type=click.Path(file_okay=False, path_type=Path), help="Folder of report templates overriding the built-in ones.")
 @db_option
-def assess(answers_file: Path | None, no_input: bool, rules_dir: Path | None, out: Path | None, fmt: str,
+def assess(answers_file: Path | None, no_input: bool, data: Path | None, corpus: Path | None, qa: Path | None,
+           domain_text: Path | None, probe_selection: str, budget: float, model: str, embedder: str | None,
+           allow_download: bool, force: bool, rules_dir: Path | None, out: Path | None, fmt: str,
            templates: Path | None, db: Path | None) -> None:
-    """Assess a project and write a ranked, explained recommendation.
+    """Assess a project: answers, probes on your data, a ranked recommendation and its report.
 
     \b
     Example:
-      advisor assess --answers examples/support-desk/answers.yaml --out report.md
+      advisor assess --answers examples/support-desk/answers.yaml \\
+        --data examples/support-desk/tickets.jsonl --corpus examples/support-desk/docs --out report.md
     """
     from advisor.answers_file import read_answers_file, validate_answers
     from advisor.assessment import assess as run_assessment
+    from advisor.orchestrate import Inputs, gather, parse_probe_selection
     from advisor.rulebook import load_rulebook
     from advisor.store import Store
 
-    data = read_answers_file(answers_file) if answers_file else {}
+    selected = parse_probe_selection(probe_selection)
+    data_answers = read_answers_file(answers_file) if answers_file else {}
+    inputs = Inputs(data=data, corpus=corpus, qa=qa, domain_text=domain_text, model=model, embedder=embedder,
+                    allow_download=allow_download, budget_seconds=budget, force=force, selected=selected)
     if _interactive(no_input):
-        from advisor.commands.ask import ask_missing
+        from advisor.commands.ask import ask_inputs, ask_missing
 
-        data = ask_missing(data, only_required=answers_file is not None)
-    answers = validate_answers(data, str(answers_file) if answers_file else "answers")
+        data_answers = ask_missing(data_answers, only_required=answers_file is not None)
+        if answers_file is None:
+            ask_inputs(inputs)
+    answers = validate_answers(data_answers, str(answers_file) if answers_file else "answers")
     load_rulebook(rules_dir)  # an invalid rulebook fails before anything is stored
     command = "advisor " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else "advisor assess"
+    out_path = out
     with Store(resolve_db(db)) as store:
-        outcome = run_assessment(answers, store=store, command=command, rules_dir=rules_dir, out=out, fmt=fmt,
-                                 templates=templates)
+        def probes_for(assessment_id: int):
+            artifacts = resolve_db(db).parent / "artifacts" / f"assessment-{assessment_id}"
+            return gather(answers, inputs, store, assessment_id, artifacts,
+                          echo=lambda line: click.echo(line, err=True))
+
+        outcome = run_assessment(answers, store=store, command=command, rules_dir=rules_dir, gather=probes_for,
+                                 out=out_path, fmt=fmt, templates=templates)
     rec = outcome.document["recommendation"]
+    for failure in rec["probe_failures"]:
+        click.echo(f"Warning: the {failure['probe']} probe failed: {failure['error']}", err=True)
     label = rec["winner_label"] + (f" ({rec['method_label']})" if rec.get("method_label") else "")
     click.echo(f"Recommendation: {label} - confidence {rec['confidence']}")
     click.echo(f"Assessment #{outcome.document['id']}; report written to {outcome.report_path}")
     if outcome.store_error:
-        raise click.ClickException(outcome.store_error)
+        from advisor.errors import StoreError
+
+        raise StoreError(f"{outcome.store_error} (the report above was written)")
