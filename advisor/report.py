@@ -16,7 +16,7 @@ from advisor.answers import Answers, answers_as_plain
 from advisor.errors import InputError
 from advisor.mdtext import md_escape
 
-FORMATS = ("md", "json")
+FORMATS = ("md", "json", "html")
 
 
 def environment(user_dir: Path | None = None) -> Any:
@@ -89,8 +89,12 @@ def build_context(doc: dict[str, Any], out_dir: Path, stem: str) -> dict[str, An
     from advisor.rulebook import load_strategies
     from advisor.resources import rules_dir
 
+    from advisor.charts import strategy_scores
+
     rec = doc["recommendation"]
+    chart = strategy_scores(rec, out_dir / f"{stem}_files" / "strategy_scores.png")
     return {
+        "score_chart": str(chart.relative_to(out_dir)),
         "doc": doc,
         "rec": rec,
         "answers": doc["answers"],
@@ -113,6 +117,10 @@ def render(doc: dict[str, Any], fmt: str = "md", out: Path | None = None, templa
         return out
     context = build_context(doc, out.parent, out.stem)
     text = environment(templates).get_template("report.md.j2").render(**context)
+    if fmt == "html":
+        from advisor.html import markdown_to_html
+
+        text = markdown_to_html(text, out.parent, f"Decision report: {doc['project_name']}")
     out.write_text(text, encoding="utf-8")
     return out
 

@@ -34,7 +34,7 @@ def _interactive(no_input: bool) -> bool:
 @click.option("--force", is_flag=True, help="Re-run probes even when a stored result for the same inputs exists.")
 @click.option("--rules", "rules_dir", type=FILE, help="Use this rulebook folder instead of the built-in one.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Report path (default: <project>-advisor-report.<format>).")
-@click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True, help="Report format.")
+@click.option("--format", "fmt", type=click.Choice(["md", "json", "html"]), default="md", show_default=True, help="Report format.")
 @click.option("--templates", type=click.Path(file_okay=False, path_type=Path), help="Folder of report templates overriding the built-in ones.")
 @db_option
 def assess(answers_file: Path | None, no_input: bool, data: Path | None, corpus: Path | None, qa: Path | None,

@@ -13,7 +13,7 @@ from advisor.errors import InputError
 @click.command()
 @click.argument("assessment_id", type=int)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Report path (default: <project>-advisor-report.<format>).")
-@click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["md", "json", "html"]), default="md", show_default=True)
 @click.option("--templates", type=click.Path(file_okay=False, path_type=Path), help="Folder of templates overriding the built-in ones.")
 @db_option
 def report(assessment_id: int, out: Path | None, fmt: str, templates: Path | None, db: Path | None) -> None:

@@ -1,0 +1,34 @@
+"""``advisor compare``: what changed between two assessments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from advisor.commands.options import db_option, resolve_db
+from advisor.errors import InputError
+
+
+@click.command()
+@click.argument("first", type=int)
+@click.argument("second", type=int)
+@db_option
+def compare(first: int, second: int, db: Path | None) -> None:
+    """Show what changed between two stored assessments: answers, evidence, decision.
+
+    \b
+    Example:
+      advisor compare 3 4
+    """
+    from advisor.assessment import document_from_store
+    from advisor.compare import compare as diff, render_text
+    from advisor.store import Store
+
+    with Store(resolve_db(db)) as store:
+        docs = [document_from_store(store, i) for i in (first, second)]
+    for i, doc in zip((first, second), docs):
+        if doc is None:
+            raise InputError(f"assessment {i} has no stored recommendation in {resolve_db(db)}; "
+                             "`advisor history` lists the assessments")
+    click.echo(render_text(diff(docs[0], docs[1])))

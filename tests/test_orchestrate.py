@@ -1,0 +1,59 @@
+import time
+
+import pytest
+
+from advisor.answers import Answers
+from advisor.errors import InputError
+from advisor.orchestrate import Budget, Inputs, parse_probe_selection, plan, thin_evidence
+from advisor.assessment import Evidence
+from advisor.probes.base import ProbeResult
+from tests.helpers import BASE_ANSWERS
+
+
+def answers(**kw):
+    return Answers.model_validate({**BASE_ANSWERS, **kw})
+
+
+def test_budget_shares_by_weight_and_rolls_over():
+    budget = Budget(total=100.0, started=time.monotonic())
+    first = budget.share("few-shot", ["few-shot", "rag", "lora"])
+    assert first == pytest.approx(100 * 3.0 / 9.5, abs=0.5)
+    budget.started -= 10  # the first probe used only 10 s of its ~31.6 s
+    second = budget.share("rag", ["rag", "lora"])
+    assert second == pytest.approx(90 * 2.0 / 6.5, abs=0.5)  # unused time rolled over
+    assert Budget(total=None).share("rag", ["rag"]) is None
+
+
+def test_plan_skips_with_reason_and_command(tmp_path):
+    plans = {p.probe: p for p in plan(answers(has_corpus=True), Inputs(data=tmp_path / "d.jsonl"))}
+    assert plans["few-shot"].config["data"] == tmp_path / "d.jsonl"
+    assert plans["lora"].config["available_examples"] == 300
+    assert plans["rag"].config is None and "--corpus" in plans["rag"].skip_reason
+    assert plans["rag"].command.startswith("advisor probe rag")
+    assert plans["domain"].config is None
+
+
+def test_lora_only_for_classification(tmp_path):
+    plans = {p.probe: p for p in plan(answers(task_type="summarization"), Inputs(data=tmp_path / "d.jsonl"))}
+    assert plans["lora"].config is None and "classification" in plans["lora"].skip_reason
+    assert plans["few-shot"].config["task"] == "generation"
+
+
+def test_probe_selection(tmp_path):
+    assert parse_probe_selection("none") == ()
+    with pytest.raises(InputError, match="unknown probe 'fewshot'"):
+        parse_probe_selection("fewshot")
+    plans = {p.probe: p for p in plan(answers(), Inputs(data=tmp_path / "d", selected=()))}
+    assert plans["few-shot"].config is None and plans["few-shot"].skip_reason == "not selected with --probes"
+
+
+def test_thin_evidence_statements():
+    ev = Evidence(results=[
+        ProbeResult(probe="few-shot", evidence={"ci_halfwidth": 0.12, "eval_size": 60, "best_accuracy": 0.6}),
+        ProbeResult(probe="lora", evidence={"significant": False, "required_eval_size_5pp": 1500}),
+        ProbeResult(probe="rag", status="partial", evidence={"proxy": True}),
+    ])
+    notes = thin_evidence(ev)
+    assert any("±12 pp at 60 eval examples" in n and "369" in n for n in notes)
+    assert any("not statistically significant; about 1500" in n for n in notes)
+    assert any("proxy" in n for n in notes) and any("rag probe stopped early" in n for n in notes)

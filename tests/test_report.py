@@ -1,0 +1,63 @@
+import json
+
+from click.testing import CliRunner
+
+from advisor.cli import cli
+from advisor.html import markdown_to_html
+from tests.helpers import FIXTURE_RULES
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_markdown_report_sections_and_chart(answers_file, tmp_path):
+    out = tmp_path / "r.md"
+    result = run("assess", "--answers", answers_file(labeled_examples=5000), "--rules", FIXTURE_RULES,
+                 "--out", out, "--no-input")
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    order = ["## Executive summary", "## Strategy ranking", "## Decision matrix", "## Why: the rules that applied",
+             "## Risks to watch", "## Next steps", "## Sensitivity", "## Probe evidence", "## Your answers",
+             "## Sources", "Reproducibility: advisor"]
+    positions = [text.index(h) for h in order]
+    assert positions == sorted(positions)
+    assert "**Recommendation: Fine-tuning, with full fine-tuning.**" in text
+    assert "(r_files/strategy_scores.png)" in text and (tmp_path / "r_files" / "strategy_scores.png").stat().st_size > 1000
+    assert "No probe was run" in text and "advisor probe rag --corpus PATH" in text
+
+
+def test_html_report_is_self_contained(answers_file, tmp_path):
+    out = tmp_path / "r.html"
+    result = run("assess", "--answers", answers_file(), "--rules", FIXTURE_RULES, "--out", out, "--format", "html",
+                 "--no-input")
+    assert result.exit_code == 0, result.output
+    page = out.read_text()
+    assert page.startswith("<!DOCTYPE html>") and "<table>" in page
+    assert 'src="data:image/png;base64,' in page and "_files/" not in page
+
+
+def test_html_keeps_user_markup_inert(tmp_path):
+    page = markdown_to_html("Hello \\<b\\>x\\</b\\> <script>alert(1)</script>", tmp_path, "t<")
+    assert "<script>" not in page and "&lt;script&gt;" in page and "<title>t&lt;</title>" in page
+
+
+def test_compare_two_assessments(answers_file, tmp_path):
+    run("assess", "--answers", answers_file(), "--rules", FIXTURE_RULES, "--out", tmp_path / "a.md", "--no-input")
+    run("assess", "--answers", answers_file(labeled_examples=5000), "--rules", FIXTURE_RULES,
+        "--out", tmp_path / "b.md", "--no-input")
+    result = run("compare", "1", "2")
+    assert result.exit_code == 0, result.output
+    assert "Decision: Prompt engineering → Fine-tuning (changed)" in result.output
+    assert "`labeled_examples`: 300 → 5000" in result.output
+    assert "now applies: `many-labels`" in result.output
+    assert run("compare", "1", "9").exit_code == 2
+
+
+def test_json_report_matches_store(answers_file, tmp_path):
+    out = tmp_path / "r.json"
+    run("assess", "--answers", answers_file(), "--rules", FIXTURE_RULES, "--out", out, "--format", "json", "--no-input")
+    doc = json.loads(out.read_text())
+    shown = json.loads(run("show", str(doc["id"])).output)
+    assert doc["recommendation"]["winner"] == shown["recommendation"]["winner"]
+    assert doc["answers"] == shown["answers"]
