@@ -1,0 +1,120 @@
+"""The built-in rulebook: loads, is large enough, cites its sources, and uses only the evidence contract."""
+
+from __future__ import annotations
+
+import re
+import string
+
+import pytest
+
+from advisor.conditions import fields_of
+from advisor.rulebook import STRATEGIES, load_rulebook
+
+# The probe facts the rulebook may test: the contract with the probes.
+EVIDENCE_FIELDS = {
+    "few_shot.best_accuracy", "few_shot.best_k", "few_shot.zero_shot_accuracy", "few_shot.gain_0_to_best",
+    "few_shot.seed_spread", "few_shot.chance_accuracy", "few_shot.eval_size", "few_shot.ci_halfwidth",
+    "lora.best_accuracy", "lora.gain_over_few_shot", "lora.significant", "lora.p_value",
+    "lora.crossover_examples", "lora.forgetting_ratio", "lora.projected_accuracy",
+    "lora.baseline",  # what lora.significant compares with: few-shot or zero-shot (probes/lora.py)
+    "rag.proxy", "rag.dense_hit_at_5", "rag.dense_mrr_at_10", "rag.bm25_hit_at_5", "rag.dense_minus_bm25_mrr",
+    "rag.max_hit", "rag.open_book_lift", "rag.open_book_accuracy", "rag.closed_book_accuracy",
+    "domain.perplexity_ratio",
+}
+
+SEED_ARTICLES = {
+    "000": "« Prompt engineering et fine-tuning : quelles sont les différences ? »",
+    "001": "« Fine tuning vs prompt engineering : principales différences », Hostinger",
+    "002": "« Le Fine-Tuning de LLM devient obsolète ? », reglo.ai",
+    "003": "« Qu'est-ce que la personnalisation des LLM ? », IBM Think",
+}
+
+REFERENCE_MARKERS = {
+    "OpenAI accuracy": "OpenAI, “Optimizing LLM accuracy”",
+    "OpenAI fine-tuning": "OpenAI, “Fine-tuning” guide",
+    "Azure": "Microsoft Azure, “Fine-tuning considerations”",
+    "Anthropic": "Anthropic, prompt engineering overview",
+    "Google": "Google Cloud, Vertex AI",
+    "AWS": "AWS Prescriptive Guidance",
+    "Ovadia": "Ovadia et al. (2024)",
+    "Balaguer": "Balaguer et al. (2024)",
+    "Pecher": "Pecher, Srba & Bielikova (2025)",
+    "Zhao": "Zhao et al. (2024), LoRA Land",
+    "Mosbach": "Mosbach et al. (2023)",
+    "Biderman": "Biderman et al. (2024)",
+    "Zhang": "Zhang et al. (2024), RAFT",
+    "Lester": "Lester et al. (2021)",
+    "Nori": "Nori et al. (2023)",
+}
+
+PLACEHOLDERS = {"eval_size", "best_k", "chunk_size", "method", "labels_target"}
+
+
+@pytest.fixture(scope="module")
+def rules():
+    return load_rulebook().rules
+
+
+def all_sources(rules) -> str:
+    return "\n".join(r.source for r in rules)
+
+
+def test_loads_with_enough_rules_in_several_files(rules):
+    assert len(rules) >= 40
+    assert len({r.file for r in rules}) >= 5
+
+
+def test_ids_unique_and_every_rule_sourced_and_acting(rules):
+    ids = [r.id for r in rules]
+    assert len(ids) == len(set(ids))
+    for rule in rules:
+        assert rule.source.strip(), rule.id
+        assert rule.effect or rule.exclude or rule.method, f"{rule.id}: does nothing"
+
+
+def test_rationale_is_one_sentence(rules):
+    for rule in rules:
+        text = rule.rationale.strip()
+        assert text.endswith("."), rule.id
+        assert not re.search(r"[.!?]\s+[A-Z]", text[:-1]), f"{rule.id}: one sentence only"
+
+
+def test_effects_are_calibrated(rules):
+    for rule in rules:
+        assert all(abs(v) <= 4 for v in rule.effect.values()), rule.id
+
+
+def test_every_strategy_is_favoured_somewhere(rules):
+    for strategy in STRATEGIES:
+        assert any(r.effect.get(strategy, 0) > 0 for r in rules), strategy
+
+
+def test_every_seed_article_is_cited(rules):
+    sources = all_sources(rules)
+    for seed, title in SEED_ARTICLES.items():
+        assert title in sources, f"seed {seed} not cited"
+
+
+def test_many_references_are_cited(rules):
+    sources = all_sources(rules)
+    cited = [name for name, marker in REFERENCE_MARKERS.items() if marker in sources]
+    assert len(cited) >= 8, cited
+
+
+def test_evidence_fields_follow_the_probe_contract(rules):
+    used = {f for r in rules for f in fields_of(r.when) if "." in f}
+    assert used, "the rulebook should test probe evidence"
+    assert used <= EVIDENCE_FIELDS, sorted(used - EVIDENCE_FIELDS)
+
+
+def test_evidence_rules_live_in_evidence_file(rules):
+    for rule in rules:
+        if rule.uses_evidence:
+            assert rule.file.endswith("evidence.yaml"), rule.id
+
+
+def test_next_steps_use_known_placeholders(rules):
+    for rule in rules:
+        if rule.next_step:
+            names = {f for _, f, _, _ in string.Formatter().parse(rule.next_step) if f}
+            assert names <= PLACEHOLDERS, f"{rule.id}: {names - PLACEHOLDERS}"
