@@ -7,7 +7,8 @@ A condition is one of::
     {not: cond}                 negation
     {field: NAME, OP: VALUE}    a comparison; exactly one OP
 
-OP is one of ``eq ne lt lte gt gte in not_in exists``. NAME is an answer field
+OP is one of ``eq ne lt lte gt gte in not_in exists``. The value of ``eq ne lt lte gt gte``
+may be another field, ``{field: labeled_examples}``, to compare two facts. NAME is an answer field
 (``labeled_examples``) or a probe fact (``few_shot.best_accuracy``). Ordinal answers
 (``domain_specificity``, ``determinism`` ...) compare by their order, so
 ``{field: domain_specificity, gte: specialized}`` means "specialized or more".
@@ -100,14 +101,35 @@ def _parse_compare(data: dict, keys: list, path: str, line: int | None) -> Compa
         raise ConditionError(f"{path}.{op}: must be a list of values", line)
     if op == "exists" and not isinstance(operand, bool):
         raise ConditionError(f"{path}.exists: must be true or false", line)
-    if op not in ("in", "not_in") and isinstance(operand, (list, dict)):
+    if isinstance(operand, dict):
+        operand = _field_ref(operand, op, path, line)
+    elif op not in ("in", "not_in") and isinstance(operand, list):
         raise ConditionError(f"{path}.{op}: must be a single value", line)
     return Compare(field, op, operand, line)
 
 
+@dataclass(frozen=True)
+class FieldRef:
+    """The value of another field, as the right-hand side of a comparison."""
+
+    field: str
+
+
+def _field_ref(operand: dict, op: str, path: str, line: int | None) -> FieldRef:
+    keys = [k for k in operand if k != "__line__"]
+    if op in ("in", "not_in", "exists") or keys != ["field"] or not isinstance(operand["field"], str):
+        raise ConditionError(f"{path}.{op}: must be a value, or {{field: NAME}} to compare with another field", line)
+    return FieldRef(operand["field"])
+
+
 def fields_of(cond: Condition) -> list[str]:
-    """Every field a condition refers to."""
-    return [c.field for c in comparisons_of(cond)]
+    """Every field a condition refers to, on either side of a comparison."""
+    names = []
+    for c in comparisons_of(cond):
+        names.append(c.field)
+        if isinstance(c.operand, FieldRef):
+            names.append(c.operand.field)
+    return names
 
 
 def comparisons_of(cond: Condition) -> list[Compare]:
@@ -156,6 +178,10 @@ def _compare(cond: Compare, facts: Facts) -> bool | None:
     if not present:
         return None
     operand = cond.operand
+    if isinstance(operand, FieldRef):
+        known, operand = facts.get(operand.field)
+        if not known:
+            return None
     if cond.op == "in":
         return str(value) in [str(v) for v in operand] if isinstance(value, str) else value in operand
     if cond.op == "not_in":

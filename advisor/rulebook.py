@@ -26,7 +26,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from advisor import answers as answers_mod
-from advisor.conditions import ConditionError, comparisons_of, fields_of, parse_condition
+from advisor.conditions import ConditionError, FieldRef, comparisons_of, fields_of, parse_condition
 from advisor.errors import RulebookError
 
 STRATEGIES = ("prompt_engineering", "rag", "fine_tuning", "rag_prompt", "rag_fine_tuning")
@@ -157,37 +157,47 @@ def _parse_rule(raw: Any, path: Path) -> Rule:
             msg = "unknown key (allowed: id, when, effect, exclude, method, rationale, source, risk, next_step)"
         raise RulebookError(f"{path}:{line}: rule {rid!r}: {where}: {msg}") from None
     rule.file, rule.line = str(path), raw.get("__line__", 0)
-    _check_fields(rule, raw, path)
+    _check_fields(rule, path)
     return rule
 
 
-def _check_fields(rule: Rule, raw: dict, path: Path) -> None:
+def _check_fields(rule: Rule, path: Path) -> None:
     """Every compared field exists, and choice values are valid choices."""
-    known = answers_mod.Answers.model_fields
     for cmp in comparisons_of(rule.when):
-        name, line = cmp.field, cmp.line or rule.line
-        if "." in name:
-            if name.split(".", 1)[0] not in EVIDENCE_NAMESPACES:
-                raise RulebookError(
-                    f"{path}:{line}: rule {rule.id!r}: unknown probe in field {name!r}; "
-                    f"evidence fields start with one of {', '.join(EVIDENCE_NAMESPACES)}"
-                )
-            continue
-        if name not in known:
+        line = cmp.line or rule.line
+        if isinstance(cmp.operand, FieldRef):
+            _check_name(rule, cmp.operand.field, path, line)
+        _check_name(rule, cmp.field, path, line)
+        _check_choices(rule, cmp, path, line)
+
+
+def _check_name(rule: Rule, name: str, path: Path, line: int) -> None:
+    known = answers_mod.Answers.model_fields
+    if "." in name:
+        if name.split(".", 1)[0] not in EVIDENCE_NAMESPACES:
             raise RulebookError(
-                f"{path}:{line}: rule {rule.id!r}: unknown field {name!r}; "
-                "`advisor questions --template` lists the answer fields"
+                f"{path}:{line}: rule {rule.id!r}: unknown probe in field {name!r}; "
+                f"evidence fields start with one of {', '.join(EVIDENCE_NAMESPACES)}"
             )
-        choices = answers_mod.choices_of(name)
-        operand = cmp.operand
-        values = operand if isinstance(operand, list) else [operand]
-        if choices and cmp.op != "exists":
-            bad = [v for v in values if str(v) not in choices]
-            if bad:
-                raise RulebookError(
-                    f"{path}:{line}: rule {rule.id!r}: {bad[0]!r} is not a choice of {name}; "
-                    f"use one of {', '.join(choices)}"
-                )
+    elif name not in known:
+        raise RulebookError(
+            f"{path}:{line}: rule {rule.id!r}: unknown field {name!r}; "
+            "`advisor questions --template` lists the answer fields"
+        )
+
+
+def _check_choices(rule: Rule, cmp: Any, path: Path, line: int) -> None:
+    """Choice values compared with a choice field must be among its choices."""
+    if "." in cmp.field or cmp.op == "exists" or isinstance(cmp.operand, FieldRef):
+        return
+    choices = answers_mod.choices_of(cmp.field)
+    values = cmp.operand if isinstance(cmp.operand, list) else [cmp.operand]
+    bad = [v for v in values if choices and str(v) not in choices]
+    if bad:
+        raise RulebookError(
+            f"{path}:{line}: rule {rule.id!r}: {bad[0]!r} is not a choice of {cmp.field}; "
+            f"use one of {', '.join(choices)}"
+        )
 
 
 def _rule_files(directory: Path) -> list[Path]:

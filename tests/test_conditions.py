@@ -50,3 +50,14 @@ def test_missing_evidence_is_unknown_even_under_not():
 def test_malformed_conditions_are_rejected(bad, message):
     with pytest.raises(ConditionError, match=message):
         parse_condition(bad)
+
+
+def test_comparing_two_fields():
+    cond = {"field": "lora.crossover_examples", "lte": {"field": "labeled_examples"}}
+    assert ev(cond, **{"lora.crossover_examples": 200, "labeled_examples": 300}) is True
+    assert ev(cond, **{"lora.crossover_examples": 400, "labeled_examples": 300}) is False
+    assert ev(cond, labeled_examples=300) is None  # crossover not measured: unknown
+    with pytest.raises(ConditionError, match="or {field: NAME}"):
+        parse_condition({"field": "a", "lte": {"feld": "b"}})
+    with pytest.raises(ConditionError, match="must be a list"):
+        parse_condition({"field": "a", "in": {"field": "b"}})
