@@ -39,14 +39,18 @@ class Evidence:
         return {r.probe: dict(r.evidence) for r in self.results}
 
 
-def decide(rulebook: Rulebook, answers: Answers, evidence: Evidence) -> dict[str, Any]:
-    """The recommendation, with sensitivity and the probe bookkeeping, as plain data."""
+def decide(rulebook: Rulebook, answers: Answers, evidence: Evidence, costs_file: Path | None = None) -> dict[str, Any]:
+    """The recommendation, with sensitivity, costs and the probe bookkeeping, as plain data."""
+    from advisor.costs import estimate_costs, load_cost_assumptions
+
     facts = evidence.facts()
     rec = recommend(rulebook, answers, facts, evidence.thin)
     rec.sensitivity = flips(rulebook, answers, facts)
     rec.skipped_probes = evidence.skipped
     rec.probe_failures = evidence.failures
-    return rec.model_dump(mode="json")
+    data = rec.model_dump(mode="json")
+    data["costs"] = estimate_costs(answers, facts, load_cost_assumptions(costs_file)).model_dump(mode="json")
+    return data
 
 
 def assess(
@@ -55,6 +59,7 @@ def assess(
     store: Any,
     command: str,
     rules_dir: Path | None = None,
+    costs_file: Path | None = None,
     gather: Any = None,
     out: Path | None = None,
     fmt: str = "md",
@@ -70,7 +75,7 @@ def assess(
     assessment_id = store.add_assessment(answers.project_name, answers_as_plain(answers), rulebook.hash,
                                          __version__, command)
     evidence = gather(assessment_id) if gather else Evidence()
-    recommendation = decide(rulebook, answers, evidence)
+    recommendation = decide(rulebook, answers, evidence, costs_file)
     outcome = Outcome(document=make_document(
         answers, recommendation, assessment_id=assessment_id, created_at=created, version=__version__,
         rulebook_hash=rulebook.hash, command=command,

@@ -101,6 +101,8 @@ def build_context(doc: dict[str, Any], out_dir: Path, stem: str) -> dict[str, An
         "answer_rows": answer_rows(doc["answers"]),
         "strategy_meta": load_strategies(rules_dir()),
         "winner": next(s for s in rec["strategies"] if s["strategy"] == rec["winner"]),
+        "costs": rec.get("costs"),
+        "winner_cost": next((c for c in (rec.get("costs") or {}).get("strategies", []) if c["strategy"] == rec["winner"]), None),
         "sources": sorted({f["source"] for f in rec["fired"]}),
         "probes": probe_sections(doc, out_dir, stem),
     }

@@ -20,6 +20,7 @@ EVIDENCE_FIELDS = {
     "rag.proxy", "rag.dense_hit_at_5", "rag.dense_mrr_at_10", "rag.bm25_hit_at_5", "rag.dense_minus_bm25_mrr",
     "rag.max_hit", "rag.open_book_lift", "rag.open_book_accuracy", "rag.closed_book_accuracy",
     "domain.perplexity_ratio",
+    "domain.bits_per_byte_ratio",
 }
 
 SEED_ARTICLES = {

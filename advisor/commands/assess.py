@@ -32,6 +32,7 @@ def _interactive(no_input: bool) -> bool:
 @click.option("--embedder", default=None, help="Sentence-transformers model for the RAG probe (default: embedded all-MiniLM-L6-v2).")
 @click.option("--allow-download", is_flag=True, help="Allow fetching models from the Hugging Face hub.")
 @click.option("--force", is_flag=True, help="Re-run probes even when a stored result for the same inputs exists.")
+@click.option("--costs", "costs_file", type=FILE, help="YAML file overriding cost assumptions (prices, tokens, GPUs).")
 @click.option("--rules", "rules_dir", type=FILE, help="Use this rulebook folder instead of the built-in one.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Report path (default: <project>-advisor-report.<format>).")
 @click.option("--format", "fmt", type=click.Choice(["md", "json", "html"]), default="md", show_default=True, help="Report format.")
@@ -39,7 +40,7 @@ def _interactive(no_input: bool) -> bool:
 @db_option
 def assess(answers_file: Path | None, no_input: bool, data: Path | None, corpus: Path | None, qa: Path | None,
            domain_text: Path | None, probe_selection: str, budget: float, model: str, embedder: str | None,
-           allow_download: bool, force: bool, rules_dir: Path | None, out: Path | None, fmt: str,
+           allow_download: bool, force: bool, costs_file: Path | None, rules_dir: Path | None, out: Path | None, fmt: str,
            templates: Path | None, db: Path | None) -> None:
     """Assess a project: answers, probes on your data, a ranked recommendation and its report.
 
@@ -50,6 +51,7 @@ def assess(answers_file: Path | None, no_input: bool, data: Path | None, corpus:
     """
     from advisor.answers_file import read_answers_file, validate_answers
     from advisor.assessment import assess as run_assessment
+    from advisor.costs import load_cost_assumptions
     from advisor.orchestrate import Inputs, gather, parse_probe_selection
     from advisor.rulebook import load_rulebook
     from advisor.store import Store
@@ -65,7 +67,8 @@ def assess(answers_file: Path | None, no_input: bool, data: Path | None, corpus:
         if answers_file is None:
             ask_inputs(inputs)
     answers = validate_answers(data_answers, str(answers_file) if answers_file else "answers")
-    load_rulebook(rules_dir)  # an invalid rulebook fails before anything is stored
+    load_rulebook(rules_dir)  # an invalid rulebook or costs file fails before anything is stored
+    load_cost_assumptions(costs_file)
     command = "advisor " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else "advisor assess"
     out_path = out
     with Store(resolve_db(db)) as store:
@@ -74,7 +77,7 @@ def assess(answers_file: Path | None, no_input: bool, data: Path | None, corpus:
             return gather(answers, inputs, store, assessment_id, artifacts,
                           echo=lambda line: click.echo(line, err=True))
 
-        outcome = run_assessment(answers, store=store, command=command, rules_dir=rules_dir, gather=probes_for,
+        outcome = run_assessment(answers, store=store, command=command, rules_dir=rules_dir, costs_file=costs_file, gather=probes_for,
                                  out=out_path, fmt=fmt, templates=templates)
     rec = outcome.document["recommendation"]
     for failure in rec["probe_failures"]:
