@@ -15,7 +15,9 @@ COMMANDS = {
     "history": "advisor.commands.history:history",
     "show": "advisor.commands.history:show",
     "report": "advisor.commands.report:report",
+    "compare": "advisor.commands.compare:compare",
     "probe": "advisor.commands.probe:probe",
+    "models": "advisor.commands.models:models",
 }
 
 

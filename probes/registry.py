@@ -8,7 +8,10 @@ from importlib import import_module
 from advisor.errors import InputError
 from advisor.probes.base import Probe
 
-PROBES: dict[str, str] = {}
+PROBES: dict[str, str] = {"few-shot": "advisor.probes.few_shot:FewShotProbe"}
+PROBES["rag"] = "advisor.probes.rag:RagProbe"
+PROBES["domain"] = "advisor.probes.domain:DomainProbe"
+PROBES["lora"] = "advisor.probes.lora:LoraProbe"
 
 
 def names() -> list[str]:

@@ -1,0 +1,82 @@
+"""``advisor probe few-shot``: how far does prompting a language model get on your labeled data?"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from advisor.commands.options import db_option, duration, int_list, resolve_db
+from advisor.errors import InputError
+
+
+@click.command("few-shot")
+@click.option("--data", type=click.Path(path_type=Path), required=True,
+              help="Labeled examples: .jsonl, .csv or .parquet (one example per row).")
+@click.option("--text-col", "--input-col", "text_col", default=None, help="Input column (default: auto-detect).")
+@click.option("--label-col", "--output-col", "label_col", default=None,
+              help="Label / expected output column (default: auto-detect).")
+@click.option("--task", type=click.Choice(["auto", "classification", "generation", "extraction"]), default="auto",
+              show_default=True, help="auto: classification when labels repeat, extraction when outputs are JSON.")
+@click.option("--model", default="smollm2-135m", show_default=True,
+              help="Embedded model, Hugging Face id or local checkpoint folder.")
+@click.option("-k", "k", default="0,1,4,8", show_default=True, callback=int_list, help="Numbers of demonstrations.")
+@click.option("--seeds", default=3, show_default=True, type=click.IntRange(min=1), help="Demonstration draws per k.")
+@click.option("--eval-size", default=200, show_default=True, type=click.IntRange(min=1),
+              help="Held-out examples (fewer when the data is small).")
+@click.option("--split-seed", default=0, show_default=True, type=int, help="Seed of the pool/eval split.")
+@click.option("--template", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="YAML prompt template (instruction, example, label_words, delimiters, use_chat_template).")
+@click.option("--max-new-tokens", default=64, show_default=True, type=click.IntRange(min=1),
+              help="Generation length limit (generation/extraction tasks).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--dtype", type=click.Choice(["auto", "float32", "bfloat16"]), default="auto", show_default=True)
+@click.option("--allow-download", is_flag=True, help="Allow fetching the model from the Hugging Face hub.")
+@click.option("--trust-remote-code", is_flag=True, help="Run custom model code from the checkpoint (only if you trust it).")
+@click.option("--budget", callback=duration, default=None, help="Stop after this long (e.g. 10m); keeps what finished.")
+@click.option("--force", is_flag=True, help="Re-run even if an identical run is stored.")
+@db_option
+def few_shot(data: Path, text_col: str | None, label_col: str | None, task: str, model: str, k: list[int],
+             seeds: int, eval_size: int, split_seed: int, template: Path | None, max_new_tokens: int, device: str,
+             dtype: str, allow_download: bool, trust_remote_code: bool, budget: float | None, force: bool,
+             db: Path | None) -> None:
+    """Measure few-shot prompting accuracy on your data, per number of demonstrations.
+
+    \b
+    Example:
+      advisor probe few-shot --data tickets.jsonl -k 0,4,8 --seeds 3
+    """
+    from pydantic import ValidationError
+
+    from advisor.errors import format_validation_error
+    from advisor.probe_runner import run_probe
+    from advisor.probes.few_shot import FewShotConfig
+    from advisor.store import Store
+
+    spec = {"name": model, "device": device, "dtype": dtype, "allow_download": allow_download,
+            "trust_remote_code": trust_remote_code}
+    try:
+        config = FewShotConfig(data=data, text_col=text_col, label_col=label_col, task=task, model=spec, k=k,
+                               seeds=seeds, eval_size=eval_size, split_seed=split_seed, template=template,
+                               max_new_tokens=max_new_tokens)
+    except ValidationError as exc:
+        raise InputError(format_validation_error(exc, "few-shot")) from None
+    with Store(resolve_db(db)) as store:
+        result = run_probe("few-shot", config, store, force=force, budget_seconds=budget)
+    click.echo(result.headline)
+    for line in table(result.summary):
+        click.echo(line)
+    for note in result.notes:
+        click.echo(f"note: {note}")
+
+
+def table(summary: dict) -> list[str]:
+    """A compact fixed-width table: one line per k."""
+    rows = summary.get("per_k") or []
+    lines = [f"{'k':>3}  {'acc':>6}  {'95% CI':>13}  {'seed std':>8}  {'tokens':>8}  {'time':>7}"]
+    for r in rows:
+        best = " *" if r["k"] == summary.get("best_k") else ""
+        ci = f"{100 * r['ci_low']:.1f}-{100 * r['ci_high']:.1f}%"
+        lines.append(f"{r['k']:>3}  {100 * r['accuracy']:>5.1f}%  {ci:>13}  {100 * r['std']:>7.1f}p  "
+                     f"{r['tokens']:>8}  {r['wall_seconds']:>6.1f}s{best}")
+    return lines

@@ -1,0 +1,166 @@
+"""The few-shot probe: demonstrations, metrics, the full run through the runner and the store,
+interruption, reuse, report partial, chart, CLI, and one run on the embedded default model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from advisor.probe_runner import run_probe
+from advisor.probes.base import ProbeResult
+from advisor.probes.data import Example
+from advisor.probes.few_shot import FewShotConfig, FewShotProbe, confusion, draw_demos, macro_f1
+from advisor.store import Store
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+POS = ["I loved this movie", "Great service, friendly staff", "Wonderful experience", "The food was delicious",
+       "Best purchase this year"]
+NEG = ["I hated this movie", "Terrible service, rude staff", "Awful experience", "The food was cold",
+       "Worst purchase this year"]
+
+
+def sentiment_file(path: Path, n_per_label: int = 12) -> Path:
+    rows = [{"id": f"{lab}-{i}", "text": f"{src[i % 5]} ({i})", "label": lab}
+            for i in range(n_per_label) for lab, src in (("positive", POS), ("negative", NEG))]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def config(data: Path, model: Path, **kw) -> FewShotConfig:
+    return FewShotConfig(data=data, model={"name": str(model), "device": "cpu"}, **{"k": [0, 2], "seeds": 2, **kw})
+
+
+def test_demonstrations_are_balanced_deterministic_and_seeded():
+    pool = [Example(f"{lab}{i}", "t", lab) for lab in "abc" for i in range(6)]
+    demos = draw_demos(pool, 6, seed=3, labels=["a", "b", "c"])
+    assert sorted(d.label for d in demos) == ["a", "a", "b", "b", "c", "c"]
+    assert draw_demos(pool, 6, seed=3, labels=["a", "b", "c"]) == demos
+    assert draw_demos(pool, 6, seed=4, labels=["a", "b", "c"]) != demos
+    assert len(draw_demos(pool, 4, seed=0, labels=["a", "b", "c"])) == 4
+
+
+def test_macro_f1_and_confusion_follow_the_standard_definitions():
+    gold = ["a", "a", "b", "b", "c"]
+    pred = ["a", "b", "b", "b", "a"]
+    # F1: a = 2*1/(2+1+1) = .5, b = 2*2/(4+1+0) = .8, c = 0
+    assert macro_f1(gold, pred, ["a", "b", "c"]) == pytest.approx((0.5 + 0.8 + 0.0) / 3)
+    assert confusion(gold, pred, ["a", "b", "c"]) == [[1, 1, 0], [0, 2, 0], [1, 0, 0]]
+
+
+def test_full_run_stores_metrics_examples_and_evidence(tmp_path, tiny_base_lm_path):
+    data = sentiment_file(tmp_path / "s.jsonl")
+    with Store(tmp_path / "db.duckdb") as store:
+        result = run_probe("few-shot", config(data, tiny_base_lm_path), store)
+        runs = store.con.execute("SELECT status FROM probe_runs").fetchall()
+        n_examples = store.con.execute("SELECT count(*) FROM example_results").fetchone()[0]
+    ev = result.evidence
+    assert runs == [("done",)] and result.status == "done"
+    eval_n = ev["eval_size"]
+    assert n_examples == eval_n * (1 + 2)  # k=0 once, k=2 twice
+    assert set(ev) >= {"best_accuracy", "best_k", "zero_shot_accuracy", "gain_0_to_best", "seed_spread",
+                       "eval_size", "ci_halfwidth", "n_labels", "chance_accuracy"}
+    assert ev["n_labels"] == 2 and ev["best_k"] in (0, 2) and ev["complete"] is True
+    rows = {r["k"]: r for r in result.summary["per_k"]}
+    assert rows[0]["ci_low"] <= rows[0]["accuracy"] <= rows[0]["ci_high"]
+    assert ev["gain_0_to_best"] == pytest.approx(ev["best_accuracy"] - rows[0]["accuracy"])
+    assert sum(map(sum, rows[2]["confusion"])) == 2 * eval_n
+    k2 = [e for e in result.examples if e.params["k"] == 2]
+    assert all(e.prediction == max(e.details["logprobs"], key=e.details["logprobs"].get) for e in k2)
+    assert rows[2]["accuracy"] == pytest.approx(sum(e.correct for e in k2) / len(k2))
+
+
+def test_rerun_reuses_unless_forced_and_fingerprint_tracks_inputs(tmp_path, tiny_base_lm_path):
+    data = sentiment_file(tmp_path / "s.jsonl")
+    cfg = config(data, tiny_base_lm_path, k=[0], seeds=1)
+    probe = FewShotProbe()
+    assert probe.fingerprint(cfg) == probe.fingerprint(config(data, tiny_base_lm_path, k=[0], seeds=1))
+    assert probe.fingerprint(cfg) != probe.fingerprint(config(data, tiny_base_lm_path, k=[0], seeds=1, eval_size=5))
+    with Store(tmp_path / "db.duckdb") as store:
+        run_probe("few-shot", cfg, store)
+        again = run_probe("few-shot", cfg, store)
+        assert any("reused stored run" in n for n in again.notes) and again.examples
+        forced = run_probe("few-shot", cfg, store, force=True)
+        assert not any("reused" in n for n in forced.notes)
+
+
+def test_ctrl_c_marks_the_run_interrupted_and_keeps_finished_units(tmp_path, tiny_base_lm_path):
+    data = sentiment_file(tmp_path / "s.jsonl")
+    seen = []
+
+    def progress(done, total, label):
+        seen.append(done)
+        if len(seen) > 1 and done > seen[0] and done >= total // 3 + 1:  # inside the second (k, seed) unit
+            raise KeyboardInterrupt
+
+    with Store(tmp_path / "db.duckdb") as store:
+        with pytest.raises(KeyboardInterrupt):
+            run_probe("few-shot", config(data, tiny_base_lm_path, k=[0, 2], seeds=1), store, progress=progress)
+        status, payload = store.con.execute("SELECT status, result FROM probe_runs").fetchone()
+    kept = json.loads(payload)
+    assert status == "interrupted" and [r["k"] for r in kept["summary"]["per_k"]] == [0]
+    assert kept["evidence"]["complete"] is False
+
+
+def test_k_larger_than_the_pool_is_an_input_error(tmp_path, tiny_base_lm_path):
+    from advisor.errors import InputError
+
+    data = sentiment_file(tmp_path / "s.jsonl", n_per_label=4)
+    with pytest.raises(InputError, match="-k 50"):
+        run_probe("few-shot", config(data, tiny_base_lm_path, k=[0, 50]))
+
+
+def test_report_partial_and_chart_render(tmp_path, tiny_base_lm_path):
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    data = sentiment_file(tmp_path / "s.jsonl")
+    result = run_probe("few-shot", config(data, tiny_base_lm_path))
+    charts = FewShotProbe().charts(result, tmp_path / "out")
+    assert charts["accuracy_vs_k"].read_bytes()[:4] == b"\x89PNG"
+    env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined)
+    text = env.get_template(FewShotProbe.template).render(
+        result=result.model_dump(mode="json"), charts={"accuracy_vs_k": "few_shot_accuracy.png"})
+    assert "| 0" in text and "| 2" in text and "(few_shot_accuracy.png)" in text and "lower bound" in text
+    empty = ProbeResult(probe="few-shot", status="interrupted").model_dump(mode="json")
+    assert "No finished runs" in env.get_template(FewShotProbe.template).render(result=empty, charts={})
+
+
+def test_cli_prints_a_table_and_bad_input_exits_2(tmp_path, tiny_base_lm_path):
+    from advisor.cli import cli
+
+    data = sentiment_file(tmp_path / "s.jsonl")
+    args = ["probe", "few-shot", "--data", str(data), "--model", str(tiny_base_lm_path), "-k", "0,1",
+            "--seeds", "1", "--device", "cpu", "--db", str(tmp_path / "db.duckdb")]
+    ok = CliRunner().invoke(cli, args)
+    assert ok.exit_code == 0, ok.output
+    assert "95% CI" in ok.output and len([l for l in ok.output.splitlines() if l.strip().startswith(("0 ", "1 "))]) == 2
+    bad = CliRunner().invoke(cli, args[:3] + [str(tmp_path / "missing.jsonl")] + args[4:])
+    assert bad.exit_code == 2 and "Error:" in bad.output and "Traceback" not in bad.output
+
+
+def test_template_file_controls_the_prompt(tmp_path, tiny_base_lm_path):
+    data = sentiment_file(tmp_path / "s.jsonl")
+    tpl = tmp_path / "t.yaml"
+    tpl.write_text('example: "{{text}}\\nQuestion: positive or negative?\\nAnswer:"\n'
+                   'label_words: {positive: "yes", negative: "no"}\nuse_chat_template: false\n')
+    result = run_probe("few-shot", config(data, tiny_base_lm_path, k=[0], seeds=1, template=tpl))
+    assert result.summary["label_words"] == ["no", "yes"]
+    assert set(result.examples[0].details["logprobs"]) == {"negative", "positive"}
+    tpl.write_text("exmaple: x\n")
+    from advisor.errors import InputError
+
+    with pytest.raises(InputError, match="exmaple"):
+        run_probe("few-shot", config(data, tiny_base_lm_path, k=[0], seeds=1, template=tpl))
+
+
+@pytest.mark.slow
+def test_embedded_default_on_twenty_examples(tmp_path):
+    data = sentiment_file(tmp_path / "s.jsonl", n_per_label=10)
+    cfg = FewShotConfig(data=data, k=[0, 2], seeds=1, eval_size=10)
+    result = run_probe("few-shot", cfg)
+    ev = result.evidence
+    assert result.status == "done" and ev["eval_size"] == 10 and ev["n_labels"] == 2
+    assert 0.0 <= ev["best_accuracy"] <= 1.0 and ev["chance_accuracy"] == 0.5
+    assert result.summary["chat_template"] is True

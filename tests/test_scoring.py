@@ -1,0 +1,112 @@
+"""The scorer: lm-eval tokenization convention, prefix-cache reuse equals the naive computation,
+batching does not change numbers, greedy generation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from advisor.probes.prompting import PromptBuilder, PromptTemplate, default_template
+from advisor.probes.runtime import ModelSpec, load_causal_lm
+from advisor.probes.scoring import (encode, encode_pair, generate_greedy, naive_score_choices, score_choices,
+                                    shared_prefix_len)
+
+TEXTS = ["The movie was great and I loved it.", "Terrible service, I want a refund.", "ok",
+         "How do I reset my password? The app crashes when I upload a receipt and nothing works at all."]
+DEMOS = [("I loved it", "positive"), ("awful", "negative"), ("my invoice is wrong", "billing account")]
+LABELS = ["negative", "positive", "billing account"]
+
+
+@pytest.fixture(scope="module", params=["chat", "base"])
+def loaded(request, tiny_lm_path, tiny_base_lm_path):
+    path = tiny_lm_path if request.param == "chat" else tiny_base_lm_path
+    return load_causal_lm(ModelSpec(name=str(path), device="cpu"))
+
+
+def manual_logprob(loaded, context: str, continuation: str) -> float:
+    """Independent reference: one plain forward pass over the whole prompt."""
+    ctx, cont = encode_pair(loaded.tokenizer, context, continuation)
+    with torch.no_grad():
+        logits = loaded.model(torch.tensor([ctx + cont])).logits[0].log_softmax(-1)
+    return float(sum(logits[len(ctx) - 1 + i, t] for i, t in enumerate(cont)))
+
+
+def test_encode_pair_moves_trailing_whitespace_into_the_continuation(loaded):
+    tok = loaded.tokenizer
+    ctx, cont = encode_pair(tok, "Answer: ", "positive")
+    assert ctx == encode(tok, "Answer:") and ctx + cont == encode(tok, "Answer: positive")
+    ctx2, cont2 = encode_pair(tok, "", " positive")
+    assert len(ctx2) == 1 and cont2 == encode(tok, " positive")
+
+
+def test_shared_prefix_leaves_one_token_per_sequence():
+    assert shared_prefix_len([[1, 2, 3, 4], [1, 2, 3, 5], [1, 2, 9]]) == 2
+    assert shared_prefix_len([[1, 2, 3], [1, 2, 3]]) == 2
+    assert shared_prefix_len([[5], [5, 6]]) == 0
+
+
+@pytest.mark.parametrize("k", [0, 1, 3])
+def test_prefix_cache_scores_equal_naive_full_prompt(loaded, k):
+    builder = PromptBuilder(default_template("classification"), LABELS, loaded.tokenizer)
+    contexts = [builder.context(DEMOS[:k], t) for t in TEXTS]
+    choices = [[builder.continuation(lab) for lab in LABELS]] * len(contexts)
+    stats: dict = {}
+    cached = score_choices(loaded, contexts, choices, stats=stats)
+    naive = naive_score_choices(loaded, contexts, choices)
+    for row_c, row_n, context in zip(cached, naive, contexts):
+        for c, n, cont in zip(row_c, row_n, choices[0]):
+            assert c.n_tokens == n.n_tokens
+            assert abs(c.logprob - n.logprob) < 1e-4
+            assert abs(n.logprob - manual_logprob(loaded, context, cont)) < 1e-4
+    assert any(s.n_tokens > 1 for s in cached[0])  # the multi-token path ran
+    if k:
+        assert stats["forward_tokens"] < stats["full_tokens"]
+    assert len({round(s.logprob, 3) for s in cached[0]}) == 3  # the model discriminates; the test can fail
+
+
+def test_small_batches_give_the_same_scores_as_one_batch(loaded):
+    builder = PromptBuilder(default_template("classification"), LABELS, loaded.tokenizer)
+    contexts = [builder.context(DEMOS[:2], t) for t in TEXTS * 3]
+    choices = [[builder.continuation(lab) for lab in LABELS]] * len(contexts)
+    big = score_choices(loaded, contexts, choices, batch_tokens=1 << 20)
+    small = score_choices(loaded, contexts, choices, batch_tokens=64)
+    for a, b in zip(big, small):
+        assert [round(x.logprob, 4) for x in a] == [round(x.logprob, 4) for x in b]
+
+
+def test_per_context_choices_and_order_are_kept(loaded):
+    contexts = ["Input: ok\nLabel:", "Input: a much longer input text here\nLabel:"]
+    choices = [[" positive"], [" negative", " neutral", " billing"]]
+    got = score_choices(loaded, contexts, choices)
+    want = naive_score_choices(loaded, contexts, choices)
+    assert [len(r) for r in got] == [1, 3]
+    assert all(abs(a.logprob - b.logprob) < 1e-4 for ra, rb in zip(got, want) for a, b in zip(ra, rb))
+
+
+def test_greedy_generation_matches_a_manual_argmax_loop(loaded):
+    prompts = ["Input: my invoice is wrong\nLabel:", "Question: positive or negative?\nAnswer:"]
+    out = generate_greedy(loaded, prompts, max_new_tokens=4)
+    tok = loaded.tokenizer
+    for prompt, text in zip(prompts, out):
+        ids = encode(tok, prompt)
+        new = []
+        with torch.no_grad():
+            for _ in range(4):
+                nxt = int(loaded.model(torch.tensor([ids + new])).logits[0, -1].argmax())
+                if nxt == tok.eos_token_id:
+                    break
+                new.append(nxt)
+        assert text == tok.decode(new, skip_special_tokens=True)
+
+
+def test_chat_template_wraps_the_prompt_and_drops_the_target_delimiter(tiny_lm_path):
+    loaded = load_causal_lm(ModelSpec(name=str(tiny_lm_path), device="cpu"))
+    chat = PromptBuilder(PromptTemplate(instruction="Be brief.", example="Q: {{text}}\nA:"), ["yes"], loaded.tokenizer)
+    assert chat.chat and chat.continuation("yes") == "yes"
+    ctx = chat.context([("a", "yes")], "b")
+    assert ctx == ("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nQ: a\nA: yes\n\nQ: b\nA:<|im_end|>\n"
+                   "<|im_start|>assistant\n")
+    plain = PromptBuilder(PromptTemplate(instruction="Be brief.", example="Q: {{text}}\nA:", use_chat_template=False),
+                          ["yes"], loaded.tokenizer)
+    assert plain.context([("a", "yes")], "b") == "Be brief.\n\nQ: a\nA: yes\n\nQ: b\nA:"
+    assert plain.continuation("yes") == " yes"
