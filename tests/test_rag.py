@@ -1,0 +1,195 @@
+import json
+import random
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from advisor.errors import InputError, ModelNotFoundError
+from advisor.probe_runner import run_probe
+from advisor.probes.base import ProbeContext, ProbeResult
+from advisor.probes.rag import RagConfig, RagProbe
+from advisor.store import Store
+
+TOPICS = {
+    "billing/refunds.md": "Annual plans are refunded within thirty days. Monthly plans are never refunded after payment.",
+    "billing/vat.md": "Invoices show VAT for every country. The VAT number is printed on each invoice footer.",
+    "account/password.md": "Reset your password from the login page. A reset link is emailed and expires in one hour.",
+    "account/sso.md": "Single sign on uses SAML with Okta or Azure. Admins upload the identity provider metadata file.",
+    "expenses/mileage.md": "Mileage is reimbursed per kilometre driven. Enter the start and end address of each trip.",
+    "integrations/slack.md": "Slack notifications announce approvals in a channel. Connect Slack from the integrations page.",
+}
+QUESTIONS = [
+    {"id": "q1", "question": "Are annual plans refunded?", "gold_doc_ids": ["billing/refunds.md"], "answers": ["thirty days"]},
+    {"id": "q2", "question": "Where is the VAT number | on invoices?", "gold_doc_ids": ["billing/vat.md"], "answers": ["footer"]},
+    {"id": "q3", "question": "How do I reset my password?", "gold_doc_ids": ["account/password.md"], "answers": ["login page"]},
+    {"id": "q4", "question": "Which identity providers work with SAML?", "gold_doc_ids": ["account/sso.md", "billing/vat.md"], "answers": ["Okta"]},
+    {"id": "q5", "question": "How is mileage reimbursed?", "gold_doc_ids": ["expenses/mileage.md"], "answers": ["per kilometre"]},
+]
+
+
+def _write_corpus(root, topics=TOPICS):
+    for rel, text in topics.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(f"# {rel}\n\n{text}\n", encoding="utf-8")
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    from tiny_st import build_tiny_st
+
+    texts = list(TOPICS.values()) + [q["question"] for q in QUESTIONS] + list(TOPICS)
+    return str(build_tiny_st(tmp_path_factory.mktemp("tiny"), texts))
+
+
+@pytest.fixture()
+def data(tmp_path):
+    docs = _write_corpus(tmp_path / "docs")
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text("\n".join(json.dumps(q) for q in QUESTIONS) + "\n", encoding="utf-8")
+    return docs, qa
+
+
+def _config(docs, qa, model, **kw):
+    return RagConfig(corpus=docs, qa=qa, embedder=model, chunk_sizes=kw.pop("chunk_sizes", [8, 64]),
+                     overlap=kw.pop("overlap", 2), open_book=False, bootstrap_resamples=200, **kw)
+
+
+def test_bm25_scores_equal_rank_bm25():
+    from rank_bm25 import BM25Okapi
+
+    from advisor.probes.retrieval import Bm25, bm25_tokenize
+
+    texts = list(TOPICS.values()) + ["refunded refunded refunded", "the the the", ""]
+    index = Bm25(texts)
+    okapi = BM25Okapi([bm25_tokenize(t) for t in texts])
+    for query in ["annual refunded plans", "VAT vat invoice", "unknownword", "the slack the"]:
+        np.testing.assert_allclose(index.scores([query])[0], okapi.get_scores(bm25_tokenize(query)), rtol=1e-12, atol=1e-12)
+
+
+def test_probe_dense_numbers_match_the_evaluator(data, tiny_model):
+    """With chunks larger than every document, each document is one chunk: the probe's dense
+    numbers must equal sentence-transformers' InformationRetrievalEvaluator on the same texts."""
+    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+
+    from advisor.probes.embedder import load_embedder
+
+    docs, qa = data
+    result = RagProbe().run(_config(docs, qa, tiny_model, chunk_sizes=[64], ks=[1, 3, 5]), ProbeContext(ProbeResult(probe="rag")))
+    row = result.summary["sizes"][0]
+    assert row["chunks"] == len(TOPICS)
+    corpus = {rel: f"# {rel}\n\n{text}" for rel, text in TOPICS.items()}
+    queries = {q["id"]: q["question"] for q in QUESTIONS}
+    relevant = {q["id"]: set(q["gold_doc_ids"]) for q in QUESTIONS}
+    model = load_embedder(tiny_model)
+    flat = InformationRetrievalEvaluator(queries, corpus, relevant, accuracy_at_k=[1, 3, 5],
+                                         precision_recall_at_k=[1, 3, 5], write_csv=False)(model)
+    fn = model.similarity_fn_name
+    for k in (1, 3, 5):
+        assert row["dense"][f"hit@{k}"] == pytest.approx(flat[f"{fn}_accuracy@{k}"], abs=1e-6)
+        assert row["dense"][f"recall@{k}"] == pytest.approx(flat[f"{fn}_recall@{k}"], abs=1e-6)
+    assert row["dense"]["mrr@10"] == pytest.approx(flat[f"{fn}_mrr@10"], abs=1e-6)
+    assert row["dense"]["ndcg@10"] == pytest.approx(flat[f"{fn}_ndcg@10"], abs=1e-6)
+
+
+def test_run_stores_evidence_examples_and_reuses_the_embedding_cache(data, tiny_model, tmp_path):
+    docs, qa = data
+    config = _config(docs, qa, tiny_model)
+    with Store(tmp_path / "a.duckdb") as store:
+        first = run_probe("rag", config, store, force=True)
+        second = run_probe("rag", config, store, force=True)
+        (docs / "billing" / "refunds.md").write_text("# Refunds\n\nAnnual plans are refunded within thirty days "
+                                                      "of purchase only.\n", encoding="utf-8")
+        third = run_probe("rag", config, store, force=True)
+        n_examples = store.con.execute("SELECT count(*) FROM example_results").fetchone()[0]
+    ev = first.evidence
+    for key in ["proxy", "best_chunk_size", "dense_hit_at_5", "dense_mrr_at_10", "bm25_hit_at_5", "bm25_mrr_at_10",
+                "dense_minus_bm25_mrr", "mrr_p_value", "max_hit", "n_queries", "corpus_documents", "corpus_chunks"]:
+        assert key in ev
+    assert ev["proxy"] is False and ev["n_queries"] == 5 and ev["corpus_documents"] == len(TOPICS)
+    assert ev["dense_minus_bm25_mrr"] == pytest.approx(ev["dense_mrr_at_10"] - ev["bm25_mrr_at_10"])
+    assert len(first.examples) == 5 * 2 * 2 and n_examples == 3 * len(first.examples)
+    assert all(r["embedded"] > 0 for r in first.summary["sizes"])
+    assert [r["embedded"] for r in second.summary["sizes"]] == [0, 0]
+    assert second.evidence == first.evidence
+    changed = [r["embedded"] for r in third.summary["sizes"]]
+    assert 0 < changed[0] < third.summary["sizes"][0]["chunks"]  # only the edited file's chunks
+    assert changed[1] == 1  # at 64 tokens the edited file is one chunk
+
+
+def test_reuses_stored_run_until_the_corpus_changes(data, tiny_model, tmp_path):
+    docs, qa = data
+    config = _config(docs, qa, tiny_model, chunk_sizes=[64])
+    probe = RagProbe()
+    before = probe.fingerprint(config)
+    assert probe.fingerprint(config) == before
+    (docs / "intro.md").write_text("New page.", encoding="utf-8")
+    assert probe.fingerprint(config) != before
+
+
+def test_answer_relevance_ranks_chunks(tmp_path, tiny_model):
+    docs = _write_corpus(tmp_path / "docs")
+    qa = tmp_path / "qa.jsonl"
+    rows = [{"id": "a", "question": "How long for refunds?", "answers": ["thirty days"]},
+            {"id": "b", "question": "Nowhere?", "answers": ["not in any document"]}]
+    qa.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    result = RagProbe().run(_config(docs, qa, tiny_model, chunk_sizes=[8]), ProbeContext(ProbeResult(probe="rag")))
+    assert result.evidence["relevance_unit"] == "chunk" and result.evidence["n_queries"] == 1
+    assert any("excluded" in n for n in result.notes)
+    dense = [e for e in result.examples if e.params["retriever"] == "dense"]
+    assert dense[0].details["n_relevant"] >= 1 and "#" in dense[0].prediction
+
+
+def test_proxy_run_is_labelled_and_renders(tmp_path, tiny_model):
+    from advisor.report import environment
+
+    topics = {f"t{i}.md": f"Topic {i} is about item {i} in detail. The item {i} | costs <b>{i}</b> euros per seat. "
+              f"More words about topic {i} are here." for i in range(8)}
+    docs = _write_corpus(tmp_path / "docs", topics)
+    result = RagProbe().run(_config(docs, None, tiny_model, chunk_sizes=[16]), ProbeContext(ProbeResult(probe="rag")))
+    assert result.evidence["proxy"] is True and result.evidence["n_queries"] == 8
+    charts = RagProbe().charts(result, tmp_path)
+    assert charts["hit_at_k"].read_bytes()[:4] == b"\x89PNG"
+    data = result.model_dump(mode="json")
+    data["summary"]["missed"] = [{"id": "x", "question": "a | b\nc <script>", "gold": ["t1.md"], "retrieved": ["t2.md"]}]
+    text = environment().get_template("probe_rag.md.j2").render(result=data, charts={"hit_at_k": "f/rag.png"})
+    assert "Proxy questions" in text and "![hit@k" in text
+    missed_row = next(line for line in text.splitlines() if line.startswith("| a "))
+    assert missed_row.count("|") - missed_row.count("\\|") == 4 and "<script>" not in missed_row
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    from advisor.cli import cli
+
+    (tmp_path / "empty").mkdir()
+    runner = CliRunner()
+    out = runner.invoke(cli, ["probe", "rag", "--corpus", str(tmp_path / "empty"), "--db", str(tmp_path / "x.duckdb")])
+    assert out.exit_code == 2 and "Error: --corpus" in out.output and "Traceback" not in out.output
+    out = runner.invoke(cli, ["probe", "rag", "--corpus", str(tmp_path), "--overlap", "999", "--db", str(tmp_path / "x.duckdb")])
+    assert out.exit_code == 2 and "overlap" in out.output
+
+
+def test_missing_embedder_is_a_clear_error(data):
+    from advisor.probes.embedder import load_embedder
+
+    with pytest.raises(ModelNotFoundError, match="allow-download"):
+        load_embedder("nobody/no-such-embedder-xyz")
+
+
+def test_unknown_gold_ids_fail_before_embedding(tmp_path, tiny_model):
+    docs = _write_corpus(tmp_path / "docs")
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text(json.dumps({"id": "a", "question": "?", "gold_doc_ids": ["refunds.md"]}), encoding="utf-8")
+    with pytest.raises(InputError, match="not in the corpus"):
+        RagProbe().run(_config(docs, qa, tiny_model), ProbeContext(ProbeResult(probe="rag")))
+
+
+@pytest.mark.slow
+def test_default_embedder_finds_the_obvious_documents(data, tmp_path):
+    docs, qa = data
+    config = RagConfig(corpus=docs, qa=qa, chunk_sizes=[32, 128], overlap=4, open_book=False, bootstrap_resamples=200)
+    with Store(tmp_path / "s.duckdb") as store:
+        result = run_probe("rag", config, store)
+    assert result.evidence["dense_hit_at_3"] == 1.0
+    assert result.evidence["dense_mrr_at_10"] >= 0.8
