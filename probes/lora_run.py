@@ -1,0 +1,360 @@
+"""One execution of the LoRA probe: nested subsets, one adapter per size, then the analysis.
+
+Kept apart from :mod:`advisor.probes.lora` (config, fingerprint, evidence documentation). After
+every size the metrics, summary and evidence are rebuilt from what has finished, so a budget
+stop or Ctrl-C keeps a valid (partial) learning curve.
+
+The adapter is attached to the shared, memoized probe model (``load_causal_lm``) and always
+detached again (``finally``), so the next probe in the same process sees the untouched model.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from advisor.errors import InputError, ProbeError
+from advisor.probes.base import ExampleResult, ProbeContext, ProbeResult
+from advisor.probes.lora import LoraProbeConfig
+from advisor.probes.training import TrainExample, TrainSettings, supervised_example
+
+MIN_STEPS = 24  # small subsets get more epochs, so every size sees at least this many optimizer steps
+MAX_EPOCHS = 20
+DEFAULT_LR = {"lora": 1e-3, "prompt-tuning": 3e-2}
+LLAMA_STYLE = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+GPT2_STYLE = ["c_attn", "c_proj", "c_fc"]
+PROBE_MODEL_NOTE = ("LoRA on a small probe model with a few hundred examples is a lower bound of what "
+                    "fine-tuning a production model gains.")
+
+
+# -- small pure helpers --------------------------------------------------------------------
+def epochs_for(n: int, batch_size: int, fixed: int | None = None) -> int:
+    """``fixed`` if given, else enough epochs for ``MIN_STEPS`` optimizer steps (3 to 20)."""
+    if fixed is not None:
+        return fixed
+    return min(MAX_EPOCHS, max(3, math.ceil(MIN_STEPS * batch_size / max(1, n))))
+
+
+def nested_order(pool: list, seed: int) -> list:
+    """A seeded, label-stratified order of ``pool``: every prefix has roughly the label proportions."""
+    rng = random.Random(seed)
+    groups: dict[str, list] = {}
+    for e in pool:
+        groups.setdefault(e.label, []).append(e)
+    keyed = []
+    for label in sorted(groups):
+        members = groups[label]
+        rng.shuffle(members)
+        keyed += [((i + rng.random()) / len(members), e.id, e) for i, e in enumerate(members)]
+    return [e for _, _, e in sorted(keyed, key=lambda t: (t[0], t[1]))]
+
+
+def effective_sizes(sizes: list[int], pool_size: int) -> tuple[list[int], str | None]:
+    """Sizes that fit the pool (plus the whole pool when some did not), and a note when trimmed."""
+    kept = [s for s in sizes if s <= pool_size]
+    if len(kept) == len(sizes):
+        return kept, None
+    if pool_size not in kept:
+        kept.append(pool_size)
+    dropped = [s for s in sizes if s > pool_size]
+    return kept, f"sizes {','.join(map(str, dropped))} exceed the training pool ({pool_size} examples); trained up to {pool_size}"
+
+
+def default_target_modules(model: Any) -> list[str] | str:
+    """Llama/Qwen/Mistral-style attention + MLP projections, GPT-2-style Conv1D names, else peft's all-linear."""
+    leaf_names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    for style in (LLAMA_STYLE, GPT2_STYLE):
+        present = [m for m in style if m in leaf_names]
+        if present:
+            return present
+    return "all-linear"
+
+
+def few_shot_label(params: dict) -> str:
+    return f"{params['k']}-shot" if "k" in params else "few-shot (" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")"
+
+
+def best_few_shot(examples: list[dict]) -> tuple[dict, dict[str, bool]] | None:
+    """From a few-shot run's stored examples: the best k (smallest on ties) and, at that k, the
+    per-example correctness of its median-accuracy seed (the representative run for a paired test)."""
+    groups: dict[tuple, dict[str, bool]] = {}
+    for e in examples:
+        if e.get("correct") is None:
+            continue
+        params = e.get("params") or {}
+        groups.setdefault(tuple(sorted(params.items())), {})[e["example_id"]] = bool(e["correct"])
+    if not groups:
+        return None
+    acc = {key: sum(v.values()) / len(v) for key, v in groups.items()}
+    by_k: dict[Any, list[tuple]] = {}
+    for key in groups:
+        by_k.setdefault(dict(key).get("k", key), []).append(key)
+    mean_k = {k: sum(acc[key] for key in keys) / len(keys) for k, keys in by_k.items()}
+    best_k = max(mean_k, key=lambda k: (mean_k[k], -k if isinstance(k, (int, float)) else 0))
+    keys = sorted(by_k[best_k], key=lambda key: (acc[key], key))
+    median = keys[(len(keys) - 1) // 2]
+    return {"params": dict(median), "k": best_k, "accuracy": mean_k[best_k], "seeds": len(keys)}, groups[median]
+
+
+# -- the run ---------------------------------------------------------------------------------
+class LoraRun:
+    def __init__(self, config: LoraProbeConfig, ctx: ProbeContext):
+        self.config, self.ctx, self.result = config, ctx, ctx.result
+        self.points: list[dict] = []
+        self.correct: dict[int, list[bool]] = {}
+
+    def run(self) -> ProbeResult:
+        self._prepare()
+        self._baseline()
+        self._publish()
+        for n, size in enumerate(self.sizes):
+            reason = self._stop_reason(size)
+            if reason:
+                self.result.status = "partial"
+                self.result.notes.append(f"stopped by the time budget after {n} of {len(self.sizes)} sizes ({reason})")
+                break
+            self.ctx.progress(n, len(self.sizes), f"training on {size} examples")
+            self._trial(size)
+            self._publish()
+        self.ctx.progress(len(self.points), len(self.sizes), "done")
+        return self.result
+
+    # -- setup -------------------------------------------------------------------------------
+    def _prepare(self) -> None:
+        from advisor.probes.cost_projection import gpu_class
+        from advisor.probes.runtime import load_causal_lm
+
+        c = self.config
+        gpu_class(c.gpu)  # an unknown --gpu fails before any training
+        self._load_data()
+        self.loaded = load_causal_lm(c.model)
+        self._build_prompts()
+        self.bf16 = self._use_bf16()
+        self.artifacts = self._artifacts_dir()
+        self.general_ids = self._general_tokens()
+        self.result.notes.append(PROBE_MODEL_NOTE)
+        self.result.artifacts["dataset_fingerprint"] = self.ds.fingerprint
+
+    def _load_data(self) -> None:
+        from advisor.probes.data import load_dataset, split_dataset
+
+        c = self.config
+        self.ds = load_dataset(c.data, c.text_col, c.label_col, c.task)
+        if self.ds.task != "classification":
+            raise ProbeError(f"--data {c.data}: the LoRA probe measures classification accuracy, but the labels in "
+                             f"{self.ds.label_col!r} look like free text ({self.ds.task}); pass --task classification "
+                             "if they are classes.")
+        self.split = split_dataset(self.ds, c.eval_size, c.split_seed)
+        if not self.split.eval or not self.split.pool:
+            raise InputError(f"--data {c.data}: too few examples ({len(self.ds)}) for a training pool and an eval set.")
+        self.order = nested_order(self.split.pool, c.seed)
+        self.sizes, note = effective_sizes(c.sizes, len(self.order))
+        if note:
+            self.result.notes.append(note)
+
+    def _build_prompts(self) -> None:
+        from advisor.probes.prompting import PromptBuilder, default_template, load_template
+        from advisor.probes.scoring import encode_pair
+
+        c, tok = self.config, self.loaded.tokenizer
+        self.template = load_template(c.template) if c.template else default_template("classification")
+        self.builder = PromptBuilder(self.template, self.ds.labels, tok)
+        self.contexts = [self.builder.context([], e.text) for e in self.split.eval]
+        self.choices = [self.builder.continuation(lab) for lab in self.ds.labels]
+        self.encoded: dict[str, TrainExample] = {}
+        for e in self.order:
+            ctx_ids, cont_ids = encode_pair(tok, self.builder.context([], e.text), self.builder.continuation(e.label))
+            self.encoded[e.id] = supervised_example(ctx_ids, cont_ids, c.max_length)
+
+    def _use_bf16(self) -> bool:
+        import torch
+
+        from advisor.probes.training import cpu_supports_bf16
+
+        if self.config.bf16 != "auto":
+            return self.config.bf16 == "on"
+        if self.loaded.device == "cuda":
+            return torch.cuda.is_bf16_supported()
+        return cpu_supports_bf16()
+
+    def _artifacts_dir(self) -> Path:
+        from advisor.paths import cache_dir
+
+        base = Path(self.ctx.artifacts_dir) if self.ctx.artifacts_dir else cache_dir() / "adapters"
+        return base / f"lora-{self.result.fingerprint or 'run'}"
+
+    def _general_tokens(self) -> list[int]:
+        from advisor.probes.scoring import encode, prefix_token_id
+        from advisor.resources import probe_data
+
+        tok = self.loaded.tokenizer
+        text = probe_data("general_text.txt").read_text(encoding="utf-8")
+        return [prefix_token_id(tok)] + encode(tok, text)  # BOS (else EOS) first, as a document start
+
+    # -- measuring ---------------------------------------------------------------------------
+    def _evaluate(self, model: Any) -> tuple[list[str], list[bool]]:
+        """Predicted labels and correctness on the eval set with the few-shot scorer."""
+        from advisor.probes.scoring import naive_score_choices, score_choices
+
+        conts = [self.choices] * len(self.contexts)
+        if self.config.method == "prompt-tuning" and model is not self.loaded.model:
+            # virtual tokens are prepended at every forward: no KV-cache reuse, one full pass per choice
+            scores = naive_score_choices(SimpleNamespace(model=model, tokenizer=self.loaded.tokenizer), self.contexts, conts)
+        else:
+            scores = score_choices(self.loaded, self.contexts, conts, batch_tokens=self.config.batch_tokens)
+        labels = self.ds.labels
+        pred = [labels[max(range(len(row)), key=lambda j: row[j].logprob)] for row in scores]
+        return pred, [p == e.label for p, e in zip(pred, self.split.eval)]
+
+    def _general_loss(self, model: Any) -> float:
+        from advisor.probes.training import language_model_loss
+
+        return language_model_loss(model, self.general_ids, window=256, device=self.loaded.device, bf16=False)
+
+    def _baseline(self) -> None:
+        started = time.monotonic()
+        pred, correct = self._evaluate(self.loaded.model)
+        self.zero_shot = {"accuracy": sum(correct) / len(correct), "general_loss": self._general_loss(self.loaded.model),
+                          "eval_seconds": time.monotonic() - started}
+        self.correct[0] = correct
+        self._store_examples(0, pred)
+
+    def _store_examples(self, size: int, pred: list[str]) -> None:
+        params = {"method": "none" if size == 0 else self.config.method, "examples": size}
+        for p, e in zip(pred, self.split.eval):
+            self.result.examples.append(ExampleResult(example_id=e.id, params=params, prediction=p, gold=e.label,
+                                                      correct=p == e.label))
+
+    def _stop_reason(self, size: int) -> str | None:
+        """Out of time, or the next size is predicted (from the last one's pace) not to fit the budget."""
+        if self.ctx.out_of_time():
+            return "budget spent"
+        left = self.ctx.time_left()
+        if left is None or not self.points:
+            return None
+        last = self.points[-1]
+        work = size * epochs_for(size, self.config.batch_size, self.config.epochs)
+        done = last["examples"] * last["epochs"]
+        estimate = last["train_seconds"] * work / done + last["eval_seconds"]
+        return f"{size} examples would need about {estimate:.0f}s, {left:.0f}s left" if estimate > left else None
+
+    # -- one size ----------------------------------------------------------------------------
+    def _trial(self, size: int) -> None:
+        from advisor.probes.training import train
+
+        c = self.config
+        settings = TrainSettings(epochs=epochs_for(size, c.batch_size, c.epochs), batch_size=c.batch_size,
+                                 learning_rate=c.learning_rate or DEFAULT_LR[c.method], seed=c.seed, bf16=self.bf16)
+        examples = [self.encoded[e.id] for e in self.order[:size]]
+        pad = self.loaded.tokenizer.pad_token_id
+        adapter = AttachedAdapter(self.loaded, c)
+        with adapter as model:
+            stats = train(model, examples, settings, pad_id=pad, device=self.loaded.device)
+            started = time.monotonic()
+            pred, correct = self._evaluate(model)
+            general = self._general_loss(model)
+            eval_seconds = time.monotonic() - started
+            path = adapter.save(self.artifacts / f"{c.method}-{size}")
+        self.correct[size] = correct
+        self._store_examples(size, pred)
+        self.points.append({
+            "examples": size, "accuracy": sum(correct) / len(correct), "epochs": settings.epochs, "steps": stats.steps,
+            "learning_rate": settings.learning_rate, "loss_first": stats.losses[0], "loss_last": stats.losses[-1],
+            "losses": [round(x, 5) for x in stats.losses], "train_tokens": stats.tokens,
+            "train_seconds": stats.seconds, "tokens_per_second": stats.tokens_per_second, "eval_seconds": eval_seconds,
+            "general_loss": general, "trainable_params": adapter.trainable, "adapter": str(path)})
+        self.result.artifacts[f"adapter_{size}"] = str(path)
+
+    def _publish(self) -> None:
+        from advisor.probes.lora_report import publish
+
+        publish(self)
+
+
+class AttachedAdapter:
+    """Context manager: a fresh, seeded PEFT adapter on the shared model; removed again on exit."""
+
+    def __init__(self, loaded: Any, config: LoraProbeConfig):
+        self.loaded, self.config = loaded, config
+        self.trainable = 0
+
+    def __enter__(self) -> Any:
+        import torch
+
+        base = self.loaded.model
+        self.flags = {name: p.requires_grad for name, p in base.named_parameters()}
+        torch.manual_seed(self.config.seed)
+        self.peft = self._wrap(base)
+        self.trainable = sum(p.numel() for p in self.peft.parameters() if p.requires_grad)
+        return self.peft
+
+    def _wrap(self, base: Any) -> Any:
+        from peft import get_peft_model
+
+        if self.config.method == "lora":
+            return get_peft_model(base, lora_config(self.config, base))
+        model = get_peft_model(base, prompt_tuning_config(self.config))
+        init_soft_prompt(model, self.loaded, self.config.virtual_tokens)
+        return model
+
+    def save(self, path: Path) -> Path:
+        path.mkdir(parents=True, exist_ok=True)
+        self.peft.save_pretrained(str(path))
+        return path
+
+    def __exit__(self, *exc: Any) -> None:
+        base = self.loaded.model
+        if self.config.method == "lora":
+            self.peft.unload()
+        for name, p in base.named_parameters():
+            p.requires_grad_(self.flags.get(name, p.requires_grad))
+        base.eval()
+
+
+def lora_config(config: LoraProbeConfig, base: Any) -> Any:
+    from peft import LoraConfig
+
+    targets = config.target_modules or default_target_modules(base)
+    missing = [t for t in (targets if isinstance(targets, list) else []) if not _has_module(base, t)]
+    if missing:
+        raise InputError(f"--target-modules: the model has no module named {', '.join(missing)}; "
+                         f"its linear layers include {', '.join(_linear_names(base)[:12])}.")
+    gpt2_style = isinstance(targets, list) and any(t in GPT2_STYLE for t in targets)
+    return LoraConfig(r=config.rank, lora_alpha=config.alpha or 2 * config.rank, lora_dropout=config.dropout,
+                      target_modules=targets, bias="none", task_type="CAUSAL_LM", fan_in_fan_out=gpt2_style)
+
+
+def prompt_tuning_config(config: LoraProbeConfig) -> Any:
+    from peft import PromptTuningConfig
+
+    return PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=config.virtual_tokens,
+                              prompt_tuning_init="RANDOM")
+
+
+def init_soft_prompt(model: Any, loaded: Any, n: int, text: str = "Classify the input into one of the labels.") -> None:
+    """peft's TEXT initialization without re-loading the tokenizer: the soft prompt starts as the
+    embeddings of ``text``'s tokens, repeated to ``n`` virtual tokens."""
+    import torch
+
+    from advisor.probes.scoring import encode
+
+    ids = encode(loaded.tokenizer, text) or [loaded.tokenizer.pad_token_id]
+    ids = (ids * (n // len(ids) + 1))[:n]
+    embeddings = loaded.model.get_input_embeddings().weight
+    with torch.no_grad():
+        model.prompt_encoder.default.embedding.weight.copy_(embeddings[torch.tensor(ids)].float())
+
+
+def _has_module(model: Any, name: str) -> bool:
+    return any(full == name or full.endswith("." + name) for full, _ in model.named_modules())
+
+
+def _linear_names(model: Any) -> list[str]:
+    import torch
+
+    names = {full.rsplit(".", 1)[-1] for full, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+    return sorted(names)

@@ -1,0 +1,265 @@
+"""The LoRA probe on a tiny random Llama-style model: training, adapters, analysis, budget, bad input."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from advisor.errors import InputError, ProbeError
+from advisor.probe_runner import run_probe
+from advisor.probes.base import ProbeResult
+from advisor.probes.lora import LoraProbe, LoraProbeConfig
+from advisor.probes.lora_run import best_few_shot, effective_sizes, epochs_for, nested_order
+from advisor.probes.runtime import ModelSpec
+from advisor.probes.training import TrainSettings, language_model_loss, supervised_example, train
+from advisor.store import Store
+from tests.tiny import build_tiny_model
+
+CUES = {"billing": ["invoice", "refund", "payment"], "technical": ["crashes", "upload", "password"]}
+
+
+@pytest.fixture(autouse=True)
+def one_thread(monkeypatch, tmp_path):
+    monkeypatch.setenv("ADVISOR_THREADS", "1")
+    monkeypatch.setenv("ADVISOR_CACHE", str(tmp_path / "cache"))
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def tickets(tmp_path_factory):
+    """A trivially learnable two-label task: the label is given away by one cue word."""
+    rng = random.Random(0)
+    rows = []
+    for i in range(160):
+        label = "billing" if i % 2 else "technical"
+        rows.append({"id": f"t{i}", "text": f"{rng.choice(['my', 'the'])} {rng.choice(CUES[label])}",
+                     "label": label})
+    path = tmp_path_factory.mktemp("lora-data") / "tickets.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    template = path.with_name("template.yaml")
+    template.write_text('instruction: ""\nexample: "{{text}}\\nLabel:"\n')
+    return path, template
+
+
+def config(tickets, model_path, **overrides) -> LoraProbeConfig:
+    data, template = tickets
+    values = dict(data=data, template=template, model=ModelSpec(name=str(model_path)), eval_size=40,
+                  sizes=[8, 16, 48], epochs=20, learning_rate=1e-2, available_examples=500, production_model_b=7)
+    values.update(overrides)
+    return LoraProbeConfig(**values)
+
+
+# -- the training loop -----------------------------------------------------------------------
+def _cue_examples(n: int) -> list:
+    rng = random.Random(1)
+    out = []
+    for _ in range(n):
+        label = rng.randint(0, 1)
+        prompt = [rng.randint(10, 40) for _ in range(rng.randint(3, 8))] + [5 + label]
+        out.append(supervised_example(prompt, [50 + label], 32))
+    return out
+
+
+def _lora(model):
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(0)
+    return get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "up_proj"],
+                                            task_type="CAUSAL_LM"))
+
+
+def test_training_lowers_the_loss_and_is_deterministic():
+    runs = []
+    for _ in range(2):
+        model = _lora(build_tiny_model(64, hidden_size=32))
+        stats = train(model, _cue_examples(32), TrainSettings(epochs=8, learning_rate=1e-2, batch_size=8), pad_id=0)
+        runs.append(stats.losses)
+    first, last = sum(runs[0][:4]) / 4, sum(runs[0][-4:]) / 4
+    assert last < 0.5 * first
+    assert runs[0] == runs[1]
+
+
+def test_only_adapter_weights_change():
+    import torch
+
+    model = _lora(build_tiny_model(64))
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    train(model, _cue_examples(16), TrainSettings(epochs=2, learning_rate=1e-2), pad_id=0)
+    changed = {n for n, p in model.named_parameters() if not torch.equal(before[n], p)}
+    assert changed and all("lora_" in n for n in changed)
+
+
+def test_supervised_example_masks_the_prompt_and_keeps_the_target():
+    ex = supervised_example(list(range(10)), [70, 71], max_length=6)
+    assert ex.input_ids == (6, 7, 8, 9, 70, 71)
+    assert ex.labels == (-100, -100, -100, -100, 70, 71)
+
+
+def test_language_model_loss_is_a_token_mean():
+    import torch
+
+    model = build_tiny_model(64)
+    ids = list(range(1, 41))
+    whole = float(model(input_ids=torch.tensor([ids]), labels=torch.tensor([ids])).loss)
+    assert language_model_loss(model, ids, window=1000) == pytest.approx(whole, rel=1e-5)
+
+
+# -- pure helpers ----------------------------------------------------------------------------
+def test_nested_order_is_seeded_and_stratified(tickets):
+    from advisor.probes.data import load_dataset
+
+    pool = load_dataset(tickets[0]).examples
+    a, b = nested_order(list(pool), 3), nested_order(list(pool), 3)
+    assert [e.id for e in a] == [e.id for e in b] and [e.id for e in a] != [e.id for e in nested_order(list(pool), 4)]
+    for n in (8, 16, 32):
+        billing = sum(e.label == "billing" for e in a[:n])
+        assert abs(billing - n / 2) <= 1
+
+
+def test_sizes_are_trimmed_to_the_pool():
+    assert effective_sizes([16, 32, 64], 40) == ([16, 32, 40], effective_sizes([16, 32, 64], 40)[1])
+    assert "exceed the training pool" in effective_sizes([16, 32, 64], 40)[1]
+    assert epochs_for(16, 8) == 12 and epochs_for(1000, 8) == 3 and epochs_for(16, 8, fixed=2) == 2
+
+
+def test_best_few_shot_picks_best_k_and_median_seed():
+    rows = []
+    for k, seed, right in [(0, 0, 2), (4, 0, 3), (4, 1, 4), (4, 2, 5), (8, 0, 1)]:
+        rows += [{"example_id": f"e{i}", "params": {"k": k, "seed": seed}, "correct": i < right} for i in range(6)]
+    info, correct = best_few_shot(rows)
+    assert info["k"] == 4 and info["params"] == {"k": 4, "seed": 1} and info["accuracy"] == pytest.approx(4 / 6)
+    assert sum(correct.values()) == 4
+
+
+# -- the probe end to end --------------------------------------------------------------------
+def _store_few_shot(store: Store, tickets) -> int:
+    """A stored few-shot run (as the few-shot probe records it) that gets every other eval example right."""
+    from advisor.probes.base import ExampleResult
+    from advisor.probes.data import load_dataset, split_dataset
+
+    split = split_dataset(load_dataset(tickets[0]), 40, 0)
+    result = ProbeResult(probe="few-shot", examples=[
+        ExampleResult(example_id=e.id, params={"k": 4, "seed": 0}, prediction="x", gold=e.label, correct=i % 2 == 0)
+        for i, e in enumerate(split.eval)])
+    run_id = store.start_probe_run("few-shot", "fp", {}, None)
+    store.finish_probe_run(run_id, result, "done")
+    return run_id
+
+
+def test_probe_learns_a_trivial_task_and_beats_few_shot(tickets, tiny_lm_path, tmp_path):
+    import torch
+
+    from advisor.probes.runtime import load_causal_lm
+
+    loaded = load_causal_lm(ModelSpec(name=str(tiny_lm_path)))
+    probe_ids = torch.tensor([[5, 6, 7, 8]])
+    before = loaded.model(input_ids=probe_ids).logits
+    with Store(tmp_path / "db.duckdb") as store:
+        fs_id = _store_few_shot(store, tickets)
+        result = run_probe("lora", config(tickets, tiny_lm_path, few_shot_run_id=fs_id), store,
+                           artifacts_dir=tmp_path / "art")
+        reloaded = store.load_probe_result(store.find_completed_run("lora", result.fingerprint))
+    ev, s = result.evidence, result.summary
+    assert result.status == "done" and [p["examples"] for p in s["points"]] == [8, 16, 48]
+    assert ev["best_accuracy"] >= 0.8 > ev["zero_shot_accuracy"] + 0.15
+    assert all(p["loss_last"] < p["loss_first"] for p in s["points"])
+    # paired test against the stored few-shot run (50% on the same eval examples)
+    assert ev["baseline"] == "few-shot" and ev["few_shot_best"] == pytest.approx(0.5)
+    assert ev["significant"] and ev["p_value"] < 0.05 and ev["gain_over_few_shot"] > 0.25
+    assert s["comparison"]["n"] == 40 and "beats 4-shot by" in s["comparison"]["verdict"]
+    assert ev["required_eval_size_5pp"] > 40 and ev["eval_size"] == 40
+    assert 0.5 < ev["forgetting_ratio"] < 2 and ev["training_gpu_hours"] > 0 and ev["training_cost"] > 0
+    assert 0 <= ev["projected_accuracy"] <= 1
+    # adapters saved and loadable; the shared model is untouched afterwards
+    assert (tmp_path / "art").exists() and all((tmp_path / "art").rglob("adapter_config.json"))
+    assert len(list((tmp_path / "art").rglob("adapter_model.safetensors"))) == 3
+    assert torch.equal(loaded.model(input_ids=probe_ids).logits, before)
+    assert "lora" not in type(loaded.model.model.layers[0].self_attn.q_proj).__module__
+    # stored row by row: per-example results for zero-shot and every size
+    assert len(reloaded["examples"]) == 40 * 4
+    report = _render(result, tmp_path)
+    assert "Fine-tuning trial" in report and "lower bound" in report and "McNemar" in report
+
+
+def _render(result: ProbeResult, tmp_path) -> str:
+    from advisor.report import environment
+
+    charts = LoraProbe().charts(result, tmp_path / "charts")
+    assert charts["learning_curve"].stat().st_size > 1000
+    return environment().get_template("probe_lora.md.j2").render(result=result.model_dump(mode="json"),
+                                                                 charts={"learning_curve": "c.png"})
+
+
+def test_prompt_tuning_trains_a_soft_prompt(tickets, tiny_lm_path, tmp_path):
+    result = run_probe("lora", config(tickets, tiny_lm_path, method="prompt-tuning", sizes=[16], epochs=4,
+                                      learning_rate=3e-2), None, artifacts_dir=tmp_path)
+    zero = [e for e in result.examples if e.params["examples"] == 0]
+    tuned = [e for e in result.examples if e.params["examples"] == 16]
+    assert result.evidence["method"] == "prompt-tuning" and len(tuned) == len(zero) == 40
+    point = result.summary["points"][0]
+    assert point["loss_last"] < point["loss_first"] and point["trainable_params"] == 20 * 32
+    assert list(tmp_path.rglob("adapter_config.json"))
+    assert "projected_accuracy" not in result.evidence  # one size: no curve, no extrapolation
+
+
+def test_budget_stops_between_sizes(tickets, tiny_lm_path, tmp_path):
+    result = run_probe("lora", config(tickets, tiny_lm_path), None, budget_seconds=1e-6, artifacts_dir=tmp_path)
+    assert result.status == "partial" and result.summary["points"] == []
+    assert any("time budget" in n for n in result.notes)
+    assert result.evidence["complete"] is False and "zero_shot_accuracy" in result.evidence
+    assert "No adapter finished" in _render_text(result)
+
+
+def _render_text(result: ProbeResult) -> str:
+    from advisor.report import environment
+
+    return environment().get_template("probe_lora.md.j2").render(result=result.model_dump(mode="json"), charts={})
+
+
+# -- bad input -------------------------------------------------------------------------------
+def test_free_text_labels_are_refused(tmp_path, tiny_lm_path):
+    data = tmp_path / "qa.jsonl"
+    data.write_text("\n".join(json.dumps({"id": i, "text": f"q{i}", "label": f"answer number {i}"}) for i in range(60)))
+    with pytest.raises(ProbeError, match="classification accuracy"):
+        run_probe("lora", LoraProbeConfig(data=data, model=ModelSpec(name=str(tiny_lm_path))), None)
+
+
+def test_unknown_gpu_and_module_are_input_errors(tickets, tiny_lm_path, tmp_path):
+    with pytest.raises(InputError, match="--gpu 'v100'"):
+        run_probe("lora", config(tickets, tiny_lm_path, gpu="v100"), None)
+    with pytest.raises(InputError, match="no module named c_attn"):
+        run_probe("lora", config(tickets, tiny_lm_path, target_modules=["c_attn"]), None, artifacts_dir=tmp_path)
+
+
+def test_config_rejects_bad_sizes():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="training-set sizes"):
+        LoraProbeConfig(data="x.jsonl", sizes=[0, 16])
+    assert LoraProbeConfig(data="x.jsonl", sizes=[64, 16, 16]).sizes == [16, 64]
+
+
+def test_cli_bad_input_is_one_line_exit_2(tmp_path):
+    from click.testing import CliRunner
+
+    from advisor.cli import cli
+
+    out = CliRunner().invoke(cli, ["probe", "lora", "--data", str(tmp_path / "missing.jsonl"),
+                                   "--db", str(tmp_path / "db.duckdb")])
+    assert out.exit_code == 2 and "Traceback" not in out.output
+    assert "missing.jsonl: no such file" in out.output
+
+
+@pytest.mark.slow
+def test_default_model_learns_on_cpu(tickets, tmp_path):
+    """The embedded default (real weights, bf16 autocast where supported), default learning rate."""
+    result = run_probe("lora", config(tickets, "smollm2-135m", sizes=[16, 32], epochs=3, learning_rate=None,
+                                      eval_size=40), None, artifacts_dir=tmp_path)
+    ev = result.evidence
+    assert result.status == "done" and ev["best_accuracy"] >= 0.8
+    assert ev["best_accuracy"] > ev["zero_shot_accuracy"] + 0.1
