@@ -23,7 +23,7 @@ demo: install
 		--data examples/support-desk/tickets.jsonl \
 		--corpus examples/support-desk/docs --qa examples/support-desk/qa.jsonl \
 		--domain-text examples/support-desk/domain.txt \
-		--db $(OUT)/advisor.duckdb --out $(OUT)/support-desk-report.md
+		--budget 4m --db $(OUT)/advisor.duckdb --out $(OUT)/support-desk-report.md
 
 test: install
 	$(PY) -m pytest -q

@@ -20,6 +20,10 @@ from advisor.errors import AdvisorError, InputError
 ORDER = ("domain", "few-shot", "rag", "lora")
 WEIGHTS = {"domain": 0.5, "few-shot": 3.0, "rag": 2.0, "lora": 4.5}
 CLASSIFICATION_TASKS = ("classification",)
+# Lighter settings than the standalone probes' defaults, so that all four fit a few minutes on a
+# laptop CPU; `advisor probe ...` runs the full sweeps.
+ASSESS_FEW_SHOT = {"k": [0, 4, 8], "seeds": 2}
+ASSESS_LORA = {"sizes": [16, 32, 64, 128]}
 
 
 @dataclass
@@ -34,6 +38,7 @@ class Inputs:
     embedder: str | None = None
     allow_download: bool = False
     budget_seconds: float | None = 600.0
+    eval_size: int = 100
     force: bool = False
     selected: tuple[str, ...] = ORDER
     gpu: str | None = None
@@ -84,8 +89,9 @@ def _plan_few_shot(answers: Answers, inputs: Inputs) -> Plan:
         return Plan("few-shot", None, "no labeled data given (--data)", cmd)
     task = "classification" if answers.task_type.value in CLASSIFICATION_TASKS else (
         "extraction" if answers.task_type.value == "extraction" else "generation")
-    return Plan("few-shot", {"data": inputs.data, "task": task, "model": _model(inputs)},
-                command=f"advisor probe few-shot --data {inputs.data}")
+    config = {"data": inputs.data, "task": task, "model": _model(inputs), "eval_size": inputs.eval_size,
+              **ASSESS_FEW_SHOT}
+    return Plan("few-shot", config, command=f"advisor probe few-shot --data {inputs.data}")
 
 
 def _plan_lora(answers: Answers, inputs: Inputs) -> Plan:
@@ -95,7 +101,7 @@ def _plan_lora(answers: Answers, inputs: Inputs) -> Plan:
     if answers.task_type.value not in CLASSIFICATION_TASKS:
         return Plan("lora", None, "the LoRA trial measures classification tasks only", cmd)
     config = {"data": inputs.data, "model": _model(inputs), "available_examples": answers.labeled_examples,
-              "production_model_b": answers.base_model_size_b}
+              "production_model_b": answers.base_model_size_b, "eval_size": inputs.eval_size, **ASSESS_LORA}
     if inputs.gpu:
         config["gpu"] = inputs.gpu
     return Plan("lora", config, command=f"advisor probe lora --data {inputs.data}")

@@ -28,6 +28,8 @@ def _interactive(no_input: bool) -> bool:
               help="Probes to run when their inputs are given: all, none, or a list such as few-shot,rag.")
 @click.option("--budget", callback=duration, default="10m", show_default=True,
               help="Time budget shared by all probes (e.g. 300s, 10m).")
+@click.option("--eval-size", default=100, show_default=True, type=click.IntRange(10),
+              help="Held-out examples the few-shot and LoRA probes share (more: tighter intervals, slower).")
 @click.option("--model", default="smollm2-135m", show_default=True, help="Probe language model: embedded alias, HF id or local path.")
 @click.option("--embedder", default=None, help="Sentence-transformers model for the RAG probe (default: embedded all-MiniLM-L6-v2).")
 @click.option("--allow-download", is_flag=True, help="Allow fetching models from the Hugging Face hub.")
@@ -39,7 +41,7 @@ def _interactive(no_input: bool) -> bool:
 @click.option("--templates", type=click.Path(file_okay=False, path_type=Path), help="Folder of report templates overriding the built-in ones.")
 @db_option
 def assess(answers_file: Path | None, no_input: bool, data: Path | None, corpus: Path | None, qa: Path | None,
-           domain_text: Path | None, probe_selection: str, budget: float, model: str, embedder: str | None,
+           domain_text: Path | None, probe_selection: str, budget: float, eval_size: int, model: str, embedder: str | None,
            allow_download: bool, force: bool, costs_file: Path | None, rules_dir: Path | None, out: Path | None, fmt: str,
            templates: Path | None, db: Path | None) -> None:
     """Assess a project: answers, probes on your data, a ranked recommendation and its report.
@@ -59,7 +61,8 @@ def assess(answers_file: Path | None, no_input: bool, data: Path | None, corpus:
     selected = parse_probe_selection(probe_selection)
     data_answers = read_answers_file(answers_file) if answers_file else {}
     inputs = Inputs(data=data, corpus=corpus, qa=qa, domain_text=domain_text, model=model, embedder=embedder,
-                    allow_download=allow_download, budget_seconds=budget, force=force, selected=selected)
+                    allow_download=allow_download, budget_seconds=budget, eval_size=eval_size, force=force,
+                    selected=selected)
     if _interactive(no_input):
         from advisor.commands.ask import ask_inputs, ask_missing
 
