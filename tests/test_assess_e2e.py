@@ -1,0 +1,105 @@
+"""`advisor assess` end to end on a slice of the bundled example: every probe, the store, the report."""
+
+import json
+import shutil
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from advisor.cli import cli
+from tests.helpers import EXAMPLE
+
+
+@pytest.fixture(scope="module")
+def example_slice(tmp_path_factory):
+    """60 tickets, the documents of two areas, their questions, and a domain-text excerpt."""
+    root = tmp_path_factory.mktemp("slice")
+    tickets = (EXAMPLE / "tickets.jsonl").read_text().splitlines()[:60]
+    (root / "tickets.jsonl").write_text("\n".join(tickets) + "\n")
+    for area in ("billing", "api"):
+        shutil.copytree(EXAMPLE / "docs" / area, root / "docs" / area)
+    questions = [json.loads(line) for line in (EXAMPLE / "qa.jsonl").read_text().splitlines()]
+    kept = [q for q in questions if all(g.split("/")[0] in ("billing", "api") for g in q["gold_doc_ids"])]
+    (root / "qa.jsonl").write_text("\n".join(json.dumps(q) for q in kept[:12]) + "\n")
+    (root / "domain.txt").write_text((EXAMPLE / "domain.txt").read_text()[:3000])
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny_embedder(tmp_path_factory, example_slice):
+    from tiny_st import build_tiny_st
+
+    texts = [p.read_text() for p in (example_slice / "docs").rglob("*.md")]
+    texts += (example_slice / "qa.jsonl").read_text().splitlines()
+    return build_tiny_st(tmp_path_factory.mktemp("st"), texts)
+
+
+def assess(example_slice, tmp_path, model, embedder, *extra):
+    args = ["assess", "--no-input", "--answers", EXAMPLE / "answers.yaml",
+            "--data", example_slice / "tickets.jsonl", "--corpus", example_slice / "docs",
+            "--qa", example_slice / "qa.jsonl", "--domain-text", example_slice / "domain.txt",
+            "--model", model, "--embedder", embedder, "--eval-size", "20", "--budget", "10m",
+            "--out", tmp_path / "report.md", *extra]
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_assess_runs_every_probe_and_stores_everything(example_slice, tmp_path, tiny_lm_path, tiny_embedder, db_path):
+    result = assess(example_slice, tmp_path, tiny_lm_path, tiny_embedder)
+    assert result.exit_code == 0, result.output
+    report = (tmp_path / "report.md").read_text()
+    for heading in ("### Domain gap", "### Few-shot prompting", "### Retrieval (RAG probe)", "### Fine-tuning trial",
+                    "## Cost model"):
+        assert heading in report
+    assert "Probes that would sharpen" not in report  # every probe had its input
+    con = duckdb.connect(str(db_path), read_only=True)
+    runs = dict(con.execute("SELECT probe, status FROM probe_runs WHERE assessment_id = 1").fetchall())
+    assert set(runs) == {"domain", "few-shot", "rag", "lora"} and set(runs.values()) <= {"done", "partial"}
+    n_metrics = con.execute("SELECT count(*) FROM metrics").fetchone()[0]
+    n_examples = con.execute("SELECT count(*) FROM example_results").fetchone()[0]
+    assert n_metrics > 20 and n_examples > 20
+    decision = json.loads(con.execute("SELECT recommendation FROM decisions").fetchone()[0])
+    assert decision["evidence_used"] and decision["costs"]["monthly_requests"] == 40000
+    con.close()
+    for chart in ("strategy_scores.png", "few_shot_accuracy.png", "rag_hit_at_k.png"):
+        assert (tmp_path / "report_files" / chart).stat().st_size > 1000
+
+
+def test_rerun_reuses_stored_probe_results(example_slice, tmp_path, tiny_lm_path, tiny_embedder, db_path):
+    first = assess(example_slice, tmp_path, tiny_lm_path, tiny_embedder, "--probes", "few-shot,rag")
+    assert first.exit_code == 0, first.output
+    second = assess(example_slice, tmp_path, tiny_lm_path, tiny_embedder, "--probes", "few-shot,rag")
+    assert second.exit_code == 0, second.output
+    con = duckdb.connect(str(db_path), read_only=True)
+    assert con.execute("SELECT count(*) FROM probe_runs").fetchone()[0] == 2  # nothing re-ran
+    attached = con.execute("SELECT count(*) FROM probe_runs WHERE assessment_id = 2").fetchone()[0]
+    con.close()
+    assert attached == 2
+    assert "reused stored run" in (tmp_path / "report.md").read_text()
+
+
+def test_probe_failure_is_noted_and_the_report_still_written(example_slice, tmp_path, tiny_lm_path, tiny_embedder):
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"text": "only one class", "label": "a"}\n' * 30)
+    args = ["assess", "--no-input", "--answers", EXAMPLE / "answers.yaml", "--data", broken,
+            "--model", tiny_lm_path, "--probes", "few-shot", "--out", tmp_path / "r.md"]
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    assert "Warning: the few-shot probe failed" in result.output
+    assert "**few-shot failed**" in (tmp_path / "r.md").read_text()
+
+
+@pytest.mark.slow
+def test_assess_on_the_embedded_default_models(example_slice, tmp_path, db_path):
+    args = ["assess", "--no-input", "--answers", EXAMPLE / "answers.yaml", "--data", example_slice / "tickets.jsonl",
+            "--corpus", example_slice / "docs", "--qa", example_slice / "qa.jsonl",
+            "--probes", "few-shot,rag", "--eval-size", "20", "--out", tmp_path / "report.md"]
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    report = (tmp_path / "report.md").read_text()
+    assert "smollm2-135m" in report and "all-minilm-l6-v2" in report
+    con = duckdb.connect(str(db_path), read_only=True)
+    hit = con.execute("SELECT value FROM metrics m JOIN probe_runs r ON r.id = m.run_id WHERE r.probe = 'rag'"
+                      " AND m.name = 'hit@5' AND m.params->>'retriever' = 'dense' LIMIT 1").fetchone()
+    con.close()
+    assert hit is not None and hit[0] > 0.5  # a real embedder finds these documents
