@@ -23,6 +23,7 @@ METHOD_LABELS = {
     "preference_tuning": "supervised LoRA followed by preference tuning (RLHF/DPO)",
 }
 BASE_METHOD_PREFERENCE = {"lora": 1.0}
+CLOSE_CALL = 2.0  # a score margin below this, on thin evidence, is reported as too close to call
 
 
 class FiredRule(BaseModel):
@@ -153,6 +154,9 @@ def recommend(
     margin = live[0].score - live[1].score if len(live) > 1 else 10.0
     evidence_used = any(r.uses_evidence for r in fired) or bool(evidence)
     level, value, notes = confidence_of(margin, evidence_used, thin_evidence or [])
+    if thin_evidence and len(live) > 1 and margin < CLOSE_CALL:
+        notes.insert(0, f"Too close to call between {live[0].label} and {live[1].label} on this evidence "
+                        f"(margin {margin:g}); the measurements below would need to be firmer to separate them.")
     winner = order[0]
     method = choose_method(fired) if "fine_tuning" in winner else None
     return Recommendation(

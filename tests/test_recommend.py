@@ -66,7 +66,9 @@ def test_confidence_grows_with_margin_and_evidence(book):
     no_evidence = recommend(book, answers(has_corpus=True, corpus_change="daily"))
     assert no_evidence.confidence_notes == ["Based on answers only: no probe evidence was measured."]
     thin = recommend(book, answers(), {"few-shot": {"best_accuracy": 0.95}}, ["CI too wide"])
-    assert "CI too wide" in thin.confidence_notes
+    assert "CI too wide" in thin.confidence_notes and not thin.confidence_notes[0].startswith("Too close")
+    close = recommend(book, answers(), {"few-shot": {"best_accuracy": 0.6}}, ["CI too wide"])
+    assert close.confidence_notes[0].startswith("Too close to call between Prompt engineering and RAG")
 
 
 def test_sensitivity_finds_the_nearest_flip(book):
