@@ -18,11 +18,8 @@ demonstrations, so it runs once.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 import statistics
-import time
 from pathlib import Path
 from typing import Literal
 
@@ -86,16 +83,9 @@ class FewShotProbe(Probe):
     template = "probe_few_shot.md.j2"
 
     def fingerprint(self, config: FewShotConfig) -> str:
-        from advisor.probes.data import load_dataset
-        from advisor.probes.runtime import model_fingerprint
+        from advisor.probes.fingerprint import labeled_data_fingerprint
 
-        ds = load_dataset(config.data, config.text_col, config.label_col, config.task)
-        spec = config.model
-        template = Path(config.template).read_bytes() if config.template else b""
-        keyed = config.model_dump(mode="json", exclude={"data", "template", "model", "batch_tokens"})
-        parts = [VERSION, ds.fingerprint, model_fingerprint(spec), spec.model_dump_json(exclude={"allow_download"}),
-                 hashlib.sha256(template).hexdigest(), json.dumps(keyed, sort_keys=True)]
-        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
+        return labeled_data_fingerprint(VERSION, config)
 
     def run(self, config: FewShotConfig, ctx: ProbeContext) -> ProbeResult:
         from advisor.probes.few_shot_run import FewShotRun

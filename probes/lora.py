@@ -17,8 +17,6 @@ production model gains.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Literal
 
@@ -121,16 +119,9 @@ class LoraProbe(Probe):
     template = "probe_lora.md.j2"
 
     def fingerprint(self, config: LoraProbeConfig) -> str:
-        from advisor.probes.data import load_dataset
-        from advisor.probes.runtime import model_fingerprint
+        from advisor.probes.fingerprint import labeled_data_fingerprint
 
-        ds = load_dataset(config.data, config.text_col, config.label_col, config.task)
-        spec = config.model
-        template = Path(config.template).read_bytes() if config.template else b""
-        keyed = config.model_dump(mode="json", exclude={"data", "template", "model", "batch_tokens"})
-        parts = [VERSION, ds.fingerprint, model_fingerprint(spec), spec.model_dump_json(exclude={"allow_download"}),
-                 hashlib.sha256(template).hexdigest(), json.dumps(keyed, sort_keys=True)]
-        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
+        return labeled_data_fingerprint(VERSION, config)
 
     def run(self, config: LoraProbeConfig, ctx: ProbeContext) -> ProbeResult:
         from advisor.probes.lora_run import LoraRun

@@ -14,7 +14,7 @@ def test_windows_cover_every_token_with_exact_overlap(n, size, overlap):
         assert 0 <= s < e <= n and e - s <= size
         covered.update(range(s, e))
     assert covered == set(range(n))
-    for (s1, e1), (s2, e2) in zip(windows, windows[1:]):
+    for (_s1, e1), (s2, e2) in zip(windows, windows[1:]):
         assert e1 - s2 == overlap and e2 > e1  # shares exactly `overlap` tokens, always reaches further
     assert all(e - s == size for s, e in windows[:-1])
 

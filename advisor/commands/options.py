@@ -51,3 +51,26 @@ def duration(ctx: click.Context, param: click.Parameter, value: Any) -> float | 
     if seconds <= 0:
         raise click.BadParameter(f"{value!r}: the duration must be positive")
     return seconds
+
+
+def run_probe_command(name: str, values: dict[str, Any], db: Path | None, *, force: bool, budget: float | None,
+                      lines: Callable[[Any], list[str]], artifacts_dir: Path | None = None) -> Any:
+    """What every ``advisor probe X`` does: validate the config, run the probe on the store, print.
+
+    ``lines(result)`` gives the printed summary; notes follow unless it already printed them."""
+    from pydantic import ValidationError
+
+    from advisor.errors import InputError, format_validation_error
+    from advisor.probe_runner import run_probe
+    from advisor.probes.registry import resolve
+    from advisor.store import Store
+
+    try:
+        config = resolve(name).Config.model_validate(values)
+    except ValidationError as exc:
+        raise InputError(format_validation_error(exc, f"advisor probe {name}")) from None
+    with Store(resolve_db(db)) as store:
+        result = run_probe(name, config, store, force=force, budget_seconds=budget, artifacts_dir=artifacts_dir)
+    for line in lines(result):
+        click.echo(line)
+    return result

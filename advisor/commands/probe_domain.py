@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from advisor.commands.options import db_option, duration, resolve_db
+from advisor.commands.options import db_option, duration, run_probe_command
 
 
 @click.command("domain")
@@ -33,22 +33,9 @@ def domain(text: Path, general: Path | None, model: str, max_tokens: int, window
     Example:
       advisor probe domain --text examples/support-desk/domain.txt --max-tokens 1024
     """
-    from pydantic import ValidationError
-
-    from advisor.errors import InputError, format_validation_error
-    from advisor.probe_runner import run_probe
-    from advisor.probes.domain import DomainConfig
-    from advisor.store import Store
-
-    try:
-        config = DomainConfig(text=text, general=general, max_tokens=max_tokens, window=window, stride=stride,
-                              model={"name": model, "allow_download": allow_download})
-    except ValidationError as exc:
-        raise InputError(format_validation_error(exc, "advisor probe domain")) from None
-    with Store(resolve_db(db)) as store:
-        result = run_probe("domain", config, store, force=force, budget_seconds=budget)
-    for line in summary_lines(result):
-        click.echo(line)
+    values = {"text": text, "general": general, "max_tokens": max_tokens, "window": window, "stride": stride,
+              "model": {"name": model, "allow_download": allow_download}}
+    run_probe_command("domain", values, db, force=force, budget=budget, lines=summary_lines)
 
 
 def summary_lines(result) -> list[str]:

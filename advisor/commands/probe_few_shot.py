@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from advisor.commands.options import db_option, duration, int_list, resolve_db
-from advisor.errors import InputError
+from advisor.commands.options import db_option, duration, int_list, run_probe_command
 
 
 @click.command("few-shot")
@@ -46,28 +45,13 @@ def few_shot(data: Path, text_col: str | None, label_col: str | None, task: str,
     Example:
       advisor probe few-shot --data tickets.jsonl -k 0,4,8 --seeds 3
     """
-    from pydantic import ValidationError
-
-    from advisor.errors import format_validation_error
-    from advisor.probe_runner import run_probe
-    from advisor.probes.few_shot import FewShotConfig
-    from advisor.store import Store
-
     spec = {"name": model, "device": device, "dtype": dtype, "allow_download": allow_download,
             "trust_remote_code": trust_remote_code}
-    try:
-        config = FewShotConfig(data=data, text_col=text_col, label_col=label_col, task=task, model=spec, k=k,
-                               seeds=seeds, eval_size=eval_size, split_seed=split_seed, template=template,
-                               max_new_tokens=max_new_tokens)
-    except ValidationError as exc:
-        raise InputError(format_validation_error(exc, "few-shot")) from None
-    with Store(resolve_db(db)) as store:
-        result = run_probe("few-shot", config, store, force=force, budget_seconds=budget)
-    click.echo(result.headline)
-    for line in table(result.summary):
-        click.echo(line)
-    for note in result.notes:
-        click.echo(f"note: {note}")
+    values = {"data": data, "text_col": text_col, "label_col": label_col, "task": task, "model": spec, "k": k,
+              "seeds": seeds, "eval_size": eval_size, "split_seed": split_seed, "template": template,
+              "max_new_tokens": max_new_tokens}
+    run_probe_command("few-shot", values, db, force=force, budget=budget,
+                      lines=lambda r: [r.headline, *table(r.summary), *(f"note: {n}" for n in r.notes)])
 
 
 def table(summary: dict) -> list[str]:

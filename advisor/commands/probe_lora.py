@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from advisor.commands.options import db_option, duration, int_list, resolve_db
+from advisor.commands.options import db_option, duration, int_list, run_probe_command
 
 
 @click.command("lora")
@@ -49,29 +49,10 @@ def lora(data: Path, model: str, allow_download: bool, budget: float | None, art
       advisor probe lora --data tickets.jsonl --sizes 16,32,64,128 --available-examples 2000 \\
         --production-model-b 8 --gpu l4 --budget 10m
     """
-    from advisor.probe_runner import run_probe
-    from advisor.probes.lora import LoraProbeConfig
-    from advisor.probes.runtime import ModelSpec
-    from advisor.store import Store
-
     modules = [m.strip() for m in target_modules.split(",") if m.strip()] if target_modules else None
-    config = _config(LoraProbeConfig, data=data, model=ModelSpec(name=model, allow_download=allow_download),
-                     target_modules=modules, **options)
-    with Store(resolve_db(db)) as store:
-        result = run_probe("lora", config, store, force=force, budget_seconds=budget, artifacts_dir=artifacts)
-    for line in summary_lines(result):
-        click.echo(line)
-
-
-def _config(cls, **values):
-    from pydantic import ValidationError
-
-    from advisor.errors import InputError, format_validation_error
-
-    try:
-        return cls(**values)
-    except ValidationError as exc:
-        raise InputError(format_validation_error(exc, "advisor probe lora")) from None
+    values = {"data": data, "model": {"name": model, "allow_download": allow_download}, "target_modules": modules,
+              **options}
+    run_probe_command("lora", values, db, force=force, budget=budget, lines=summary_lines, artifacts_dir=artifacts)
 
 
 def summary_lines(result) -> list[str]:

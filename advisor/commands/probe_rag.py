@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from advisor.commands.options import db_option, duration, int_list, resolve_db
+from advisor.commands.options import db_option, duration, int_list, run_probe_command
 
 
 @click.command("rag")
@@ -39,31 +39,11 @@ def rag(corpus: Path, qa: Path | None, embedder: str, ks: list[int], chunk_sizes
     Example:
       advisor probe rag --corpus examples/support-desk/docs --qa examples/support-desk/qa.jsonl
     """
-    from advisor.probe_runner import run_probe
-    from advisor.probes.rag import RagConfig
-    from advisor.store import Store
-
-    config = _config(RagConfig, corpus=corpus, qa=qa, embedder=embedder, ks=ks, chunk_sizes=chunk_sizes,
-                     overlap=overlap, open_book=open_book, model=model, max_questions=max_questions,
-                     allow_download=allow_download)
-    with Store(resolve_db(db)) as store:
-        result = run_probe("rag", config, store, force=force, budget_seconds=budget)
-    click.echo(result.headline)
-    for line in _table(result.summary):
-        click.echo(line)
-    for note in result.notes:
-        click.echo(f"note: {note}")
-
-
-def _config(cls, **values):
-    from pydantic import ValidationError
-
-    from advisor.errors import InputError, format_validation_error
-
-    try:
-        return cls(**values)
-    except ValidationError as exc:
-        raise InputError(format_validation_error(exc, "advisor probe rag")) from None
+    values = {"corpus": corpus, "qa": qa, "embedder": embedder, "ks": ks, "chunk_sizes": chunk_sizes,
+              "overlap": overlap, "open_book": open_book, "model": model, "max_questions": max_questions,
+              "allow_download": allow_download}
+    run_probe_command("rag", values, db, force=force, budget=budget,
+                      lines=lambda r: [r.headline, *_table(r.summary), *(f"note: {n}" for n in r.notes)])
 
 
 def _table(summary: dict) -> list[str]:
