@@ -75,14 +75,22 @@ def read_rows(path: Path) -> tuple[list[str], list[tuple]]:
         raise InputError(f"--data {path}: unknown file type {path.suffix!r}; use .jsonl, .csv or .parquet.")
     if path.stat().st_size == 0:
         raise InputError(f"--data {path}: the file is empty; it needs one labeled example per row.")
+    is_json = reader == "read_json_auto"
     try:
         con = duckdb.connect()
-        cur = con.execute(f"SELECT * FROM {reader}(?)", [str(path)])
+        # JSON: keep every top-level value as its own JSON text (maximum_depth=1) and decode it here, so
+        # nested outputs stay as written; DuckDB's struct inference would add the keys of other rows as
+        # nulls and turn 12 into 12.0 when another row has 12.5.
+        sql = f"SELECT * FROM {reader}(?, maximum_depth=1)" if is_json else f"SELECT * FROM {reader}(?)"
+        cur = con.execute(sql, [str(path)])
         columns = [d[0] for d in cur.description]
-        return columns, cur.fetchall()
+        rows = cur.fetchall()
     except duckdb.Error as exc:
         first = str(exc).strip().splitlines()[0]
         raise InputError(f"--data {path}: cannot read it as {path.suffix[1:]} ({first[:160]}); check the format.") from None
+    if is_json:
+        rows = [tuple(None if v is None else json.loads(v) for v in row) for row in rows]
+    return columns, rows
 
 
 def _pick_column(path: Path, columns: list[str], wanted: str | None, candidates: list[str], option: str) -> str:

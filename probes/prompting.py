@@ -10,12 +10,19 @@ prompts exactly (``--template FILE``):
               + render(query)
       continuation = target_delimiter + word(label)
 
-  lm-evaluation-harness's ``description`` is prepended verbatim; to reproduce a description
-  that already ends in ``"\\n\\n"`` set ``instruction_delimiter: ""``.
+  lm-evaluation-harness's ``description`` is prepended verbatim (no delimiter); to reproduce it
+  set ``instruction`` to the description as written (usually ending in ``"\\n\\n"``) and
+  ``instruction_delimiter: ""`` — then the chat form below matches too (the harness's system
+  message is the description verbatim).
 - with the model's chat template (lm-eval ``--apply_chat_template``, not multi-turn): the
   instruction is the system message, the demonstrations and the query (joined by
   ``fewshot_delimiter``) are one user message, the generation prompt is added, and the
   continuation is the label word with no delimiter (lm-eval drops ``target_delimiter`` then).
+  This is lm-eval's ``--apply_chat_template`` without ``--fewshot_as_multiturn`` and without a
+  ``gen_prefix`` (neither is offered here).
+
+Both forms agree with lm-eval 0.4.13 string for string and token for token, and their scores to
+3e-5 (``benchmarks/lm_eval_agreement.py``, docs/benchmarks.md, docs/few-shot.md).
 
 How the pair is tokenized (trailing-whitespace move, shared tokenization) is in
 :mod:`advisor.probes.scoring`.

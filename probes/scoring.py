@@ -1,14 +1,24 @@
 """Log-likelihood of continuations given contexts, with shared-prefix KV-cache reuse; greedy generation.
 
-Convention (EleutherAI lm-evaluation-harness, ``HFLM.loglikelihood`` / ``_encode_pair``):
+Convention (EleutherAI lm-evaluation-harness 0.4.x, ``HFLM.loglikelihood`` / ``_encode_pair`` /
+``tok_encode``; checked against lm-eval 0.4.13 by ``benchmarks/lm_eval_agreement.py``):
 
 - trailing whitespace of the context is moved to the front of the continuation;
 - ``whole = encode(context + continuation)``, ``ctx = encode(context)``, and the continuation's
   tokens are ``whole[len(ctx):]`` (so a token merged across the boundary counts as continuation);
-- ``encode`` adds no special tokens (lm-eval's default ``add_bos_token=False``); an empty context
-  becomes the BOS token (or EOS when there is none);
+- that ``encode`` (:func:`harness_encode`) uses the tokenizer's own special-token default (lm-eval's
+  ``add_bos_token=None``): a tokenizer that prepends BOS (Llama, Gemma, Mistral) gets it, one that
+  does not (SmolLM2, Qwen, GPT-2) does not — except when the text already starts with the BOS
+  string (a chat-templated prompt), which is then encoded without special tokens;
+- an empty context becomes the prefix token (BOS, or EOS when there is none) and the continuation
+  is encoded without special tokens; if the continuation itself starts with that token, its first
+  token is the context instead;
 - the score is the sum of the continuation tokens' log-probabilities (``acc``); the
-  length-normalized score divides it by the continuation's length in characters (``acc_norm``).
+  length-normalized score divides it by the continuation's length in characters (``acc_norm``);
+  ``greedy`` says whether every continuation token is the argmax at its position (``is_greedy``).
+
+Deliberate difference: a context of whitespace only is scored after the prefix token (lm-eval
+would score it after no token at all). Contexts longer than the model's window are not truncated.
 
 Speed: every context of one (k, seed) shares the instruction + demonstrations. The longest
 common *token* prefix of all contexts is run once; its KV cache is copied to each batch of
@@ -36,11 +46,28 @@ class ChoiceScore:
 
     logprob: float
     n_tokens: int
+    greedy: bool = False  #: every continuation token is the argmax at its position (lm-eval ``is_greedy``)
 
 
 # -- tokenization (lm-eval convention) ----------------------------------------------------
 def encode(tokenizer: Any, text: str) -> list[int]:
+    """Token ids of ``text`` without any special token."""
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def harness_encode(tokenizer: Any, text: str) -> list[int]:
+    """Token ids as lm-eval's ``HFLM.tok_encode`` (``add_bos_token=None``) builds them: the tokenizer's
+    special-token default, none when ``text`` already starts with the prefix token's text."""
+    if text.startswith(tokenizer.decode([prefix_token_id(tokenizer)])):
+        return encode(tokenizer, text)
+    return list(tokenizer(text)["input_ids"])
+
+
+def _prompt_ids(tokenizer: Any, text: str) -> list[int]:
+    """A generation prompt as lm-eval's ``tok_batch_encode``: special-token default unless it starts with BOS."""
+    bos = getattr(tokenizer, "bos_token", None)
+    ids = encode(tokenizer, text) if bos and text.startswith(bos) else list(tokenizer(text)["input_ids"])
+    return ids or [prefix_token_id(tokenizer)]
 
 
 def prefix_token_id(tokenizer: Any) -> int:
@@ -58,9 +85,12 @@ def encode_pair(tokenizer: Any, context: str, continuation: str) -> tuple[list[i
         continuation = context[-n_spaces:] + continuation
         context = context[:-n_spaces]
     if not context:
-        return [prefix_token_id(tokenizer)], encode(tokenizer, continuation)
-    whole = encode(tokenizer, context + continuation)
-    ctx = encode(tokenizer, context)
+        prefix, cont = prefix_token_id(tokenizer), encode(tokenizer, continuation)
+        if cont and cont[0] == prefix and len(cont) > 1:
+            return cont[:1], cont[1:]
+        return [prefix], cont
+    whole = harness_encode(tokenizer, context + continuation)
+    ctx = harness_encode(tokenizer, context)
     cont = whole[len(ctx):]
     if not cont:
         raise ProbeError(f"the continuation {continuation!r} encodes to no tokens; use a non-empty label word.")
@@ -186,6 +216,8 @@ def _score_batch(loaded: Any, prefix: Any, plen: int, rows: list[list[int]],
     past_mask = torch.ones((len(rows), plen), dtype=torch.long)
     last, cache, mask = _extend(model, cache, past_mask, rows, [plen] * len(rows), 1, pad)
     logps = [[[float(last[b, 0, c[0]])] for c in conts[b]] for b in range(len(rows))]
+    top = last[:, 0, :].argmax(-1)
+    greedy = [[int(top[b]) == c[0] for c in conts[b]] for b in range(len(rows))]
     multi = [(b, j) for b in range(len(rows)) for j, c in enumerate(conts[b]) if len(c) > 1]
     if multi:
         cache = _select(cache, [b for b, _ in multi], copy_first=False)
@@ -197,7 +229,8 @@ def _score_batch(loaded: Any, prefix: Any, plen: int, rows: list[list[int]],
             target = conts[b][j][1:]
             picked = lp[r, keep - len(target):, :].gather(1, torch.tensor(target)[:, None])
             logps[b][j].extend(picked[:, 0].tolist())
-    return [[ChoiceScore(sum(v), len(v)) for v in per_row] for per_row in logps]
+            greedy[b][j] = greedy[b][j] and lp[r, keep - len(target):, :].argmax(-1).tolist() == target
+    return [[ChoiceScore(sum(v), len(v), g) for v, g in zip(per_row, flags)] for per_row, flags in zip(logps, greedy)]
 
 
 # -- naive reference --------------------------------------------------------------------------
@@ -213,7 +246,8 @@ def naive_score_choices(loaded: Any, contexts: Sequence[str], choices: Sequence[
             for cont in conts:
                 ids = torch.tensor([(ctx + cont)[:-1]], device=loaded.model.device)
                 logits = loaded.model(input_ids=ids).logits[0, -len(cont):].float().log_softmax(-1).cpu()
-                row.append(ChoiceScore(float(logits.gather(1, torch.tensor(cont)[:, None]).sum()), len(cont)))
+                row.append(ChoiceScore(float(logits.gather(1, torch.tensor(cont)[:, None]).sum()), len(cont),
+                                       logits.argmax(-1).tolist() == cont))
             out.append(row)
     return out
 
@@ -221,13 +255,13 @@ def naive_score_choices(loaded: Any, contexts: Sequence[str], choices: Sequence[
 # -- greedy generation -----------------------------------------------------------------------
 def generate_greedy(loaded: Any, prompts: Sequence[str], max_new_tokens: int, *, batch_size: int = 8,
                     stop: Sequence[str] = ()) -> list[str]:
-    """Greedy continuations of ``prompts`` (no special tokens added, as lm-eval), cut at ``stop``."""
+    """Greedy continuations of ``prompts`` (tokenized as lm-eval's ``tok_batch_encode``), cut at ``stop``."""
     import torch
 
     tok, outputs = loaded.tokenizer, []
     with torch.inference_mode():
         for start in range(0, len(prompts), batch_size):
-            chunk = [encode(tok, p) or [prefix_token_id(tok)] for p in prompts[start:start + batch_size]]
+            chunk = [_prompt_ids(tok, p) for p in prompts[start:start + batch_size]]
             ids, mask = _left_pad(chunk, tok.pad_token_id)
             gen = loaded.model.generate(input_ids=ids.to(loaded.model.device), attention_mask=mask.to(loaded.model.device),
                                         do_sample=False, max_new_tokens=max_new_tokens,

@@ -135,7 +135,7 @@ def test_cli_prints_a_table_and_bad_input_exits_2(tmp_path, tiny_base_lm_path):
             "--seeds", "1", "--device", "cpu", "--db", str(tmp_path / "db.duckdb")]
     ok = CliRunner().invoke(cli, args)
     assert ok.exit_code == 0, ok.output
-    assert "95% CI" in ok.output and len([l for l in ok.output.splitlines() if l.strip().startswith(("0 ", "1 "))]) == 2
+    assert "95% CI" in ok.output and len([line for line in ok.output.splitlines() if line.strip().startswith(("0 ", "1 "))]) == 2
     bad = CliRunner().invoke(cli, args[:3] + [str(tmp_path / "missing.jsonl")] + args[4:])
     assert bad.exit_code == 2 and "Error:" in bad.output and "Traceback" not in bad.output
 
@@ -164,3 +164,125 @@ def test_embedded_default_on_twenty_examples(tmp_path):
     assert result.status == "done" and ev["eval_size"] == 10 and ev["n_labels"] == 2
     assert 0.0 <= ev["best_accuracy"] <= 1.0 and ev["chance_accuracy"] == 0.5
     assert result.summary["chat_template"] is True
+
+
+# -- generation and extraction (greedy decoding, SQuAD-style EM / token F1, JSON validity) ----------
+def generation_file(path: Path, outputs: list[str] | None = None, n: int = 16) -> Path:
+    outputs = outputs or [f"placeholder answer {i}" for i in range(n)]
+    rows = [{"id": f"g{i}", "input": f"What is {i} plus {i}?", "output": out} for i, out in enumerate(outputs)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_column_auto_detection_picks_input_and_output_for_generation(tmp_path):
+    from advisor.probes.data import load_dataset
+
+    rows = [{"uid": f"u{i}", "notes": "n/a", "input": f"What is {i} plus {i}?", "output": f"The sum is {2 * i}."}
+            for i in range(12)]
+    (tmp_path / "g.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    ds = load_dataset(tmp_path / "g.jsonl")
+    assert (ds.text_col, ds.label_col, ds.id_col, ds.task) == ("input", "output", "uid", "generation")
+    assert ds.examples[3].text == "What is 3 plus 3?" and ds.examples[3].label == "The sum is 6." and ds.labels == []
+    pc = [{"prompt": f"Say {i}", "completion": f"number {i} said"} for i in range(12)]
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps(r) + "\n" for r in pc))
+    ds = load_dataset(tmp_path / "p.jsonl")
+    assert (ds.text_col, ds.label_col, ds.task) == ("prompt", "completion", "generation")
+
+
+def test_extraction_gold_keeps_nested_json_as_written(tmp_path):
+    """Object outputs whose keys differ across rows (and an int next to a float) are not rewritten."""
+    from advisor.probes.data import load_dataset
+
+    rows = [{"text": f"Ada paid {i}", "output": {"name": "Ada", "amount": i}} for i in range(10)]
+    rows[4] = {"text": "Bo paid 4.5", "output": {"payer": "Bo", "amount": 4.5, "tags": ["late"]}}
+    (tmp_path / "e.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    ds = load_dataset(tmp_path / "e.jsonl")
+    assert ds.task == "extraction"
+    assert ds.examples[2].label == '{"name": "Ada", "amount": 2}'
+    assert json.loads(ds.examples[4].label) == {"payer": "Bo", "amount": 4.5, "tags": ["late"]}
+
+
+def test_generation_run_scores_squad_exact_match_and_token_f1(tmp_path, tiny_base_lm_path):
+    """Run once to learn the tiny model's k=0 outputs (the prompt at k=0 does not contain any gold),
+    then write golds whose EM / F1 under SQuAD normalization are known, and run again."""
+    from advisor.probes.textmetrics import normalize_answer
+
+    data = generation_file(tmp_path / "g.jsonl")
+    cfg = config(data, tiny_base_lm_path, k=[0], seeds=1, max_new_tokens=6)
+    first = run_probe("few-shot", cfg)
+    preds = {e.example_id: e.prediction for e in first.examples}
+    assert first.summary["task"] == "generation" and len(preds) == first.evidence["eval_size"] >= 6
+    assert all(p == p.strip() and "\n\n" not in p for p in preds.values())  # cut at the delimiter, stripped
+
+    golds = {f"g{i}": f"placeholder answer {i}" for i in range(16)}
+    expect: dict[str, tuple[bool, float]] = {}
+    for j, (eid, p) in enumerate(sorted(preds.items())):
+        n = len(normalize_answer(p).split())
+        same = "The " + p.upper() + "!"  # article, case and punctuation are ignored by SQuAD normalization
+        if j % 3 == 0 and n and normalize_answer(same) == normalize_answer(p):
+            golds[eid], expect[eid] = same, (True, 1.0)
+        elif j % 3 == 1 and n:
+            golds[eid], expect[eid] = p + " zebra yak", (False, 2 * n / (2 * n + 2))  # P = 1, R = n / (n + 2)
+        else:
+            golds[eid], expect[eid] = "zebra yak", (False, 0.0)
+    assert any(v[0] for v in expect.values()) and any(0 < v[1] < 1 for v in expect.values())
+    generation_file(data, [golds[f"g{i}"] for i in range(16)])
+
+    with Store(tmp_path / "db.duckdb") as store:
+        result = run_probe("few-shot", cfg, store)
+        stored = store.con.execute("SELECT count(*) FROM example_results").fetchone()[0]
+    assert stored == len(preds) == len(result.examples)
+    for e in result.examples:
+        em, f1 = expect[e.example_id]
+        assert e.prediction == preds[e.example_id] and e.gold == golds[e.example_id]
+        assert e.correct is em and e.score == pytest.approx(f1) and e.details["token_f1"] == pytest.approx(f1)
+        assert e.correct <= e.details["token_f1"]  # EM implies F1 = 1
+    metrics = {m.name: m for m in result.metrics}
+    n_em = sum(v[0] for v in expect.values())
+    assert metrics["exact_match"].value == pytest.approx(n_em / len(expect))
+    assert metrics["token_f1"].value == pytest.approx(sum(v[1] for v in expect.values()) / len(expect))
+    assert metrics["exact_match"].ci_low <= metrics["exact_match"].value <= metrics["exact_match"].ci_high
+    assert "json_valid" not in metrics and "accuracy" not in metrics
+    ev = result.evidence
+    assert ev["best_accuracy"] == pytest.approx(n_em / len(expect)) and ev["n_labels"] == 0
+    assert ev["best_token_f1"] == pytest.approx(metrics["token_f1"].value) and "best_json_valid" not in ev
+
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined)
+    text = env.get_template(FewShotProbe.template).render(result=result.model_dump(mode="json"), charts={})
+    assert "Exact match" in text and "token F1" in text
+
+
+@pytest.mark.parametrize("which", ["base", "chat"])
+def test_extraction_run_computes_json_validity_from_the_prediction(tmp_path, which, request):
+    from advisor.probes.textmetrics import exact_match, token_f1
+
+    model = request.getfixturevalue("tiny_base_lm_path" if which == "base" else "tiny_lm_path")
+    rows = [{"id": f"e{i}", "text": f"Invoice {i} from Ada for {i}.5 EUR",
+             "output": json.dumps({"name": "Ada", "amount": i + 0.5})} for i in range(16)]
+    data = tmp_path / "e.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with Store(tmp_path / "db.duckdb") as store:
+        result = run_probe("few-shot", config(data, model, k=[0, 2], seeds=2, max_new_tokens=8), store)
+        stored = store.con.execute("SELECT count(*) FROM example_results").fetchone()[0]
+    ev, n = result.evidence, result.evidence["eval_size"]
+    assert result.status == "done" and ev["task"] == "extraction" and result.summary["chat_template"] is (which == "chat")
+    assert stored == len(result.examples) == n * (1 + 2)
+    for e in result.examples:
+        try:
+            json.loads(e.prediction)
+            valid = True
+        except ValueError:
+            valid = False
+        assert e.details["json_valid"] is valid
+        assert e.correct is exact_match(e.prediction, e.gold)
+        assert e.details["token_f1"] == pytest.approx(token_f1(e.prediction, e.gold)) and e.correct <= e.score
+    metrics = {(m.name, m.params["k"]): m for m in result.metrics}
+    for k in (0, 2):
+        at_k = [e for e in result.examples if e.params["k"] == k]
+        assert metrics[("json_valid", k)].value == pytest.approx(sum(e.details["json_valid"] for e in at_k) / len(at_k))
+        assert metrics[("exact_match", k)].value == pytest.approx(sum(e.correct for e in at_k) / len(at_k))
+        assert metrics[("token_f1", k)].n == n
+    best = {r["k"]: r for r in result.summary["per_k"]}[ev["best_k"]]
+    assert ev["best_json_valid"] == pytest.approx(best["json_valid"]) and ev["best_token_f1"] == pytest.approx(best["token_f1"])

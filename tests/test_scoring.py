@@ -110,3 +110,62 @@ def test_chat_template_wraps_the_prompt_and_drops_the_target_delimiter(tiny_lm_p
                           ["yes"], loaded.tokenizer)
     assert plain.context([("a", "yes")], "b") == "Be brief.\n\nQ: a\nA: yes\n\nQ: b\nA:"
     assert plain.continuation("yes") == " yes"
+
+
+def bos_adding(tokenizer):
+    """A copy of ``tokenizer`` whose default encoding prepends a BOS token, as Llama / Gemma / Mistral's do."""
+    from tokenizers import Tokenizer, processors
+    from transformers import PreTrainedTokenizerFast
+
+    backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+    backend.post_processor = processors.TemplateProcessing(single="<|endoftext|> $A",
+                                                           special_tokens=[("<|endoftext|>", 0)])
+    tok = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<|endoftext|>", eos_token="<|im_end|>",
+                                  pad_token="<|im_end|>")
+    assert tok("Label:")["input_ids"][0] == 0
+    return tok
+
+
+def test_a_tokenizer_that_adds_bos_gets_it_once_as_lm_eval_tok_encode(tiny_base_lm_path):
+    """lm-eval's HFLM (add_bos_token=None) keeps the tokenizer's special-token default: BOS is prepended,
+    except when the text already starts with it (a chat template that writes it)."""
+    import dataclasses
+
+    loaded = load_causal_lm(ModelSpec(name=str(tiny_base_lm_path), device="cpu"))
+    tok = bos_adding(loaded.tokenizer)
+    ctx, cont = encode_pair(tok, "Input: ok\nLabel: ", "billing account")
+    assert ctx == [0] + encode(tok, "Input: ok\nLabel:") and ctx + cont == tok("Input: ok\nLabel: billing account")["input_ids"]
+    assert encode_pair(tok, "<|endoftext|>Input: ok\nLabel:", " billing") == encode_pair(tok, "Input: ok\nLabel:", " billing")
+    assert encode_pair(tok, "", " billing") == ([0], encode(tok, " billing"))
+    plain = loaded.tokenizer  # adds no special token: nothing changes
+    assert encode_pair(plain, "Input: ok\nLabel:", " billing")[0] == encode(plain, "Input: ok\nLabel:")
+    with_bos = dataclasses.replace(loaded, tokenizer=tok)
+    contexts = [f"Input: {t}\nLabel:" for t in TEXTS]
+    choices = [[" negative", " billing account"]] * len(contexts)
+    cached, naive = score_choices(with_bos, contexts, choices), naive_score_choices(with_bos, contexts, choices)
+    assert all(abs(a.logprob - b.logprob) < 1e-4 for ra, rb in zip(cached, naive) for a, b in zip(ra, rb))
+    without = score_choices(loaded, contexts, choices)
+    assert max(abs(a.logprob - b.logprob) for ra, rb in zip(cached, without) for a, b in zip(ra, rb)) > 1e-3
+
+
+def test_greedy_flags_match_a_manual_argmax_check(loaded):
+    """``greedy`` (lm-eval's is_greedy): every continuation token is the argmax at its position."""
+    tok = loaded.tokenizer
+    contexts = ["Input: ok\nLabel:", "The movie was great and I loved it.", "Question: positive or negative?\nAnswer:"]
+    choices = []
+    for context in contexts:
+        ids = encode_pair(tok, context, " x")[0]
+        with torch.no_grad():
+            top = int(loaded.model(torch.tensor([ids])).logits[0, -1].argmax())
+        choices.append([tok.decode([top]), " negative", " billing account"])
+    cached, naive = score_choices(loaded, contexts, choices), naive_score_choices(loaded, contexts, choices)
+    flags = []
+    for context, conts, row_c, row_n in zip(contexts, choices, cached, naive):
+        for cont, c, n in zip(conts, row_c, row_n):
+            ctx_ids, cont_ids = encode_pair(tok, context, cont)
+            with torch.no_grad():
+                logits = loaded.model(torch.tensor([ctx_ids + cont_ids])).logits[0]
+            want = all(int(logits[len(ctx_ids) - 1 + i].argmax()) == t for i, t in enumerate(cont_ids))
+            assert c.greedy is want and n.greedy is want
+            flags.append(want)
+    assert True in flags and False in flags
