@@ -65,6 +65,7 @@ class Recommendation(BaseModel):
     evidence_used: bool = False
     evidence_changed: list[str] = Field(default_factory=list)
     answer_only_winner: str = ""
+    answer_only_winner_label: str = ""
     sensitivity: list[dict[str, Any]] = Field(default_factory=list)
     confidence_notes: list[str] = Field(default_factory=list)
     top_reasons: list[str] = Field(default_factory=list)
@@ -174,6 +175,7 @@ def recommend(
         evidence_used=evidence_used,
         evidence_changed=_evidence_changed(fired, order, answer_order),
         answer_only_winner=answer_order[0],
+        answer_only_winner_label=rulebook.strategies[answer_order[0]]["label"],
         confidence_notes=notes,
         top_reasons=_top_reasons(fired, order),
     )
