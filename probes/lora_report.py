@@ -224,6 +224,7 @@ def learning_curve_chart(result: ProbeResult, out_dir: Path) -> Path | None:
     _plot_fit(ax, s)
     _plot_references(ax, s)
     ax.set_xscale("log")
+    _plain_ticks(ax, [p["examples"] for p in s["points"]] + [s.get("available_examples") or 0])
     ax.set_xlabel("training examples")
     ax.set_ylabel("eval accuracy")
     ax.set_ylim(0, 1)
@@ -235,6 +236,16 @@ def learning_curve_chart(result: ProbeResult, out_dir: Path) -> Path | None:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def _plain_ticks(ax: Any, values: list[float]) -> None:
+    """Ticks at the trained sizes (and the available volume) written as plain numbers, not 2x10^1."""
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    ticks = sorted({int(v) for v in values if v and v > 0})
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticklabels([f"{t:,}" for t in ticks])
 
 
 def _plot_points(ax: Any, s: dict) -> None:
