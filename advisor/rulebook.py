@@ -50,20 +50,13 @@ class Rule(BaseModel):
     file: str = ""
     line: int = 0
 
-    @field_validator("effect", "exclude")
+    @field_validator("effect", "exclude", "method")
     @classmethod
-    def _strategies(cls, value: dict) -> dict:
-        for key in value:
-            if key not in STRATEGIES:
-                raise ValueError(f"unknown strategy {key!r}; use one of {', '.join(STRATEGIES)}")
-        return value
-
-    @field_validator("method")
-    @classmethod
-    def _methods(cls, value: dict) -> dict:
-        for key in value:
-            if key not in METHODS:
-                raise ValueError(f"unknown fine-tuning method {key!r}; use one of {', '.join(METHODS)}")
+    def _known_keys(cls, value: dict, info: Any) -> dict:
+        allowed, what = (METHODS, "fine-tuning method") if info.field_name == "method" else (STRATEGIES, "strategy")
+        unknown = [key for key in value if key not in allowed]
+        if unknown:
+            raise ValueError(f"unknown {what} {unknown[0]!r}; use one of {', '.join(allowed)}")
         return value
 
     @property
