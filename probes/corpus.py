@@ -1,6 +1,6 @@
 """Reading the user's corpus and questions, and building the proxy question set.
 
-Corpus: a folder of ``.txt``/``.md`` files (recursively; ``.pdf`` when ``pypdf`` is installed),
+Corpus: a folder of ``.txt``/``.md``/``.pdf`` files (recursively; PDF text via pypdf),
 ids are paths relative to the folder with ``/`` separators; or a ``.jsonl``/``.csv``/``.parquet``
 file with ``id``, ``text`` and optional ``title``. Unreadable, binary or non-UTF-8 files are
 skipped and counted, never fatal; an empty corpus is an error.

@@ -101,3 +101,22 @@ def test_proxy_set_holds_out_a_sentence_and_targets_its_source(tmp_path):
 def test_sentences_drop_headings_and_short_fragments():
     assert sentences("# Title\n\n- A list item with enough words here.\nShort one.") == [
         "A list item with enough words here."]
+
+
+def test_pdf_documents_are_read_and_broken_pdfs_skipped(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    matplotlib.rcParams["pdf.fonttype"] = 42  # TrueType with a text layer, as most real PDFs have
+    fig = plt.figure()
+    fig.text(0.1, 0.5, "Exports are limited to 10,000 rows per file.")
+    fig.savefig(tmp_path / "limits.pdf")
+    plt.close(fig)
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
+    (tmp_path / "note.md").write_text("# Note\nPlain markdown beside the PDF.")
+    corpus = load_corpus(tmp_path)
+    texts = {d.id: d.text for d in corpus.documents}
+    assert "10,000 rows per file" in texts["limits.pdf"] and "note.md" in texts
+    assert set(corpus.skipped) == {"broken.pdf"}
