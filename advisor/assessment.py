@@ -39,8 +39,9 @@ class Evidence:
         return {r.probe: dict(r.evidence) for r in self.results}
 
 
-def decide(rulebook: Rulebook, answers: Answers, evidence: Evidence, costs_file: Path | None = None) -> dict[str, Any]:
-    """The recommendation, with sensitivity, costs and the probe bookkeeping, as plain data."""
+def decide(rulebook: Rulebook, answers: Answers, evidence: Evidence, costs: Any = None) -> dict[str, Any]:
+    """The recommendation, with sensitivity, costs and the probe bookkeeping, as plain data.
+    ``costs``: loaded cost assumptions (default: the built-in ones)."""
     from advisor.costs import estimate_costs, load_cost_assumptions
 
     facts = evidence.facts()
@@ -49,7 +50,8 @@ def decide(rulebook: Rulebook, answers: Answers, evidence: Evidence, costs_file:
     rec.skipped_probes = evidence.skipped
     rec.probe_failures = evidence.failures
     data = rec.model_dump(mode="json")
-    data["costs"] = estimate_costs(answers, facts, load_cost_assumptions(costs_file)).model_dump(mode="json")
+    data["matrix"] = {name: meta["matrix"] for name, meta in rulebook.strategies.items()}
+    data["costs"] = estimate_costs(answers, facts, costs or load_cost_assumptions()).model_dump(mode="json")
     return data
 
 
@@ -58,24 +60,25 @@ def assess(
     *,
     store: Any,
     command: str,
-    rules_dir: Path | None = None,
-    costs_file: Path | None = None,
+    rulebook: Rulebook | None = None,
+    costs: Any = None,
     gather: Any = None,
     out: Path | None = None,
     fmt: str = "md",
     templates: Path | None = None,
 ) -> Outcome:
-    """Run one assessment. ``gather(assessment_id) -> Evidence`` runs the probes (none if ``None``).
+    """Run one assessment. ``gather(assessment_id) -> Evidence`` runs the probes (none if ``None``);
+    ``rulebook`` and ``costs`` default to the built-in ones.
 
     The assessment row is written before probes run, so nothing is lost if they fail; a store
     failure after the decision still writes the report and is reported in ``store_error``.
     """
-    rulebook = load_rulebook(rules_dir)
+    rulebook = rulebook or load_rulebook()
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     assessment_id = store.add_assessment(answers.project_name, answers_as_plain(answers), rulebook.hash,
                                          __version__, command)
     evidence = gather(assessment_id) if gather else Evidence()
-    recommendation = decide(rulebook, answers, evidence, costs_file)
+    recommendation = decide(rulebook, answers, evidence, costs)
     outcome = Outcome(document=make_document(
         answers, recommendation, assessment_id=assessment_id, created_at=created, version=__version__,
         rulebook_hash=rulebook.hash, command=command,

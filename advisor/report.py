@@ -99,7 +99,8 @@ def build_context(doc: dict[str, Any], out_dir: Path, stem: str) -> dict[str, An
         "rec": rec,
         "answers": doc["answers"],
         "answer_rows": answer_rows(doc["answers"]),
-        "strategy_meta": load_strategies(rules_dir()),
+        # the matrix of the rulebook that decided (stored with the decision), else the built-in one
+        "matrix": rec.get("matrix") or {k: v["matrix"] for k, v in load_strategies(rules_dir()).items()},
         "winner": next(s for s in rec["strategies"] if s["strategy"] == rec["winner"]),
         "costs": rec.get("costs"),
         "winner_cost": next((c for c in (rec.get("costs") or {}).get("strategies", []) if c["strategy"] == rec["winner"]), None),

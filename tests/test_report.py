@@ -61,3 +61,24 @@ def test_json_report_matches_store(answers_file, tmp_path):
     shown = json.loads(run("show", str(doc["id"])).output)
     assert doc["recommendation"]["winner"] == shown["recommendation"]["winner"]
     assert doc["answers"] == shown["answers"]
+
+
+def test_decision_matrix_comes_from_the_rulebook_that_decided(answers_file, tmp_path):
+    import shutil
+
+    import yaml
+
+    from advisor.resources import rules_dir
+    from tests.helpers import FIXTURE_RULES
+
+    custom = tmp_path / "rules"
+    shutil.copytree(FIXTURE_RULES, custom)
+    meta = yaml.safe_load((rules_dir() / "strategies.yaml").read_text())
+    meta["strategies"]["rag"]["matrix"]["speed"] = "Custom speed text"
+    (custom / "strategies.yaml").write_text(yaml.safe_dump(meta))
+    out = tmp_path / "r.md"
+    assert run("assess", "--answers", answers_file(), "--rules", custom, "--out", out, "--no-input").exit_code == 0
+    assert "Custom speed text" in out.read_text()
+    again = tmp_path / "again.md"
+    assert run("report", "1", "--out", again).exit_code == 0  # re-rendered from the database alone
+    assert "Custom speed text" in again.read_text()

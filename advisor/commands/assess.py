@@ -70,18 +70,17 @@ def assess(answers_file: Path | None, no_input: bool, data: Path | None, corpus:
         if answers_file is None:
             ask_inputs(inputs)
     answers = validate_answers(data_answers, str(answers_file) if answers_file else "answers")
-    load_rulebook(rules_dir)  # an invalid rulebook or costs file fails before anything is stored
-    load_cost_assumptions(costs_file)
+    rulebook = load_rulebook(rules_dir)  # an invalid rulebook or costs file fails before anything is stored
+    costs = load_cost_assumptions(costs_file)
     command = "advisor " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else "advisor assess"
-    out_path = out
     with Store(resolve_db(db)) as store:
         def probes_for(assessment_id: int):
             artifacts = resolve_db(db).parent / "artifacts" / f"assessment-{assessment_id}"
             return gather(answers, inputs, store, assessment_id, artifacts,
                           echo=lambda line: click.echo(line, err=True))
 
-        outcome = run_assessment(answers, store=store, command=command, rules_dir=rules_dir, costs_file=costs_file, gather=probes_for,
-                                 out=out_path, fmt=fmt, templates=templates)
+        outcome = run_assessment(answers, store=store, command=command, rulebook=rulebook, costs=costs,
+                                 gather=probes_for, out=out, fmt=fmt, templates=templates)
     rec = outcome.document["recommendation"]
     for failure in rec["probe_failures"]:
         click.echo(f"Warning: the {failure['probe']} probe failed: {failure['error']}", err=True)
