@@ -119,13 +119,28 @@ def render(doc: dict[str, Any], fmt: str = "md", out: Path | None = None, templa
         out.write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
         return out
     context = build_context(doc, out.parent, out.stem)
-    text = environment(templates).get_template("report.md.j2").render(**context)
+    text = _render_template(environment(templates), context, templates)
     if fmt == "html":
         from advisor.html import markdown_to_html
 
         text = markdown_to_html(text, out.parent, f"Decision report: {doc['project_name']}")
     out.write_text(text, encoding="utf-8")
     return out
+
+
+def _render_template(env: Any, context: dict[str, Any], templates: Path | None) -> str:
+    """The markdown report; a broken (user) template is one error naming the file and line."""
+    import jinja2
+
+    try:
+        return env.get_template("report.md.j2").render(**context)
+    except jinja2.TemplateSyntaxError as exc:
+        where = f"{exc.filename or exc.name}:{exc.lineno}"
+        raise InputError(f"{where}: template syntax error ({exc.message}); fix the template") from None
+    except jinja2.TemplateError as exc:
+        origin = f"templates in {templates}" if templates else "the report templates"
+        raise InputError(f"{origin}: {exc.message or exc} (a template refers to something the report does not "
+                         "provide; compare with the built-in templates)") from None
 
 
 def make_document(

@@ -82,3 +82,18 @@ def test_decision_matrix_comes_from_the_rulebook_that_decided(answers_file, tmp_
     again = tmp_path / "again.md"
     assert run("report", "1", "--out", again).exit_code == 0  # re-rendered from the database alone
     assert "Custom speed text" in again.read_text()
+
+
+def test_broken_user_template_is_one_error_line(answers_file, tmp_path):
+    from tests.helpers import FIXTURE_RULES
+
+    templates = tmp_path / "tpl"
+    templates.mkdir()
+    (templates / "report.md.j2").write_text("line one\n{% for x in %}\n")
+    result = run("assess", "--answers", answers_file(), "--rules", FIXTURE_RULES, "--templates", templates,
+                 "--out", tmp_path / "r.md", "--no-input")
+    assert result.exit_code == 2 and "report.md.j2:2: template syntax error" in result.output
+    assert "Traceback" not in result.output
+    (templates / "report.md.j2").write_text("{{ nosuch }}\n")
+    again = run("report", "1", "--templates", templates, "--out", tmp_path / "r.md")
+    assert again.exit_code == 2 and "'nosuch' is undefined" in again.output  # the assessment was kept
