@@ -52,7 +52,7 @@ def validate_answers(data: dict[str, Any], source: str = "answers") -> Answers:
     try:
         return Answers.model_validate(data)
     except ValidationError as exc:
-        raise InputError(format_validation_error(exc, source)) from None
+        raise InputError(format_validation_error(exc, source, "`advisor questions --template` lists the fields")) from None
 
 
 def answers_template() -> str:

@@ -136,7 +136,7 @@ def load_cost_assumptions(path: Path | str | None = None) -> CostAssumptions:
     try:
         return CostAssumptions.model_validate(data)
     except ValidationError as exc:
-        raise InputError(format_validation_error(exc, str(source))) from None
+        raise InputError(format_validation_error(exc, str(source), "the built-in rules/costs.yaml lists the fields")) from None
 
 
 # -- the estimate ---------------------------------------------------------------------------

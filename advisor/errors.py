@@ -29,14 +29,15 @@ class ProbeError(AdvisorError):
     """A probe cannot run on the given inputs."""
 
 
-def format_validation_error(exc, source: str = "") -> str:
-    """Render a pydantic ValidationError as ``source: loc: message`` fragments on one line."""
+def format_validation_error(exc, source: str = "", fields_hint: str = "") -> str:
+    """Render a pydantic ValidationError as ``source: loc: message`` fragments on one line;
+    ``fields_hint`` says where the allowed fields are listed (for unknown-field errors)."""
     parts = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err.get("loc", ())) or "(root)"
         msg = err.get("msg", "invalid")
         if err.get("type") == "extra_forbidden":
-            msg = "unknown field (check the spelling; `advisor questions --template` lists the fields)"
+            msg = "unknown field (check the spelling" + (f"; {fields_hint}" if fields_hint else "") + ")"
         parts.append(f"{loc}: {msg}")
     prefix = f"{source}: " if source else ""
     return prefix + "; ".join(parts)

@@ -68,7 +68,7 @@ def load_gpus(path: Path | None = None) -> dict[str, GpuClass]:
     try:
         return {str(name).lower(): GpuClass.model_validate(row) for name, row in table.items()}
     except ValidationError as exc:
-        raise InputError(format_validation_error(exc, f"{path}: gpus")) from None
+        raise InputError(format_validation_error(exc, f"{path}: gpus", "the built-in rules/costs.yaml lists the fields")) from None
 
 
 def gpu_class(name: str, path: Path | None = None) -> GpuClass:

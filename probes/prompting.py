@@ -88,7 +88,7 @@ def load_template(path: Path | str) -> PromptTemplate:
     try:
         return PromptTemplate.model_validate(data)
     except ValidationError as exc:
-        raise InputError(format_validation_error(exc, f"--template {path}")) from None
+        raise InputError(format_validation_error(exc, f"--template {path}", "docs/few-shot.md lists the template fields")) from None
 
 
 def _render(source: str, **variables: Any) -> str:

@@ -68,7 +68,7 @@ def run_probe_command(name: str, values: dict[str, Any], db: Path | None, *, for
     try:
         config = resolve(name).Config.model_validate(values)
     except ValidationError as exc:
-        raise InputError(format_validation_error(exc, f"advisor probe {name}")) from None
+        raise InputError(format_validation_error(exc, f"advisor probe {name}", f"`advisor probe {name} --help` lists the options")) from None
     with Store(resolve_db(db)) as store:
         result = run_probe(name, config, store, force=force, budget_seconds=budget, artifacts_dir=artifacts_dir)
     for line in lines(result):
