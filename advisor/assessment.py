@@ -1,58 +1,73 @@
-"""One assessment, end to end: answers → rules → probes → evidence → recommendation → store → report."""
+"""One assessment, end to end: answers → probes → evidence → decision → store → report.
+
+Data flows one way. The assessment row is stored first; the probes record their runs as they go; the
+decision is stored; then the report is rendered from what the store holds (:func:`document_from_store`),
+so ``advisor report N`` later renders the very same document.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+
+from pydantic import BaseModel, Field
 
 from advisor import __version__
 from advisor.answers import Answers, answers_as_plain
+from advisor.cost_models import CostAssumptions
+from advisor.costs import estimate_costs, load_cost_assumptions
 from advisor.errors import StoreError
-from advisor.recommend import recommend
-from advisor.report import make_document, render
+from advisor.evidence import EvidenceSet
+from advisor.orchestrate import Inputs, gather
+from advisor.probes.base import ProbeResult
+from advisor.recommend import Recommendation, recommend
+from advisor.report import render
 from advisor.rulebook import Rulebook, load_rulebook
 from advisor.sensitivity import flips
+
+
+class ReportDocument(BaseModel):
+    """Everything a report shows (also what ``--format json`` writes)."""
+
+    id: int | None = None
+    project_name: str
+    created_at: str
+    advisor_version: str
+    rulebook_hash: str
+    command: str
+    answers: dict[str, Any]
+    recommendation: Recommendation
+    probe_results: list[ProbeResult] = Field(default_factory=list)
 
 
 @dataclass
 class Outcome:
     """What an assessment produced; ``store_error`` is set when saving failed after the decision."""
 
-    document: dict[str, Any]
+    document: ReportDocument
     report_path: Path | None = None
     store_error: str | None = None
     warnings: list[str] = field(default_factory=list)
 
 
-@dataclass
-class Evidence:
-    """Probe results gathered for an assessment (see :mod:`advisor.orchestrate`)."""
-
-    results: list[Any] = field(default_factory=list)  # ProbeResult objects
-    skipped: list[dict[str, str]] = field(default_factory=list)
-    failures: list[dict[str, str]] = field(default_factory=list)
-    thin: list[str] = field(default_factory=list)
-
-    def facts(self) -> dict[str, dict[str, Any]]:
-        return {r.probe: dict(r.evidence) for r in self.results}
+def timestamp(moment: datetime) -> str:
+    """How a report states when an assessment was made (UTC, to the second)."""
+    return moment.astimezone(timezone.utc).replace(microsecond=0).isoformat()
 
 
-def decide(rulebook: Rulebook, answers: Answers, evidence: Evidence, costs: Any = None) -> dict[str, Any]:
-    """The recommendation, with sensitivity, costs and the probe bookkeeping, as plain data.
-    ``costs``: loaded cost assumptions (default: the built-in ones)."""
-    from advisor.costs import estimate_costs, load_cost_assumptions
-
+def decide(rulebook: Rulebook, answers: Answers, evidence: EvidenceSet,
+           costs: CostAssumptions | None = None) -> Recommendation:
+    """The recommendation, with sensitivity, costs, the decision matrix and the probe bookkeeping."""
     facts = evidence.facts()
     rec = recommend(rulebook, answers, facts, evidence.thin)
     rec.sensitivity = flips(rulebook, answers, facts)
-    rec.skipped_probes = evidence.skipped
-    rec.probe_failures = evidence.failures
-    data = rec.model_dump(mode="json")
-    data["matrix"] = {name: meta["matrix"] for name, meta in rulebook.strategies.items()}
-    data["costs"] = estimate_costs(answers, facts, costs or load_cost_assumptions()).model_dump(mode="json")
-    return data
+    rec.skipped_probes = list(evidence.skipped)
+    rec.probe_failures = list(evidence.failures)
+    rec.matrix = {name: meta["matrix"] for name, meta in rulebook.strategies.items()}
+    rec.costs = estimate_costs(answers, facts, costs or load_cost_assumptions())
+    return rec
 
 
 def assess(
@@ -60,42 +75,48 @@ def assess(
     *,
     store: Any,
     command: str,
+    inputs: Inputs | None = None,
     rulebook: Rulebook | None = None,
-    costs: Any = None,
-    gather: Any = None,
+    costs: CostAssumptions | None = None,
+    artifacts_root: Path | None = None,
     out: Path | None = None,
     fmt: str = "md",
     templates: Path | None = None,
+    echo: Callable[[str], None] = print,
 ) -> Outcome:
-    """Run one assessment. ``gather(assessment_id) -> Evidence`` runs the probes (none if ``None``);
-    ``rulebook`` and ``costs`` default to the built-in ones.
+    """Run one assessment: the probes ``inputs`` allow (none if ``None``), the decision, the report.
 
-    The assessment row is written before probes run, so nothing is lost if they fail; a store
-    failure after the decision still writes the report and is reported in ``store_error``.
+    ``rulebook`` and ``costs`` default to the built-in ones; probe artifacts go to
+    ``artifacts_root/assessment-N``. A store failure after the decision still writes the report
+    and is reported in ``store_error``.
     """
     rulebook = rulebook or load_rulebook()
-    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    created = datetime.now(timezone.utc).replace(microsecond=0)
     assessment_id = store.add_assessment(answers.project_name, answers_as_plain(answers), rulebook.hash,
-                                         __version__, command)
-    evidence = gather(assessment_id) if gather else Evidence()
+                                         __version__, command, created_at=created)
+    evidence = EvidenceSet()
+    if inputs is not None:
+        artifacts = artifacts_root / f"assessment-{assessment_id}" if artifacts_root else None
+        evidence = gather(answers, inputs, store, assessment_id, artifacts, echo=echo)
     recommendation = decide(rulebook, answers, evidence, costs)
-    outcome = Outcome(document=make_document(
-        answers, recommendation, assessment_id=assessment_id, created_at=created, version=__version__,
-        rulebook_hash=rulebook.hash, command=command,
-        probe_results=[r.model_dump(mode="json") for r in evidence.results],
-    ))
+    document = ReportDocument(
+        id=assessment_id, project_name=answers.project_name, created_at=timestamp(created),
+        advisor_version=__version__, rulebook_hash=rulebook.hash, command=command,
+        answers=answers_as_plain(answers), recommendation=recommendation, probe_results=evidence.results)
+    outcome = Outcome(document=document)
     try:
-        store.save_recommendation(assessment_id, recommendation)
+        store.save_recommendation(assessment_id, recommendation.model_dump(mode="json"))
+        outcome.document = document_from_store(store, assessment_id) or document
     except StoreError as exc:
         outcome.store_error = str(exc)
     except Exception as exc:  # a database failure must not lose the report
         outcome.store_error = f"{store.path}: saving the recommendation failed ({exc}); the report was still written"
-    outcome.report_path = render(outcome.document, fmt, out, templates)
+    outcome.report_path = render(outcome.document.model_dump(mode="json"), fmt, out, templates)
     return outcome
 
 
-def document_from_store(store: Any, assessment_id: int) -> dict[str, Any] | None:
-    """Rebuild the report document of a stored assessment, without asking anything again."""
+def document_from_store(store: Any, assessment_id: int) -> ReportDocument | None:
+    """The report document of a stored assessment, from what the store holds, without asking again."""
     data = store.assessment(assessment_id)
     if data is None or data["recommendation"] is None:
         return None
@@ -104,10 +125,17 @@ def document_from_store(store: Any, assessment_id: int) -> dict[str, Any] | None
         if run["status"] in ("done", "partial", "interrupted"):
             loaded = store.load_probe_result(run["id"])
             if loaded is not None:
-                results.append(loaded)
-    answers = Answers.model_validate(data["answers"])
-    return make_document(
-        answers, data["recommendation"], assessment_id=data["id"], created_at=str(data["created_at"]),
-        version=data["advisor_version"], rulebook_hash=data["rulebook_hash"], command=data["command"],
-        probe_results=results,
-    )
+                result = ProbeResult.model_validate(loaded)
+                result.run_id = run["id"]
+                if run.get("reused"):
+                    result.notes.append(f"reused stored run #{run['id']} (same data, model and config; "
+                                        "--force re-runs)")
+                results.append(result)
+    created = data["created_at"]
+    if isinstance(created, datetime):
+        created = timestamp(created.replace(tzinfo=timezone.utc))
+    return ReportDocument(
+        id=data["id"], project_name=data["project_name"], created_at=str(created),
+        advisor_version=data["advisor_version"], rulebook_hash=data["rulebook_hash"], command=data["command"],
+        answers=data["answers"], recommendation=Recommendation.model_validate(data["recommendation"]),
+        probe_results=results)

@@ -15,7 +15,7 @@ def _changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, A
 
 
 def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    """A structured diff of two report documents (see :func:`advisor.report.make_document`)."""
+    """A structured diff of two report documents (:class:`advisor.assessment.ReportDocument` as data)."""
     ra, rb = a["recommendation"], b["recommendation"]
     ranks_a = {s["strategy"]: s for s in ra["strategies"]}
     ranks_b = {s["strategy"]: s for s in rb["strategies"]}

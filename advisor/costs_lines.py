@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from advisor.answers import Answers
-from advisor.costs import PARTS, BreakEven, CostAssumptions, LineItem, StrategyCost
-from advisor.probes.cost_projection import gpu_hours, training_flops
+from advisor.cost_models import PARTS, BreakEven, CostAssumptions, LineItem, StrategyCost
+from advisor.training_cost import gpu_hours, training_flops
 
 
 def _n(value: float) -> str:
@@ -26,25 +26,35 @@ class Inputs:
     chunk_tokens: float
     evidence: dict[str, dict[str, Any]]
     evidence_used: dict[str, float] = field(default_factory=dict)
+    measured_paths: dict[str, str] = field(default_factory=dict)  # assumption path -> the fact that replaced it
     notes: list[str] = field(default_factory=list)
+    training_tokens: float = 0.0
 
     @classmethod
     def build(cls, answers: Answers, evidence: dict[str, dict[str, Any]], a: CostAssumptions) -> "Inputs":
         ev = {probe.replace("-", "_"): dict(facts) for probe, facts in evidence.items()}
         currency, rate, notes = _currency(answers.currency, a)
         self = cls(answers, a, currency, rate, a.tokens.few_shot_k, a.tokens.chunk_tokens, ev, notes=notes)
-        self.few_shot_k = int(self.measured("few_shot.best_k", a.tokens.few_shot_k))
-        self.chunk_tokens = float(self.measured("rag.best_chunk_size", a.tokens.chunk_tokens))
+        self.few_shot_k = int(self.measured("few_shot.best_k", "tokens.few_shot_k", a.tokens.few_shot_k))
+        self.chunk_tokens = float(self.measured("rag.best_chunk_size", "tokens.chunk_tokens", a.tokens.chunk_tokens))
+        self.training_tokens = float(self.measured("lora.train_tokens_per_example", "tokens.training_tokens_per_example",
+                                                   a.tokens.training_tokens_per_example))
         return self
 
-    def measured(self, key: str, default: float) -> float:
-        """Evidence ``probe.key`` when present (recorded in ``evidence_used``), else ``default``."""
+    def measured(self, key: str, assumption: str, default: float) -> float:
+        """Evidence ``probe.key`` in place of the built-in ``assumption`` when it was measured (recorded in
+        ``evidence_used``); a value the user set in the ``--costs`` file always wins."""
         probe, _, name = key.partition(".")
         value = self.evidence.get(probe, {}).get(name)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            self.evidence_used[key] = float(value)
-            return float(value)
-        return default
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return default
+        if self.a.set_by_user(assumption):
+            self.notes.append(f"`{assumption}` = {_n(default)} from your cost file is used rather than the "
+                              f"measured `{key}` = {_n(float(value))}.")
+            return default
+        self.evidence_used[key] = float(value)
+        self.measured_paths[assumption] = key
+        return float(value)
 
     def money(self, amount: float) -> float:
         """An amount from the assumptions file in the report's currency."""
@@ -104,26 +114,14 @@ def labeling_item(strategy: str, inp: Inputs) -> LineItem:
 
 
 def training_item(strategy: str, inp: Inputs) -> LineItem:
-    """The LoRA probe's projection when measured, else FLOPs -> GPU-hours on the assumed GPU."""
+    """Training FLOPs -> GPU-hours on the assumed GPU; tokens per example as measured when the LoRA probe ran."""
     gpu = inp.a.gpus[inp.a.training.gpu]
-    cost = inp.measured("lora.training_cost", -1.0)
-    if cost >= 0:
-        return LineItem(name="training compute", kind="one_off", amount=inp.money(cost),
-                        formula="projected by the LoRA probe (lora.training_cost)")
-    hours = inp.measured("lora.training_gpu_hours", -1.0)
-    if hours >= 0:
-        return LineItem(name="training compute", kind="one_off", amount=inp.money(hours * gpu.price_per_hour),
-                        formula=f"{_n(hours)} GPU-hours (lora.training_gpu_hours) x {_n(gpu.price_per_hour)} per hour")
-    return _projected_training(strategy, inp, gpu)
-
-
-def _projected_training(strategy: str, inp: Inputs, gpu: Any) -> LineItem:
     t = inp.a.tokens
     size_b = inp.answers.base_model_size_b or inp.a.training.default_model_b
     examples = max(inp.a.labels[strategy], inp.answers.labeled_examples)
-    hours = gpu_hours(training_flops(size_b, examples * t.training_tokens_per_example, t.training_epochs), gpu)
+    hours = gpu_hours(training_flops(size_b, examples * inp.training_tokens, t.training_epochs), gpu)
     return LineItem(name="training compute", kind="one_off", amount=inp.money(hours * gpu.price_per_hour),
-                    formula=f"6 x {_n(size_b)}B parameters x {_n(examples)} examples x {_n(t.training_tokens_per_example)} "
+                    formula=f"6 x {_n(size_b)}B parameters x {_n(examples)} examples x {_n(inp.training_tokens)} "
                             f"tokens x {_n(t.training_epochs)} epochs / ({_n(gpu.bf16_tflops)} TFLOPS x {gpu.mfu:g} "
                             f"utilization) = {_n(hours)} GPU-hours x {_n(gpu.price_per_hour)} per hour "
                             f"({inp.a.training.gpu})")

@@ -14,127 +14,70 @@ from pathlib import Path
 from typing import Any, Callable
 
 from advisor.answers import Answers
-from advisor.assessment import Evidence
 from advisor.errors import AdvisorError, InputError
-
-# few-shot before lora (the LoRA trial is compared with the few-shot result); the cheap domain probe last
-ORDER = ("few-shot", "rag", "lora", "domain")
-WEIGHTS = {"few-shot": 3.0, "rag": 1.5, "lora": 4.5, "domain": 0.5}
-LM_PROBES = ("few-shot", "lora", "domain")
-CLASSIFICATION_TASKS = ("classification",)
-# Lighter settings than the standalone probes' defaults, so that all four fit a few minutes on a
-# laptop CPU; `advisor probe ...` runs the full sweeps.
-ASSESS_FEW_SHOT = {"k": [0, 4, 8], "seeds": 2}
-ASSESS_LORA = {"sizes": [16, 32, 64, 128]}
+from advisor.evidence import EvidenceSet, ProbeFailure, SkippedProbe
+from advisor.probes.registry import names, specs
+from advisor.probes.spec import AssessInputs, ProbeSpec
 
 
 @dataclass
 class Inputs:
-    """What the user gave ``advisor assess`` besides the answers."""
+    """What the user gave ``advisor assess`` besides the answers: the probes' input files (by the
+    names their specs declare), the probe models, and the run settings."""
 
-    data: Path | None = None
-    corpus: Path | None = None
-    qa: Path | None = None
-    domain_text: Path | None = None
+    files: dict[str, Path] = field(default_factory=dict)
     model: str = "smollm2-135m"
     embedder: str | None = None
     allow_download: bool = False
     budget_seconds: float | None = 600.0
     eval_size: int = 100
     force: bool = False
-    selected: tuple[str, ...] = ORDER
+    selected: tuple[str, ...] | None = None  # None: every probe
     gpu: str | None = None
+
+    def for_planner(self, earlier: dict[str, Any]) -> AssessInputs:
+        return AssessInputs(files={k: v for k, v in self.files.items() if v is not None}, model=self.model,
+                            embedder=self.embedder, allow_download=self.allow_download, eval_size=self.eval_size,
+                            gpu=self.gpu, earlier=earlier)
 
 
 @dataclass
-class Plan:
-    probe: str
+class Planned:
+    spec: ProbeSpec
     config: dict[str, Any] | None = None
     skip_reason: str | None = None
-    command: str = ""
+
+    @property
+    def probe(self) -> str:
+        return self.spec.name
 
 
 def parse_probe_selection(text: str) -> tuple[str, ...]:
     """``all``, ``none`` or a comma list of probe names."""
-    from advisor.probes.registry import names
-
+    known = names()
     value = text.strip().lower()
     if value == "all":
-        return ORDER
+        return tuple(known)
     if value == "none":
         return ()
     chosen = tuple(p.strip() for p in value.split(",") if p.strip())
-    unknown = [p for p in chosen if p not in ORDER]
+    unknown = [p for p in chosen if p not in known]
     if unknown:
-        raise InputError(f"--probes: unknown probe {unknown[0]!r}; use all, none, or a list of {', '.join(ORDER)}")
-    return tuple(p for p in ORDER if p in chosen and p in names())
+        raise InputError(f"--probes: unknown probe {unknown[0]!r}; use all, none, or a list of {', '.join(known)}")
+    return tuple(p for p in known if p in chosen)
 
 
-def plan(answers: Answers, inputs: Inputs) -> list[Plan]:
-    plans = []
-    for name in ORDER:
-        builder = PLANNERS[name]
-        item = builder(answers, inputs)
-        if name not in inputs.selected and item.config is not None:
-            item = Plan(name, None, "not selected with --probes", item.command)
-        plans.append(item)
-    return plans
-
-
-def _model(inputs: Inputs) -> dict[str, Any]:
-    return {"name": inputs.model, "allow_download": inputs.allow_download}
-
-
-def _plan_few_shot(answers: Answers, inputs: Inputs) -> Plan:
-    cmd = "advisor probe few-shot --data FILE"
-    if inputs.data is None:
-        return Plan("few-shot", None, "no labeled data given (--data)", cmd)
-    task = "classification" if answers.task_type.value in CLASSIFICATION_TASKS else (
-        "extraction" if answers.task_type.value == "extraction" else "generation")
-    config = {"data": inputs.data, "task": task, "model": _model(inputs), "eval_size": inputs.eval_size,
-              **ASSESS_FEW_SHOT}
-    return Plan("few-shot", config, command=f"advisor probe few-shot --data {inputs.data}")
-
-
-def _plan_lora(answers: Answers, inputs: Inputs) -> Plan:
-    cmd = "advisor probe lora --data FILE"
-    if inputs.data is None:
-        return Plan("lora", None, "no labeled data given (--data)", cmd)
-    if answers.task_type.value not in CLASSIFICATION_TASKS:
-        return Plan("lora", None, "the LoRA trial measures classification tasks only", cmd)
-    config = {"data": inputs.data, "model": _model(inputs), "available_examples": answers.labeled_examples,
-              "production_model_b": answers.base_model_size_b, "eval_size": inputs.eval_size, **ASSESS_LORA}
-    if inputs.gpu:
-        config["gpu"] = inputs.gpu
-    return Plan("lora", config, command=f"advisor probe lora --data {inputs.data}")
-
-
-def _plan_rag(answers: Answers, inputs: Inputs) -> Plan:
-    cmd = "advisor probe rag --corpus PATH [--qa FILE]"
-    if inputs.corpus is None:
-        reason = "no document corpus given (--corpus)" if answers.has_corpus else "no document corpus in this project"
-        return Plan("rag", None, reason, cmd)
-    config: dict[str, Any] = {"corpus": inputs.corpus, "qa": inputs.qa, "allow_download": inputs.allow_download,
-                              "model": inputs.model}
-    if inputs.embedder:
-        config["embedder"] = inputs.embedder
-    return Plan("rag", config, command=f"advisor probe rag --corpus {inputs.corpus}")
-
-
-def _plan_domain(answers: Answers, inputs: Inputs) -> Plan:
-    cmd = "advisor probe domain --text PATH"
-    if inputs.domain_text is None:
-        return Plan("domain", None, "no domain text sample given (--domain-text)", cmd)
-    return Plan("domain", {"text": inputs.domain_text, "model": _model(inputs)},
-                command=f"advisor probe domain --text {inputs.domain_text}")
-
-
-PLANNERS: dict[str, Callable[[Answers, Inputs], Plan]] = {
-    "few-shot": _plan_few_shot,
-    "lora": _plan_lora,
-    "rag": _plan_rag,
-    "domain": _plan_domain,
-}
+def plan(answers: Answers, inputs: Inputs, earlier: dict[str, Any] | None = None) -> list[Planned]:
+    """Every registered probe with its configuration, or why it is skipped."""
+    planner_inputs = inputs.for_planner(earlier or {})
+    out = []
+    for spec in specs():
+        decided = spec.plan(answers, planner_inputs)
+        if decided.config is not None and inputs.selected is not None and spec.name not in inputs.selected:
+            out.append(Planned(spec, None, "not selected with --probes"))
+        else:
+            out.append(Planned(spec, decided.config, decided.skip_reason))
+    return out
 
 
 @dataclass
@@ -147,43 +90,41 @@ class Budget:
     def left(self) -> float | None:
         return None if self.total is None else max(0.0, self.total - (time.monotonic() - self.started))
 
-    def share(self, name: str, pending: list[str]) -> float | None:
+    def share(self, spec: ProbeSpec, pending: list[ProbeSpec]) -> float | None:
         left = self.left()
         if left is None:
             return None
-        weight = WEIGHTS[name] / sum(WEIGHTS[p] for p in pending)
-        return left * weight
+        return left * spec.weight / sum(p.weight for p in pending)
 
 
 def gather(answers: Answers, inputs: Inputs, store: Any, assessment_id: int | None,
-           artifacts_dir: Path | None = None, echo: Callable[[str], None] = print) -> Evidence:
+           artifacts_dir: Path | None = None, echo: Callable[[str], None] = print) -> EvidenceSet:
     """Run the planned probes in order within the budget; never raise for a probe failure."""
     from advisor.probe_runner import run_probe
-    from advisor.probes.registry import resolve
 
-    evidence = Evidence()
+    evidence = EvidenceSet()
     plans = plan(answers, inputs)
-    evidence.skipped = [{"probe": p.probe, "reason": p.skip_reason or "", "command": p.command}
+    evidence.skipped = [SkippedProbe(probe=p.probe, reason=p.skip_reason or "", command=p.spec.command)
                         for p in plans if p.config is None]
-    runnable = [p for p in plans if p.config is not None]
+    runnable = [p.spec for p in plans if p.config is not None]
     _warm_up(inputs, runnable, echo)
     budget = Budget(inputs.budget_seconds)
-    for i, item in enumerate(runnable):
-        pending = [p.probe for p in runnable[i:]]
-        seconds = budget.share(item.probe, pending)
-        _enrich(item, evidence)
-        echo(f"[{i + 1}/{len(runnable)}] {item.probe} probe" + (f" (budget {seconds:.0f} s)" if seconds else ""))
+    for i, spec in enumerate(runnable):
+        seconds = budget.share(spec, runnable[i:])
+        # planned again now, so a probe can build on the ones that ran before it
+        item = next(p for p in plan(answers, inputs, evidence.by_probe()) if p.spec.name == spec.name)
+        echo(f"[{i + 1}/{len(runnable)}] {spec.name} probe" + (f" (budget {seconds:.0f} s)" if seconds else ""))
         try:
-            config = resolve(item.probe).Config.model_validate(item.config)
-            result = run_probe(item.probe, config, store, force=inputs.force, budget_seconds=seconds,
+            config = spec.config.model_validate(item.config)
+            result = run_probe(spec.name, config, store, force=inputs.force, budget_seconds=seconds,
                                assessment_id=assessment_id, artifacts_dir=artifacts_dir)
         except KeyboardInterrupt:
             raise
         except AdvisorError as exc:
-            evidence.failures.append({"probe": item.probe, "error": str(exc)})
+            evidence.failures.append(ProbeFailure(probe=spec.name, error=str(exc)))
             continue
         except Exception as exc:  # a probe bug must not lose the assessment
-            evidence.failures.append({"probe": item.probe, "error": f"{type(exc).__name__}: {exc}"})
+            evidence.failures.append(ProbeFailure(probe=spec.name, error=f"{type(exc).__name__}: {exc}"))
             continue
         evidence.results.append(result)
         echo(f"    {result.headline}")
@@ -191,10 +132,10 @@ def gather(answers: Answers, inputs: Inputs, store: Any, assessment_id: int | No
     return evidence
 
 
-def _warm_up(inputs: Inputs, runnable: list[Plan], echo: Callable[[str], None]) -> None:
+def _warm_up(inputs: Inputs, runnable: list[ProbeSpec], echo: Callable[[str], None]) -> None:
     """Load (and on first use convert) the probe model before the budget clock starts, so the
     budget measures experiments; loads are memoized, so the probes reuse this one."""
-    if not any(p.probe in LM_PROBES for p in runnable):
+    if not any(spec.uses_model for spec in runnable):
         return
     from advisor.probes.runtime import ModelSpec, load_causal_lm
 
@@ -205,41 +146,13 @@ def _warm_up(inputs: Inputs, runnable: list[Plan], echo: Callable[[str], None]) 
         pass  # each probe reports the problem as its own failure
 
 
-def _enrich(item: Plan, evidence: Evidence) -> None:
-    """Pass the few-shot outcome to the LoRA trial, so it compares on the same eval set."""
-    if item.probe != "lora" or item.config is None:
-        return
-    few = next((r for r in evidence.results if r.probe == "few-shot"), None)
-    if few is not None and "best_accuracy" in few.evidence:
-        item.config["few_shot_best"] = few.evidence["best_accuracy"]
-        if few.run_id is not None:
-            item.config["few_shot_run_id"] = few.run_id
-
-
-def thin_evidence(evidence: Evidence) -> list[str]:
-    """Plain statements of where the measurements are too weak to lean on."""
+def thin_evidence(evidence: EvidenceSet) -> list[str]:
+    """Plain statements of where the measurements are too weak to lean on (each probe's caveats)."""
     notes = []
-    facts = evidence.facts()
-    few = facts.get("few-shot", {})
-    if few.get("ci_halfwidth", 0) > 0.08:
-        notes.append(
-            f"Few-shot accuracy is uncertain (±{100 * few['ci_halfwidth']:.0f} pp at {few.get('eval_size', '?')} "
-            f"eval examples); about {_n_for_halfwidth(few.get('best_accuracy', 0.5), 0.05)} would narrow it to ±5 pp."
-        )
-    lora = facts.get("lora", {})
-    if lora and lora.get("significant") is False:
-        need = lora.get("required_eval_size_5pp")
-        extra = f"; about {int(need)} eval examples would detect a 5 pp difference" if need else ""
-        notes.append(f"The LoRA vs few-shot difference is not statistically significant{extra}.")
-    if facts.get("rag", {}).get("proxy"):
-        notes.append("Retrieval was measured on a proxy question set (self-retrieval), not on real questions.")
-    for r in evidence.results:
-        if r.status != "done":
-            notes.append(f"The {r.probe} probe stopped early ({r.status}); its figures are partial.")
+    for result in evidence.results:
+        spec = next((s for s in specs() if s.name == result.probe), None)
+        if spec is not None and spec.caveats is not None:
+            notes += spec.caveats(dict(result.evidence))
+        if result.status != "done":
+            notes.append(f"The {result.probe} probe stopped early ({result.status}); its figures are partial.")
     return notes
-
-
-def _n_for_halfwidth(p: float, halfwidth: float) -> int:
-    from advisor.probes.stats import Z95
-
-    return int((Z95**2) * p * (1 - p) / halfwidth**2) + 1

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from advisor.errors import AdvisorError
 from advisor.probes.base import ProbeContext, ProbeResult
-from advisor.probes.registry import resolve
+from advisor.probes.registry import get, implementation
 
 
 def stderr_progress(label_prefix: str = "") -> Callable[[int, int, str], None]:
@@ -48,7 +48,8 @@ def run_probe(
     run ``interrupted`` and keeps what was finished, then re-raises. A failure is recorded
     with its message before it propagates.
     """
-    probe = resolve(name)()
+    spec = get(name)
+    probe = implementation(spec)
     fingerprint = probe.fingerprint(config)
     if store is not None and not force:
         previous = store.find_completed_run(name, fingerprint)
@@ -77,6 +78,7 @@ def run_probe(
     try:
         result = probe.run(config, ctx)
         result.run_id = run_id
+        result.evidence = spec.check_evidence(result.evidence)
     except KeyboardInterrupt:
         _record(store, run_id, ctx.result, started, "interrupted", "interrupted by the user (Ctrl-C)")
         raise

@@ -14,6 +14,9 @@ from pydantic import BaseModel, Field
 
 from advisor.answers import ORDINALS, Answers, answers_as_plain
 from advisor.conditions import Facts, evaluate
+from advisor.cost_models import CostEstimate
+from advisor.evidence import ProbeFailure, SkippedProbe
+from advisor.placeholders import fills
 from advisor.rulebook import METHODS, STRATEGIES, Rule, Rulebook
 
 METHOD_LABELS = {
@@ -69,8 +72,11 @@ class Recommendation(BaseModel):
     sensitivity: list[dict[str, Any]] = Field(default_factory=list)
     confidence_notes: list[str] = Field(default_factory=list)
     top_reasons: list[str] = Field(default_factory=list)
-    skipped_probes: list[dict[str, str]] = Field(default_factory=list)
-    probe_failures: list[dict[str, str]] = Field(default_factory=list)
+    skipped_probes: list[SkippedProbe] = Field(default_factory=list)
+    probe_failures: list[ProbeFailure] = Field(default_factory=list)
+    #: the decision matrix of the rulebook that decided (strategy -> row)
+    matrix: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    costs: CostEstimate | None = None
 
 
 def build_facts(answers: dict[str, Any], evidence: dict[str, dict[str, Any]] | None) -> Facts:
@@ -232,15 +238,9 @@ def _evidence_changed(fired: list[Rule], order: list[str], answer_order: list[st
 
 def _next_steps(rulebook: Rulebook, winner: str, fired: list[Rule], answers: dict, evidence: dict,
                 method: str | None) -> list[str]:
-    fills = {
-        "eval_size": evidence.get("few-shot", {}).get("recommended_eval_size", 200),
-        "best_k": evidence.get("few-shot", {}).get("best_k", 8),
-        "chunk_size": evidence.get("rag", {}).get("best_chunk_size", 256),
-        "method": METHOD_LABELS.get(method or "lora"),
-        "labels_target": f"{max(1000, int(answers.get('labeled_examples', 0))):,}",
-    }
-    steps = [s.format(**fills) for s in rulebook.strategies[winner].get("next_steps", [])]
-    steps += [r.next_step.format(**fills) for r in fired if r.next_step and _concerns(r, winner)]
+    values = fills(answers, evidence, METHOD_LABELS.get(method or "lora", ""))
+    steps = [s.format(**values) for s in rulebook.strategies[winner].get("next_steps", [])]
+    steps += [r.next_step.format(**values) for r in fired if r.next_step and _concerns(r, winner)]
     return _unique(steps)
 
 

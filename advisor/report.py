@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from advisor.answers import Answers, answers_as_plain
+from advisor.answers import Answers
 from advisor.errors import InputError
 from advisor.mdtext import md_escape
 
@@ -24,8 +24,13 @@ def environment(user_dir: Path | None = None) -> Any:
 
     from advisor.resources import templates_dir
 
+    from advisor.probes.registry import specs
+
     loaders = [jinja2.FileSystemLoader(str(user_dir))] if user_dir else []
     loaders.append(jinja2.FileSystemLoader(str(templates_dir())))
+    # a probe may ship its report section beside its own module
+    extra = {str(s.template_dir) for s in specs() if s.template_dir is not None}
+    loaders += [jinja2.FileSystemLoader(d) for d in sorted(extra)]
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
         undefined=jinja2.StrictUndefined,
@@ -66,47 +71,74 @@ def answer_rows(answers: dict[str, Any]) -> list[dict[str, str]]:
 
 
 def probe_sections(doc: dict[str, Any], out_dir: Path, stem: str) -> list[dict[str, Any]]:
-    """Each probe result with its template and charts written next to the report."""
+    """Each stored probe result with its spec's template, and its charts drawn next to the report."""
     from advisor.probes.base import ProbeResult
-    from advisor.probes.registry import resolve
+    from advisor.probes.registry import get, implementation
 
     sections = []
     chart_dir = out_dir / f"{stem}_files"
     for data in doc.get("probe_results", []):
         result = ProbeResult.model_validate(data)
-        probe = resolve(result.probe)()
+        try:
+            spec = get(result.probe)
+        except InputError:  # a probe of a plugin that is not installed any more
+            continue
         charts = {}
-        if probe.template:
+        if spec.template:
             chart_dir.mkdir(parents=True, exist_ok=True)
-            written = probe.charts(result, chart_dir)
+            written = implementation(spec).charts(result, chart_dir)
             charts = {name: str(Path(p).resolve().relative_to(out_dir.resolve())) for name, p in written.items()}
-        sections.append({"name": result.probe, "template": probe.template, "charts": charts,
+        sections.append({"name": result.probe, "template": spec.template, "charts": charts,
                          "result": result.model_dump(mode="json")})
     return sections
 
 
 def build_context(doc: dict[str, Any], out_dir: Path, stem: str) -> dict[str, Any]:
-    from advisor.rulebook import load_strategies
-    from advisor.resources import rules_dir
-
     from advisor.charts import strategy_scores
 
     rec = doc["recommendation"]
     chart = strategy_scores(rec, out_dir / f"{stem}_files" / "strategy_scores.png")
+    costs = rec.get("costs")
     return {
         "score_chart": str(chart.relative_to(out_dir)),
         "doc": doc,
         "rec": rec,
         "answers": doc["answers"],
         "answer_rows": answer_rows(doc["answers"]),
-        # the matrix of the rulebook that decided (stored with the decision), else the built-in one
-        "matrix": rec.get("matrix") or {k: v["matrix"] for k, v in load_strategies(rules_dir()).items()},
+        "matrix": rec.get("matrix") or {},  # the matrix of the rulebook that decided, as stored
         "winner": next(s for s in rec["strategies"] if s["strategy"] == rec["winner"]),
-        "costs": rec.get("costs"),
-        "winner_cost": next((c for c in (rec.get("costs") or {}).get("strategies", []) if c["strategy"] == rec["winner"]), None),
+        "costs": costs,
+        "winner_cost": next((c for c in (costs or {}).get("strategies", []) if c["strategy"] == rec["winner"]), None),
+        "cost_rows": cost_rows(costs) if costs else [],
         "sources": sorted({f["source"] for f in rec["fired"]}),
         "probes": probe_sections(doc, out_dir, stem),
     }
+
+
+COST_SECTIONS = ("tokens", "prices", "monthly", "labels", "training")
+
+
+def cost_rows(costs: dict[str, Any]) -> list[dict[str, str]]:
+    """One row per cost figure: the value used (the measured one where a probe replaced the assumption)
+    and where it came from."""
+    from advisor.costs import leaf_paths
+
+    assumptions, sources = costs["assumptions"], costs.get("sources") or {}
+    measured = costs.get("evidence_used") or {}
+    rows = []
+    for path in leaf_paths({k: assumptions[k] for k in COST_SECTIONS if k in assumptions}):
+        value: Any = assumptions
+        for part in path.split("."):
+            value = value[part]
+        source = sources.get(path, "built-in default")
+        if source.startswith("measured (") and source[10:-1] in measured:
+            value = measured[source[10:-1]]
+        rows.append({"path": path, "value": f"{value:g}" if isinstance(value, float) else str(value),
+                     "source": source})
+    gpu = assumptions["training"]["gpu"]
+    rows.append({"path": f"gpus.{gpu}.price_per_hour", "value": f"{assumptions['gpus'][gpu]['price_per_hour']:g}",
+                 "source": sources.get(f"gpus.{gpu}.price_per_hour", "built-in default")})
+    return rows
 
 
 def render(doc: dict[str, Any], fmt: str = "md", out: Path | None = None, templates: Path | None = None) -> Path:
@@ -141,28 +173,3 @@ def _render_template(env: Any, context: dict[str, Any], templates: Path | None) 
         origin = f"templates in {templates}" if templates else "the report templates"
         raise InputError(f"{origin}: {exc.message or exc} (a template refers to something the report does not "
                          "provide; compare with the built-in templates)") from None
-
-
-def make_document(
-    answers: Answers,
-    recommendation: dict[str, Any],
-    *,
-    assessment_id: int | None,
-    created_at: str,
-    version: str,
-    rulebook_hash: str,
-    command: str,
-    probe_results: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """Everything a report needs, as plain data (also what ``--format json`` writes)."""
-    return {
-        "id": assessment_id,
-        "project_name": answers.project_name,
-        "created_at": created_at,
-        "advisor_version": version,
-        "rulebook_hash": rulebook_hash,
-        "command": command,
-        "answers": answers_as_plain(answers),
-        "recommendation": recommendation,
-        "probe_results": probe_results or [],
-    }

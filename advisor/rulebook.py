@@ -18,6 +18,7 @@ values are errors reported as ``file:line: message``.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -28,10 +29,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from advisor import answers as answers_mod
 from advisor.conditions import ConditionError, FieldRef, comparisons_of, fields_of, parse_condition
 from advisor.errors import RulebookError
+from advisor.placeholders import unknown_in
+from advisor.probes.registry import by_namespace
+from advisor.probes.spec import FactType
 
 STRATEGIES = ("prompt_engineering", "rag", "fine_tuning", "rag_prompt", "rag_fine_tuning")
 METHODS = ("lora", "prompt_tuning", "full", "preference_tuning")
-EVIDENCE_NAMESPACES = ("few_shot", "lora", "rag", "domain")
 NON_RULE_FILES = {"strategies.yaml", "costs.yaml"}
 
 
@@ -155,28 +158,48 @@ def _parse_rule(raw: Any, path: Path) -> Rule:
 
 
 def _check_fields(rule: Rule, path: Path) -> None:
-    """Every compared field exists, and choice values are valid choices."""
+    """Every compared field exists, is compared with a value of its type, and choice values are valid;
+    every next-step placeholder is filled by something."""
     for cmp in comparisons_of(rule.when):
         line = cmp.line or rule.line
         if isinstance(cmp.operand, FieldRef):
             _check_name(rule, cmp.operand.field, path, line)
         _check_name(rule, cmp.field, path, line)
         _check_choices(rule, cmp, path, line)
+        _check_fact_type(rule, cmp, path, line)
+    if rule.next_step:
+        problem = unknown_in(rule.next_step)
+        if problem:
+            raise RulebookError(f"{path}:{rule.line}: rule {rule.id!r}: next_step: {problem}")
+
+
+def fact_type(name: str) -> FactType | None:
+    """The declared type of an evidence fact ``namespace.fact``, or ``None`` if no probe declares it."""
+    namespace, _, fact = name.partition(".")
+    spec = by_namespace().get(namespace)
+    return None if spec is None else spec.facts().get(fact)
 
 
 def _check_name(rule: Rule, name: str, path: Path, line: int) -> None:
     known = answers_mod.Answers.model_fields
-    if "." in name:
-        if name.split(".", 1)[0] not in EVIDENCE_NAMESPACES:
-            raise RulebookError(
-                f"{path}:{line}: rule {rule.id!r}: unknown probe in field {name!r}; "
-                f"evidence fields start with one of {', '.join(EVIDENCE_NAMESPACES)}"
-            )
-    elif name not in known:
-        raise RulebookError(
-            f"{path}:{line}: rule {rule.id!r}: unknown field {name!r}; "
-            "`advisor questions --template` lists the answer fields"
-        )
+    where = f"{path}:{line}: rule {rule.id!r}"
+    if "." not in name:
+        if name not in known:
+            close = difflib.get_close_matches(name, list(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise RulebookError(f"{where}: unknown field {name!r}{hint}; "
+                                "`advisor questions --template` lists the answer fields")
+        return
+    namespace, _, fact = name.partition(".")
+    specs = by_namespace()
+    if namespace not in specs:
+        raise RulebookError(f"{where}: unknown probe in field {name!r}; "
+                            f"evidence fields start with one of {', '.join(specs)}")
+    facts = specs[namespace].facts()
+    if fact not in facts:
+        close = difflib.get_close_matches(fact, list(facts), n=1)
+        hint = f" (did you mean '{namespace}.{close[0]}'?)" if close else ""
+        raise RulebookError(f"{where}: unknown fact {name!r}{hint}; `advisor rules facts` lists every probe's facts")
 
 
 def _check_choices(rule: Rule, cmp: Any, path: Path, line: int) -> None:
@@ -191,6 +214,43 @@ def _check_choices(rule: Rule, cmp: Any, path: Path, line: int) -> None:
             f"{path}:{line}: rule {rule.id!r}: {bad[0]!r} is not a choice of {cmp.field}; "
             f"use one of {', '.join(choices)}"
         )
+
+
+def _check_fact_type(rule: Rule, cmp: Any, path: Path, line: int) -> None:
+    """An evidence fact is compared with a value (or fact) of its own type, within its range."""
+    ftype = fact_type(cmp.field) if "." in cmp.field else None
+    if ftype is None or cmp.op == "exists":
+        return
+    where = f"{path}:{line}: rule {rule.id!r}: {cmp.field} is {ftype.describe()}"
+    if isinstance(cmp.operand, FieldRef):
+        other = fact_type(cmp.operand.field) if "." in cmp.operand.field else None
+        if other is not None and _family(other.kind) != _family(ftype.kind):
+            raise RulebookError(f"{where}, but {cmp.operand.field} is {other.describe()}; compare like with like")
+        return
+    if cmp.op in ("lt", "lte", "gt", "gte") and _family(ftype.kind) != "number":
+        raise RulebookError(f"{where}; {cmp.op} compares numbers, use eq, ne, in or not_in")
+    for value in (cmp.operand if isinstance(cmp.operand, list) else [cmp.operand]):
+        if _family(_kind_of(value)) != _family(ftype.kind):
+            raise RulebookError(f"{where}; it is compared with {value!r} ({_kind_of(value)})")
+        if ftype.choices and str(value) not in ftype.choices:
+            raise RulebookError(f"{where}; {value!r} is not one of them")
+        if _family(ftype.kind) == "number" and not _in_range(value, ftype):
+            hint = " (fractions are written 0.9 for 90%)" if ftype.unit == "fraction" else ""
+            raise RulebookError(f"{where}; {value!r} is out of that range{hint}")
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    return "number" if isinstance(value, (int, float)) else "text"
+
+
+def _family(kind: str) -> str:
+    return "number" if kind in ("number", "integer") else kind
+
+
+def _in_range(value: float, ftype: FactType) -> bool:
+    return (ftype.ge is None or value >= ftype.ge) and (ftype.le is None or value <= ftype.le)
 
 
 def _rule_files(directory: Path) -> list[Path]:
@@ -216,6 +276,11 @@ def load_strategies(directory: Path) -> dict[str, dict[str, Any]]:
     data = _strip_lines(_read_yaml(path)) if path.exists() else None
     if not isinstance(data, dict) or set(data.get("strategies", {})) != set(STRATEGIES):
         raise RulebookError(f"{path}: must define 'strategies:' with exactly {', '.join(STRATEGIES)}")
+    for name, meta in data["strategies"].items():
+        for step in (meta or {}).get("next_steps", []) or []:
+            problem = unknown_in(str(step))
+            if problem:
+                raise RulebookError(f"{path}: strategy {name!r}: next_steps: {problem}")
     return data["strategies"]
 
 

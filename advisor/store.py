@@ -121,12 +121,33 @@ def m001_initial(con: Any) -> None:
     )
 
 
+@migration
+def m002_assessment_runs(con: Any) -> None:
+    """Which probe runs an assessment used (a reused run belongs to several assessments)."""
+    con.execute(
+        """
+        CREATE TABLE assessment_runs (
+            assessment_id INTEGER NOT NULL,
+            run_id INTEGER NOT NULL,
+            position INTEGER NOT NULL,
+            reused BOOLEAN NOT NULL,
+            PRIMARY KEY (assessment_id, run_id)
+        )
+        """
+    )
+    con.execute(
+        "INSERT INTO assessment_runs SELECT assessment_id, id, row_number() OVER (PARTITION BY assessment_id"
+        " ORDER BY id), false FROM probe_runs WHERE assessment_id IS NOT NULL"
+    )
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str)
+    """JSON text with keys in their given order, so a stored document reads back as it was written."""
+    return json.dumps(value, default=str)
 
 
 class Store:
@@ -187,8 +208,9 @@ class Store:
             ) from None
 
     # -- assessments ---------------------------------------------------------------------
-    def add_assessment(self, project_name: str, answers: dict, rulebook_hash: str, version: str, command: str) -> int:
-        now = _now()
+    def add_assessment(self, project_name: str, answers: dict, rulebook_hash: str, version: str, command: str,
+                       created_at: datetime | None = None) -> int:
+        now = _now() if created_at is None else created_at.astimezone(timezone.utc).replace(tzinfo=None)
         row = self.con.execute(
             "INSERT INTO assessments (project_name, created_at, updated_at, advisor_version, rulebook_hash,"
             " command, answers, status) VALUES (?, ?, ?, ?, ?, ?, ?, 'answered') RETURNING id",
@@ -253,6 +275,8 @@ class Store:
             " VALUES (?, ?, ?, ?, 'running', ?) RETURNING id",
             [assessment_id, probe, fingerprint, _json(config), _now()],
         ).fetchone()
+        if assessment_id is not None:
+            self._link(assessment_id, int(row[0]), reused=False)
         return int(row[0])
 
     def finish_probe_run(self, run_id: int, result: Any, status: str, error: str | None = None) -> None:
@@ -284,7 +308,13 @@ class Store:
             raise
 
     def attach_run(self, run_id: int, assessment_id: int) -> None:
-        self.con.execute("UPDATE probe_runs SET assessment_id = ? WHERE id = ?", [assessment_id, run_id])
+        """Record that an assessment reused a stored run (the run keeps the assessment that made it)."""
+        self._link(assessment_id, run_id, reused=True)
+
+    def _link(self, assessment_id: int, run_id: int, reused: bool) -> None:
+        self.con.execute(
+            "INSERT OR IGNORE INTO assessment_runs SELECT ?, ?, coalesce(max(position), 0) + 1, ?"
+            " FROM assessment_runs WHERE assessment_id = ?", [assessment_id, run_id, reused, assessment_id])
 
     def find_completed_run(self, probe: str, fingerprint: str) -> int | None:
         row = self.con.execute(
@@ -314,11 +344,11 @@ class Store:
 
     def probe_runs(self, assessment_id: int) -> list[dict]:
         rows = self.con.execute(
-            "SELECT id, probe, status, started_at, finished_at, error FROM probe_runs"
-            " WHERE assessment_id = ? ORDER BY id",
+            "SELECT r.id, r.probe, r.status, r.started_at, r.finished_at, r.error, l.reused FROM probe_runs r"
+            " JOIN assessment_runs l ON l.run_id = r.id WHERE l.assessment_id = ? ORDER BY l.position",
             [assessment_id],
         ).fetchall()
-        keys = ["id", "probe", "status", "started_at", "finished_at", "error"]
+        keys = ["id", "probe", "status", "started_at", "finished_at", "error", "reused"]
         return [dict(zip(keys, r)) for r in rows]
 
     # -- embedding cache -----------------------------------------------------------------

@@ -71,7 +71,8 @@ def advisor_template(chat: bool, instruction: bool):
 def compare(lm, loaded, task, builder, docs, demos, k: int, chat: bool) -> dict:
     from lm_eval.api.instance import Instance
 
-    from advisor.probes.scoring import encode_pair, score_choices
+    from advisor.probes.lm import LocalModel
+    from advisor.probes.scoring import encode_pair
 
     labels = builder.labels
     chat_fn = lm.apply_chat_template if chat else None
@@ -87,7 +88,7 @@ def compare(lm, loaded, task, builder, docs, demos, k: int, chat: bool) -> dict:
     shots = [(d["text"], d["label"]) for d in demos[:k]]
     a_ctx = [builder.context(shots, d["text"]) for d in docs]
     a_conts = [builder.continuation(lab) for lab in labels]
-    a_out = score_choices(loaded, a_ctx, [a_conts] * len(docs))
+    a_out = LocalModel(loaded).score_choices(a_ctx, [a_conts] * len(docs))  # the probes' interface
 
     same_text = sum(a == h and hc == a_conts for a, h, hc in zip(a_ctx, h_ctx, h_conts))
     same_ids = sum(encode_pair(loaded.tokenizer, h, c) == lm._encode_pair(h, c)
@@ -140,6 +141,7 @@ def main() -> int:
     from lm_eval.models.huggingface import HFLM
 
     from advisor.paths import cache_dir
+    from advisor.probes.lm import LocalModel
     from advisor.probes.prompting import PromptBuilder
     from advisor.probes.runtime import ModelSpec, load_causal_lm
 
@@ -169,7 +171,7 @@ def main() -> int:
             for instruction in (False, True):
                 task = harness_task(labels, demos_file, eval_file, instruction)
                 hdocs = list(task.test_docs())
-                builder = PromptBuilder(advisor_template(chat, instruction), labels, loaded.tokenizer)
+                builder = PromptBuilder(advisor_template(chat, instruction), labels, LocalModel(loaded))
                 for k in ks:
                     row = compare(lm, loaded, task, builder, hdocs, demos, k, chat)
                     row["instruction"] = instruction

@@ -29,10 +29,11 @@ def synthetic(n: int, seed: int) -> list[tuple[str, str]]:
 
 def encode(loaded, rows):
     from advisor.probes.prompting import PromptBuilder, default_template
+    from advisor.probes.lm import LocalModel
     from advisor.probes.scoring import encode_pair
     from advisor.probes.training import supervised_example
 
-    builder = PromptBuilder(default_template("classification"), ["billing", "technical"], loaded.tokenizer)
+    builder = PromptBuilder(default_template("classification"), ["billing", "technical"], LocalModel(loaded))
     return builder, [supervised_example(*encode_pair(loaded.tokenizer, builder.context([], t), builder.continuation(y)), 512)
                      for t, y in rows]
 

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -94,18 +94,12 @@ class ProbeContext:
 
 
 class Probe(ABC):
-    """A probe: a name, a pydantic config model, and ``run``.
+    """A probe's implementation; what it is (name, config, evidence, report section) is its
+    :class:`advisor.probes.spec.ProbeSpec`, in the probe's declaration module.
 
     ``fingerprint(config)`` identifies the inputs (data content, model, config) so that a
     re-run on unchanged inputs can reuse the stored result.
     """
-
-    name: ClassVar[str]
-    Config: ClassVar[type[BaseModel]]
-    description: ClassVar[str] = ""
-    #: jinja2 partial in ``templates/`` rendering this probe's report section with
-    #: ``result`` (the ProbeResult as a dict) and ``charts`` (name -> path relative to the report).
-    template: ClassVar[str | None] = None
 
     @abstractmethod
     def fingerprint(self, config: BaseModel) -> str:
@@ -116,5 +110,5 @@ class Probe(ABC):
         """Run the experiment, filling ``ctx.result``; return it."""
 
     def charts(self, result: ProbeResult, out_dir: Path) -> dict[str, Path]:
-        """Write this probe's charts (PNG) into ``out_dir``; return name -> file path."""
+        """Write this probe's charts (PNG) into ``out_dir`` from the stored result; return name -> file path."""
         return {}

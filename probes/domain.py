@@ -26,8 +26,6 @@ Definitions (standard, so the numbers compare with published ones):
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import re
 import string
@@ -38,7 +36,7 @@ from typing import Any, Sequence
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from advisor.errors import InputError
-from advisor.probes.base import Probe, ProbeContext, ProbeResult
+from advisor.probes.spec import AssessInputs, Evidence, Plan, ProbeInput, ProbeSpec, fact
 from advisor.probes.runtime import ModelSpec
 
 VERSION = "1"
@@ -93,45 +91,6 @@ def read_text(path: Path | str, option: str = "--text") -> str:
 
 
 # -- scoring --------------------------------------------------------------------------------
-def encode_with_offsets(tokenizer: Any, text: str) -> tuple[list[int], list[tuple[int, int]] | None]:
-    """Token ids (no special tokens) and character offsets (``None`` for tokenizers without them)."""
-    try:
-        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        return list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]
-    except (NotImplementedError, ValueError, KeyError):
-        return list(tokenizer(text, add_special_tokens=False)["input_ids"]), None
-
-
-def window_plan(n_targets: int, window: int, stride: int) -> list[tuple[int, int, int]]:
-    """``(begin, first_target, end)`` per forward pass over ``[prefix] + tokens`` (positions 1..n predicted)."""
-    plan = []
-    for first in range(1, n_targets + 1, stride):
-        end = min(first + stride, n_targets + 1)
-        plan.append((max(0, end - window), first, end))
-    return plan
-
-
-def token_nlls(loaded: Any, ids: Sequence[int], window: int, stride: int, progress: Any = None) -> list[float]:
-    """Negative log-likelihood (nats) of each token of ``ids`` given what precedes it, strided windows."""
-    import torch
-
-    from advisor.probes.scoring import prefix_token_id
-
-    seq = [prefix_token_id(loaded.tokenizer)] + list(ids)
-    plan = window_plan(len(ids), window, stride)
-    out: list[float] = []
-    with torch.no_grad():
-        for i, (begin, first, end) in enumerate(plan):
-            x = torch.tensor([seq[begin:end]], device=loaded.device)
-            logp = torch.log_softmax(loaded.model(input_ids=x).logits[0].float(), dim=-1)
-            rows = torch.arange(first - 1 - begin, end - 1 - begin)
-            targets = torch.tensor(seq[first:end])
-            out.extend((-logp[rows, targets.to(logp.device)]).tolist())
-            if progress:
-                progress(i + 1, len(plan))
-    return out
-
-
 def perplexity(nlls: Sequence[float]) -> float:
     return math.exp(sum(nlls) / len(nlls))
 
@@ -140,11 +99,11 @@ def bits_per_byte(nlls: Sequence[float], text: str) -> float:
     return sum(nlls) / math.log(2) / max(1, len(text.encode("utf-8")))
 
 
-def scored_text(tokenizer: Any, text: str, ids: Sequence[int], offsets: list | None) -> str:
+def scored_text(lm: Any, text: str, ids: Sequence[int], offsets: list | None) -> str:
     """The text covered by the first ``len(ids)`` tokens (by offsets, else by decoding)."""
     if offsets:
         return text[: offsets[len(ids) - 1][1]]
-    return tokenizer.decode(list(ids))
+    return lm.decode(list(ids))
 
 
 # -- surprising terms -----------------------------------------------------------------------
@@ -189,46 +148,43 @@ def gap_label(ratio: float) -> str:
     return "moderate" if ratio < 3.0 else "large"
 
 
-class DomainProbe(Probe):
-    """Perplexity of the probe model on your domain text vs a general-English sample.
+class DomainEvidence(Evidence):
+    """Facts of the domain-gap probe (rules see them as ``domain.<fact>``): how unusual the text is to a
+    general language model. Ratios rank texts; they do not predict a large model's own gap."""
 
-    Evidence keys (rules see them as ``domain.<key>``):
+    perplexity_ratio: float | None = fact("domain perplexity / general perplexity, same number of tokens", "ratio",
+                                          ge=0)
+    domain_perplexity: float | None = fact("token-level perplexity of the domain text", "perplexity", ge=1)
+    general_perplexity: float | None = fact("token-level perplexity of the general sample", "perplexity", ge=1)
+    domain_tokens: int | None = fact("tokens scored in each text (the common budget)", "tokens", ge=0)
+    domain_bits_per_byte: float | None = fact("bits per UTF-8 byte of the domain text", "bits/byte", ge=0)
+    general_bits_per_byte: float | None = fact("bits per UTF-8 byte of the general sample", "bits/byte", ge=0)
+    bits_per_byte_ratio: float | None = fact("domain / general bits per byte (tokenizer-independent)", "ratio", ge=0)
+    unseen_word_share: float | None = fact(
+        "share of the domain text's word occurrences never seen in the general sample", "fraction", ge=0, le=1)
 
-    - ``perplexity_ratio``: domain perplexity / general perplexity (same number of tokens);
-    - ``domain_perplexity`` / ``general_perplexity``: token-level perplexities;
-    - ``domain_tokens``: tokens scored in each text (the common budget);
-    - ``domain_bits_per_byte`` / ``general_bits_per_byte`` / ``bits_per_byte_ratio``:
-      tokenizer-independent versions of the same comparison;
-    - ``unseen_word_share``: share of the domain text's word occurrences (with a letter) whose
-      normalized form never occurs in the general sample.
 
-    Figures come from a small probe model: they rank texts, they do not predict a large model's gap.
-    """
+def plan(answers: Any, inputs: AssessInputs) -> Plan:
+    text = inputs.file("domain_text")
+    if text is None:
+        return Plan.skip("no domain text sample given (--domain-text)")
+    return Plan({"text": text, "model": inputs.model_spec()})
 
-    name = "domain"
-    Config = DomainConfig
-    description = "Perplexity of a small LM on your domain text vs general English, and the most surprising terms."
-    template = "probe_domain.md.j2"
 
-    def fingerprint(self, config: DomainConfig) -> str:
-        from advisor.probes.runtime import model_fingerprint
-
-        texts = [read_text(config.text), read_text(general_path(config), "--general")]
-        keyed = config.model_dump(mode="json", exclude={"text", "general", "model"})
-        parts = [VERSION, *(hashlib.sha256(t.encode()).hexdigest() for t in texts), model_fingerprint(config.model),
-                 config.model.model_dump_json(exclude={"allow_download"}), json.dumps(keyed, sort_keys=True)]
-        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
-
-    def run(self, config: DomainConfig, ctx: ProbeContext) -> ProbeResult:
-        from advisor.probes.domain_run import DomainRun
-
-        return DomainRun(config, ctx).run()
-
-    def charts(self, result: ProbeResult, out_dir: Path) -> dict[str, Path]:
-        terms = result.summary.get("terms") or []
-        if not terms:
-            return {}
-        return {"surprising_terms": terms_chart(terms, Path(out_dir) / "domain_surprising_terms.png")}
+SPEC = ProbeSpec(
+    name="domain",
+    description="Perplexity of a small LM on your domain text vs general English, and the most surprising terms.",
+    config=DomainConfig,
+    evidence=DomainEvidence,
+    runner="advisor.probes.domain_run:DomainProbe",
+    plan=plan,
+    inputs=(ProbeInput("domain_text", "A sample of your domain's text for the domain-gap probe."),),
+    template="probe_domain.md.j2",
+    weight=0.5,
+    order=40,
+    uses_model=True,
+    command="advisor probe domain --text PATH",
+)
 
 
 def terms_chart(terms: list[dict[str, Any]], path: Path) -> Path:

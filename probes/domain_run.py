@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
 
 from advisor.errors import ProbeError
-from advisor.probes.base import Metric, ProbeContext, ProbeResult
+from advisor.probes.base import Metric, Probe, ProbeContext, ProbeResult
 from advisor.probes.domain import (
-    MIN_TOKENS, DomainConfig, bits_per_byte, encode_with_offsets, gap_label, general_path, perplexity, read_text,
-    scored_text, surprising_terms, token_nlls, vocabulary, word_surprisals,
+    MIN_TOKENS, VERSION, DomainConfig, bits_per_byte, gap_label, general_path, perplexity, read_text, scored_text,
+    surprising_terms, terms_chart, vocabulary, word_surprisals,
 )
 
 PROBE_MODEL_NOTE = ("Perplexities come from the small probe model; they show how unusual your text is relative to "
@@ -40,26 +42,27 @@ class DomainRun:
         self.general_text = read_text(general_path(config), "--general")
 
     def run(self) -> ProbeResult:
-        from advisor.probes.runtime import load_causal_lm
+        from advisor.probes.lm import Capability, open_model
 
-        loaded = load_causal_lm(self.config.model)
-        window, stride = self._window(loaded.model)
-        encoded = {name: encode_with_offsets(loaded.tokenizer, text)
+        lm = open_model(self.config.model)
+        lm.require(Capability.ROLLING_LOGLIKELIHOOD, "the domain-gap probe")
+        window, stride = self._window(lm.context_length)
+        encoded = {name: lm.encode_with_offsets(text)
                    for name, text in (("domain", self.domain_text), ("general", self.general_text))}
         budget = self._budget(len(encoded["domain"][0]), len(encoded["general"][0]))
         scored = {}
         # no budget stop between the two texts: one alone measures nothing, and both are capped at max_tokens
         for name, (ids, offsets) in encoded.items():
             text = self.domain_text if name == "domain" else self.general_text
-            nlls = token_nlls(loaded, ids[:budget], window, stride,
-                              lambda done, total, n=name: self.ctx.progress(done, total, f"{n} text"))
-            scored[name] = Scored(scored_text(loaded.tokenizer, text, ids[:budget], offsets), nlls,
+            nlls = lm.token_nlls(ids[:budget], window, stride,
+                                 lambda done, total, n=name: self.ctx.progress(done, total, f"{n} text"))
+            scored[name] = Scored(scored_text(lm, text, ids[:budget], offsets), nlls,
                                   offsets[:budget] if offsets else None)
         self._fill(scored, budget, window, stride)
         return self.result
 
-    def _window(self, model: Any) -> tuple[int, int]:
-        context = getattr(model.config, "max_position_embeddings", None) or self.config.window
+    def _window(self, context_length: int | None) -> tuple[int, int]:
+        context = context_length or self.config.window
         window = min(self.config.window, int(context))
         stride = min(self.config.stride or max(1, window // 2), window - 1)
         return window, stride
@@ -112,3 +115,28 @@ class DomainRun:
         worded = [w for w, _ in occurrences if any(ch.isalpha() for ch in w)]
         unseen = sum(w not in general_words for w in worded) / len(worded) if worded else 0.0
         return surprising_terms(occurrences, general_words, self.config.top_terms), unseen
+
+
+class DomainProbe(Probe):
+    """Perplexity of the probe model on your domain text vs a general-English sample.
+
+    Facts: :class:`advisor.probes.domain.DomainEvidence`.
+    """
+
+    def fingerprint(self, config: DomainConfig) -> str:
+        from advisor.probes.runtime import model_fingerprint
+
+        texts = [read_text(config.text), read_text(general_path(config), "--general")]
+        keyed = config.model_dump(mode="json", exclude={"text", "general", "model"})
+        parts = [VERSION, *(hashlib.sha256(t.encode()).hexdigest() for t in texts), model_fingerprint(config.model),
+                 config.model.model_dump_json(exclude={"allow_download"}), json.dumps(keyed, sort_keys=True)]
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
+
+    def run(self, config: DomainConfig, ctx: ProbeContext) -> ProbeResult:
+        return DomainRun(config, ctx).run()
+
+    def charts(self, result: ProbeResult, out_dir: Path) -> dict[str, Path]:
+        terms = result.summary.get("terms") or []
+        if not terms:
+            return {}
+        return {"surprising_terms": terms_chart(terms, Path(out_dir) / "domain_surprising_terms.png")}

@@ -21,14 +21,15 @@ from __future__ import annotations
 import random
 import statistics
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from advisor.errors import InputError
-from advisor.probes.base import Metric, Probe, ProbeContext, ProbeResult
+from advisor.probes.base import Metric
 from advisor.probes.runtime import ModelSpec
-from advisor.probes.stats import bootstrap_ci, wilson_interval
+from advisor.probes.spec import AssessInputs, Evidence, Plan, ProbeInput, ProbeSpec, fact
+from advisor.probes.stats import bootstrap_ci, n_for_halfwidth, wilson_interval
 
 VERSION = "1"
 
@@ -52,51 +53,78 @@ class FewShotConfig(BaseModel):
     batch_tokens: int = Field(8192, ge=256)
 
 
-class FewShotProbe(Probe):
-    """Few-shot prompting accuracy on the user's labeled sample, per k, across seeds.
+class FewShotEvidence(Evidence):
+    """Facts of the few-shot probe (rules see them as ``few_shot.<fact>``). Figures come from the
+    probe model: a lower bound and a comparison baseline for a larger model."""
 
-    Evidence keys (rules see them as ``few_shot.<key>``):
+    task: Literal["classification", "generation", "extraction"] | None = fact("the task as measured")
+    best_accuracy: float | None = fact(
+        "highest mean accuracy over k (exact match for generation/extraction)", "fraction", ge=0, le=1)
+    best_k: int | None = fact("the k with that accuracy (smallest k on ties)", "demonstrations", ge=0)
+    zero_shot_accuracy: float | None = fact("mean accuracy at k=0 (only when k=0 ran)", "fraction", ge=0, le=1)
+    gain_0_to_best: float | None = fact("best_accuracy minus zero_shot_accuracy (only when k=0 ran)", "fraction",
+                                        ge=-1, le=1)
+    seed_spread: float | None = fact("standard deviation of accuracy across demonstration draws at the best k "
+                                     "(prompt sensitivity; 0 with one seed or k=0)", "fraction", ge=0, le=1)
+    seed_range: float | None = fact("max minus min accuracy across draws at the best k", "fraction", ge=0, le=1)
+    eval_size: int | None = fact("held-out examples scored", "examples", ge=0)
+    ci_halfwidth: float | None = fact("half-width of the Wilson 95% interval of best_accuracy", "fraction",
+                                      ge=0, le=1)
+    n_labels: int | None = fact("distinct labels (0 for generation)", "labels", ge=0)
+    chance_accuracy: float | None = fact("majority-class rate of the eval set (0 for generation)", "fraction",
+                                         ge=0, le=1)
+    best_macro_f1: float | None = fact("macro-F1 at the best k (classification)", "fraction", ge=0, le=1)
+    best_token_f1: float | None = fact("mean token F1 at the best k (generation, extraction)", "fraction", ge=0, le=1)
+    best_json_valid: float | None = fact("share of outputs that parse as JSON at the best k (extraction)",
+                                         "fraction", ge=0, le=1)
+    complete: bool | None = fact("every requested (k, seed) finished")
 
-    - ``task``: ``classification``, ``generation`` or ``extraction``;
-    - ``best_accuracy``: highest mean accuracy over k (exact match for generation/extraction);
-    - ``best_k``: the k with that accuracy (smallest k on ties);
-    - ``zero_shot_accuracy``: mean accuracy at k=0 (only when k=0 was run);
-    - ``gain_0_to_best``: ``best_accuracy - zero_shot_accuracy`` as a fraction (only with k=0);
-    - ``seed_spread``: standard deviation across demonstration seeds of accuracy at the best k
-      (0 with one seed or k=0) — prompt sensitivity;
-    - ``seed_range``: max - min accuracy across seeds at the best k;
-    - ``eval_size``: number of eval examples;
-    - ``ci_halfwidth``: half-width of the Wilson 95% CI of the best accuracy;
-    - ``n_labels``: number of distinct labels (0 for generation);
-    - ``chance_accuracy``: majority-class rate in the eval set (0 for generation);
-    - ``best_macro_f1``: macro-F1 at the best k (classification only);
-    - ``best_token_f1``: mean token F1 at the best k (generation/extraction only);
-    - ``best_json_valid``: JSON validity rate at the best k (extraction only);
-    - ``complete``: whether every requested (k, seed) finished.
 
-    Figures come from the probe model (small): a lower bound and a comparison baseline.
-    """
+CLASSIFICATION_TASKS = ("classification",)
+#: Lighter settings than the standalone defaults, so that all probes fit a few minutes in ``assess``.
+ASSESS_SETTINGS = {"k": [0, 4, 8], "seeds": 2}
 
-    name = "few-shot"
-    Config = FewShotConfig
-    description = "Few-shot prompting accuracy on your labeled data, per number of demonstrations."
-    template = "probe_few_shot.md.j2"
 
-    def fingerprint(self, config: FewShotConfig) -> str:
-        from advisor.probes.fingerprint import labeled_data_fingerprint
+def plan(answers: Any, inputs: AssessInputs) -> Plan:
+    data = inputs.file("data")
+    if data is None:
+        return Plan.skip("no labeled data given (--data)")
+    task = answers.task_type.value
+    task = task if task in ("classification", "extraction") else "generation"
+    return Plan({"data": data, "task": task, "model": inputs.model_spec(), "eval_size": inputs.eval_size,
+                 **ASSESS_SETTINGS})
 
-        return labeled_data_fingerprint(VERSION, config)
 
-    def run(self, config: FewShotConfig, ctx: ProbeContext) -> ProbeResult:
-        from advisor.probes.few_shot_run import FewShotRun
+def eval_size_for_5pp(evidence: dict[str, Any]) -> int:
+    """Eval examples for a ±5-point Wilson half-width at the measured best accuracy (0.5 if unmeasured)."""
+    p = float(evidence.get("best_accuracy", 0.5))
+    return n_for_halfwidth(p, 0.05)
 
-        return FewShotRun(config, ctx).run()
 
-    def charts(self, result: ProbeResult, out_dir: Path) -> dict[str, Path]:
-        from advisor.probes.few_shot_run import accuracy_chart
+def caveats(ev: dict[str, Any]) -> list[str]:
+    if ev.get("ci_halfwidth", 0) <= 0.08:
+        return []
+    return [f"Few-shot accuracy is uncertain (±{100 * ev['ci_halfwidth']:.0f} pp at {ev.get('eval_size', '?')} eval "
+            f"examples); about {eval_size_for_5pp(ev)} would narrow it to ±5 pp."]
 
-        path = accuracy_chart(result, Path(out_dir))
-        return {"accuracy_vs_k": path} if path else {}
+
+SPEC = ProbeSpec(
+    name="few-shot",
+    description="Few-shot prompting accuracy on your labeled data, per number of demonstrations.",
+    config=FewShotConfig,
+    evidence=FewShotEvidence,
+    runner="advisor.probes.few_shot_run:FewShotProbe",
+    plan=plan,
+    inputs=(ProbeInput("data", "Labeled examples (JSONL, CSV or Parquet) for the few-shot and LoRA probes."),),
+    template="probe_few_shot.md.j2",
+    weight=3.0,
+    order=10,
+    uses_model=True,
+    placeholders={"best_k": (lambda ev: ev.get("best_k"), 8),
+                  "eval_size": (eval_size_for_5pp, n_for_halfwidth(0.5, 0.05))},
+    caveats=caveats,
+    command="advisor probe few-shot --data FILE",
+)
 
 
 # -- metrics (pure functions, reused by the run) ---------------------------------------------

@@ -1,7 +1,7 @@
 """One execution of the few-shot probe: the (k, seed) loop, incremental publishing, the chart.
 
-Kept apart from :mod:`advisor.probes.few_shot` so that the probe class (config, fingerprint,
-evidence documentation) stays small. After every (k, seed) unit the metrics, summary and
+The declaration (config, evidence, spec) is :mod:`advisor.probes.few_shot`; this module is the
+implementation, imported only when the probe runs. After every (k, seed) unit the metrics, summary and
 evidence are rebuilt from what has finished, so Ctrl-C or a budget stop keeps a valid result.
 """
 
@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from advisor.errors import InputError
-from advisor.probes.base import ExampleResult, ProbeContext, ProbeResult
-from advisor.probes.few_shot import (FewShotConfig, accuracy_metric, check_k, confusion, draw_demos, macro_f1,
+from advisor.probes.base import ExampleResult, Probe, ProbeContext, ProbeResult
+from advisor.probes.few_shot import (VERSION, FewShotConfig, accuracy_metric, check_k, confusion, draw_demos, macro_f1,
                                      mean_metric, seed_stats)
 from advisor.probes.textmetrics import exact_match, token_f1
 
@@ -46,7 +46,7 @@ class FewShotRun:
     def _prepare(self) -> None:
         from advisor.probes.data import load_dataset, split_dataset
         from advisor.probes.prompting import PromptBuilder, default_template, load_template
-        from advisor.probes.runtime import load_causal_lm
+        from advisor.probes.lm import Capability, open_model
 
         c = self.config
         self.ds = load_dataset(c.data, c.text_col, c.label_col, c.task)
@@ -54,9 +54,13 @@ class FewShotRun:
         if not self.split.eval:
             raise InputError(f"--data {c.data}: too few examples ({len(self.ds)}) to hold out an eval set.")
         self.ks = check_k(c.k, len(self.split.pool))
-        self.loaded = load_causal_lm(c.model)
+        self.lm = open_model(c.model)
+        if self.ds.task == "classification":
+            self.lm.require(Capability.LOGLIKELIHOOD, "few-shot classification (label log-likelihood)")
+        else:
+            self.lm.require(Capability.GENERATE, f"few-shot {self.ds.task}")
         self.template = load_template(c.template) if c.template else default_template(self.ds.task)
-        self.builder = PromptBuilder(self.template, self.ds.labels, self.loaded.tokenizer)
+        self.builder = PromptBuilder(self.template, self.ds.labels, self.lm)
         self.result.notes.append(PROBE_MODEL_NOTE)
         self.result.artifacts["dataset_fingerprint"] = self.ds.fingerprint
 
@@ -78,13 +82,11 @@ class FewShotRun:
         self.ctx.progress(self.done + done, self.total, "scoring")
 
     def _classify(self, contexts: list[str]) -> dict:
-        from advisor.probes.scoring import score_choices
-
         labels = self.ds.labels
         stats: dict = {}
         conts = [self.builder.continuation(lab) for lab in labels]
-        scores = score_choices(self.loaded, contexts, [conts] * len(contexts), batch_tokens=self.config.batch_tokens,
-                               progress=self._progress, stats=stats)
+        scores = self.lm.score_choices(contexts, [conts] * len(contexts), batch_tokens=self.config.batch_tokens,
+                                       progress=self._progress, stats=stats)
         lengths = [max(1, len(self.template.word(lab))) for lab in labels]
         lps = [[s.logprob for s in row] for row in scores]
         pred = [labels[_argmax(row)] for row in lps]
@@ -97,17 +99,14 @@ class FewShotRun:
                 "tokens": stats["forward_tokens"], "full_tokens": stats["full_tokens"]}
 
     def _generate(self, contexts: list[str]) -> dict:
-        from advisor.probes.scoring import encode, generate_greedy
-
         stop = [] if self.builder.chat else [self.template.fewshot_delimiter]
         outputs: list[str] = []
         for start in range(0, len(contexts), 8):
-            outputs += generate_greedy(self.loaded, contexts[start:start + 8], self.config.max_new_tokens, stop=stop)
+            outputs += self.lm.generate(contexts[start:start + 8], self.config.max_new_tokens, stop=stop)
             self._progress(len(outputs), len(contexts))
         pred = [o.strip() for o in outputs]
         gold = [e.label for e in self.split.eval]
-        tok = self.loaded.tokenizer
-        tokens = sum(len(encode(tok, c)) for c in contexts) + sum(len(encode(tok, o)) for o in outputs)
+        tokens = sum(self.lm.count_tokens(c) for c in contexts) + sum(self.lm.count_tokens(o) for o in outputs)
         return {"pred": pred, "gold": gold, "em": [exact_match(p, g) for p, g in zip(pred, gold)],
                 "f1": [token_f1(p, g) for p, g in zip(pred, gold)], "json": [_is_json(p) for p in pred],
                 "accuracy": _rate(exact_match(p, g) for p, g in zip(pred, gold)), "tokens": tokens, "full_tokens": tokens}
@@ -176,7 +175,7 @@ class FewShotRun:
 
     def _summary(self, rows: list[dict], best: dict) -> dict:
         tpl = self.template
-        return {"task": self.ds.task, "model": self.config.model.name, "model_source": self.loaded.source,
+        return {"task": self.ds.task, "model": self.config.model.name, "model_source": self.lm.source,
                 "chat_template": self.builder.chat, "labels": self.ds.labels,
                 "label_words": [tpl.word(x) for x in self.ds.labels], "eval_size": len(self.split.eval),
                 "pool_size": len(self.split.pool), "seeds": self.config.seeds, "k_requested": self.ks,
@@ -255,3 +254,22 @@ def accuracy_chart(result: ProbeResult, out_dir: Path) -> Path | None:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+class FewShotProbe(Probe):
+    """Few-shot prompting accuracy on the user's labeled sample, per k, across seeds.
+
+    Facts: :class:`advisor.probes.few_shot.FewShotEvidence`.
+    """
+
+    def fingerprint(self, config: FewShotConfig) -> str:
+        from advisor.probes.fingerprint import labeled_data_fingerprint
+
+        return labeled_data_fingerprint(VERSION, config)
+
+    def run(self, config: FewShotConfig, ctx: ProbeContext) -> ProbeResult:
+        return FewShotRun(config, ctx).run()
+
+    def charts(self, result: ProbeResult, out_dir: Path) -> dict[str, Path]:
+        path = accuracy_chart(result, Path(out_dir))
+        return {"accuracy_vs_k": path} if path else {}

@@ -9,7 +9,7 @@ point and a few-shot point are directly comparable. The run then fits a saturati
 curve (:mod:`advisor.probes.learning_curve`), extrapolates it to the data the team has, finds where
 LoRA overtakes the best few-shot accuracy, runs an exact McNemar test against the best few-shot
 configuration on the same eval examples, measures forgetting on a bundled general-English sample,
-and projects the training cost of the production model (:mod:`advisor.probes.cost_projection`).
+and projects the training cost of the production model (:mod:`advisor.training_cost`).
 
 A small probe model fine-tuned on a few hundred examples is a lower bound of what fine-tuning a
 production model gains.
@@ -17,16 +17,20 @@ production model gains.
 
 from __future__ import annotations
 
+import math
+import random
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from advisor.probes.base import Probe, ProbeContext, ProbeResult
 from advisor.probes.runtime import ModelSpec
+from advisor.probes.spec import AssessInputs, Evidence, Plan, ProbeInput, ProbeSpec, fact
 
 VERSION = "1"
 DEFAULT_SIZES = [16, 32, 64, 128]
+MIN_STEPS = 24  # small subsets get more epochs, so every size sees at least this many optimizer steps
+MAX_EPOCHS = 20
 
 
 class LoraProbeConfig(BaseModel):
@@ -84,52 +88,141 @@ class LoraProbeConfig(BaseModel):
         return value
 
 
-class LoraProbe(Probe):
-    """LoRA (or prompt-tuning) learning curve on the user's labeled sample (classification).
+class LoraEvidence(Evidence):
+    """Facts of the LoRA trial (rules see them as ``lora.<fact>``). A small probe model tuned on a few
+    hundred examples is evidence about the data (are the labels learnable, does more data help), and
+    a lower bound of what tuning a production model gains."""
 
-    Evidence keys (rules see them as ``lora.<key>``):
+    method: Literal["lora", "prompt-tuning"] | None = fact("the adapter trained")
+    zero_shot_accuracy: float | None = fact("accuracy without adapter, same prompt and scorer", "fraction", ge=0, le=1)
+    eval_size: int | None = fact("held-out examples scored", "examples", ge=0)
+    complete: bool | None = fact("every requested size was trained")
+    train_tokens_per_example: float | None = fact("mean tokens of a training example (prompt and label), measured",
+                                                  "tokens", ge=0)
+    best_accuracy: float | None = fact("highest eval accuracy over the trained sizes", "fraction", ge=0, le=1)
+    best_size: int | None = fact("training examples of that adapter (smallest on ties)", "examples", ge=0)
+    few_shot_best: float | None = fact("best few-shot accuracy compared against", "fraction", ge=0, le=1)
+    gain_over_few_shot: float | None = fact("best_accuracy minus few_shot_best", "fraction", ge=-1, le=1)
+    baseline: Literal["few-shot", "zero-shot"] | None = fact(
+        "what significant/p_value compare with: the few-shot run's per-example results, or zero-shot")
+    significant: bool | None = fact("exact McNemar test p < 0.05 between the best adapter and the baseline")
+    p_value: float | None = fact("two-sided p-value of that test", "probability", ge=0, le=1)
+    required_eval_size_5pp: int | None = fact(
+        "eval examples to detect a 5-point difference from the baseline at 80% power", "examples", ge=0)
+    crossover_examples: float | None = fact(
+        "training examples where the fitted curve reaches few_shot_best (only when within reach)", "examples", ge=0)
+    projected_accuracy: float | None = fact("fitted curve at the labeled examples you have", "fraction", ge=0, le=1)
+    projected_accuracy_low: float | None = fact("lower end of its 95% bootstrap band", "fraction", ge=0, le=1)
+    projected_accuracy_high: float | None = fact("upper end of its 95% bootstrap band", "fraction", ge=0, le=1)
+    forgetting_ratio: float | None = fact("general-English loss after / before training, best adapter (>1 forgets)",
+                                          "ratio", ge=0)
+    training_gpu_hours: float | None = fact("the probe's projection of tuning the production model (GPU-hours)",
+                                            "GPU-hours", ge=0)
+    training_cost: float | None = fact("that projection priced with the probe's --gpu", "currency", ge=0)
 
-    - ``method``: ``lora`` or ``prompt-tuning``;
-    - ``best_accuracy``: highest eval accuracy over the trained sizes;
-    - ``best_size``: training examples of that adapter (smallest on ties);
-    - ``zero_shot_accuracy``: accuracy of the model without adapter, same prompt and scorer;
-    - ``few_shot_best``: best few-shot accuracy compared against (given, or read from the few-shot run);
-    - ``gain_over_few_shot``: ``best_accuracy - few_shot_best`` as a fraction (only with few_shot_best);
-    - ``baseline``: what ``significant``/``p_value`` compare with: ``few-shot`` (per-example results of
-      the few-shot run on the same eval examples) or ``zero-shot`` (no few-shot run given);
-    - ``significant``: exact McNemar test p < 0.05 between the best adapter and the baseline;
-    - ``p_value``: that test's two-sided p-value;
-    - ``crossover_examples``: training examples at which the fitted curve reaches ``few_shot_best``;
-      omitted when it is not within reach (fitted ceiling below it, or beyond 10x the largest size);
-    - ``projected_accuracy``: fitted curve at ``available_examples`` (only with a fit and that number);
-      ``projected_accuracy_low`` / ``projected_accuracy_high``: its 95% bootstrap band;
-    - ``forgetting_ratio``: general-English loss after / before training, for the best adapter (>1: forgets);
-    - ``training_gpu_hours`` / ``training_cost``: projected fine-tuning of the production model
-      (``production_model_b`` billions) on ``available_examples`` (or the best size) on ``gpu``
-      (only with ``production_model_b``);
-    - ``eval_size``: eval examples;
-    - ``required_eval_size_5pp``: eval examples needed to detect a 5 pp difference from the baseline
-      accuracy at 80% power (two-sided, alpha 0.05);
-    - ``complete``: whether every requested size was trained.
-    """
 
-    name = "lora"
-    Config = LoraProbeConfig
-    description = "Trains LoRA adapters on growing subsets of your data: learning curve, significance, cost."
-    template = "probe_lora.md.j2"
+#: Sizes ``assess`` trains (the standalone probe's default too).
+ASSESS_SIZES = list(DEFAULT_SIZES)
 
-    def fingerprint(self, config: LoraProbeConfig) -> str:
-        from advisor.probes.fingerprint import labeled_data_fingerprint
 
-        return labeled_data_fingerprint(VERSION, config)
+def plan(answers: Any, inputs: AssessInputs) -> Plan:
+    data = inputs.file("data")
+    if data is None:
+        return Plan.skip("no labeled data given (--data)")
+    if answers.task_type.value != "classification":
+        return Plan.skip("the LoRA trial measures classification tasks only")
+    config: dict[str, Any] = {"data": data, "model": inputs.model_spec(), "eval_size": inputs.eval_size,
+                              "available_examples": answers.labeled_examples,
+                              "production_model_b": answers.base_model_size_b, "sizes": ASSESS_SIZES}
+    if inputs.gpu:
+        config["gpu"] = inputs.gpu
+    few = inputs.earlier.get("few-shot")
+    if few is not None and "best_accuracy" in few.evidence:  # compare on the same eval set
+        config["few_shot_best"] = few.evidence["best_accuracy"]
+        if few.run_id is not None:
+            config["few_shot_run_id"] = few.run_id
+    return Plan(config)
 
-    def run(self, config: LoraProbeConfig, ctx: ProbeContext) -> ProbeResult:
-        from advisor.probes.lora_run import LoraRun
 
-        return LoraRun(config, ctx).run()
+def caveats(ev: dict[str, Any]) -> list[str]:
+    if ev.get("significant") is not False:
+        return []
+    need = ev.get("required_eval_size_5pp")
+    extra = f"; about {int(need)} eval examples would detect a 5 pp difference" if need else ""
+    return [f"The LoRA vs {ev.get('baseline', 'few-shot')} difference is not statistically significant{extra}."]
 
-    def charts(self, result: ProbeResult, out_dir: Path) -> dict[str, Path]:
-        from advisor.probes.lora_report import learning_curve_chart
 
-        path = learning_curve_chart(result, Path(out_dir))
-        return {"learning_curve": path} if path else {}
+SPEC = ProbeSpec(
+    name="lora",
+    description="Trains LoRA adapters on growing subsets of your data: learning curve, significance, cost.",
+    config=LoraProbeConfig,
+    evidence=LoraEvidence,
+    runner="advisor.probes.lora_run:LoraProbe",
+    plan=plan,
+    inputs=(ProbeInput("data", "Labeled examples (JSONL, CSV or Parquet) for the few-shot and LoRA probes."),),
+    template="probe_lora.md.j2",
+    weight=4.5,
+    order=30,
+    uses_model=True,
+    caveats=caveats,
+    command="advisor probe lora --data FILE",
+)
+
+
+# -- small pure helpers --------------------------------------------------------------------
+def epochs_for(n: int, batch_size: int, fixed: int | None = None) -> int:
+    """``fixed`` if given, else enough epochs for ``MIN_STEPS`` optimizer steps (3 to 20)."""
+    if fixed is not None:
+        return fixed
+    return min(MAX_EPOCHS, max(3, math.ceil(MIN_STEPS * batch_size / max(1, n))))
+
+
+def nested_order(pool: list, seed: int) -> list:
+    """A seeded, label-stratified order of ``pool``: every prefix has roughly the label proportions."""
+    rng = random.Random(seed)
+    groups: dict[str, list] = {}
+    for e in pool:
+        groups.setdefault(e.label, []).append(e)
+    keyed = []
+    for label in sorted(groups):
+        members = groups[label]
+        rng.shuffle(members)
+        keyed += [((i + rng.random()) / len(members), e.id, e) for i, e in enumerate(members)]
+    return [e for _, _, e in sorted(keyed, key=lambda t: (t[0], t[1]))]
+
+
+def effective_sizes(sizes: list[int], pool_size: int) -> tuple[list[int], str | None]:
+    """Sizes that fit the pool (plus the whole pool when some did not), and a note when trimmed."""
+    kept = [s for s in sizes if s <= pool_size]
+    if len(kept) == len(sizes):
+        return kept, None
+    if pool_size not in kept:
+        kept.append(pool_size)
+    dropped = [s for s in sizes if s > pool_size]
+    return kept, f"sizes {','.join(map(str, dropped))} exceed the training pool ({pool_size} examples); trained up to {pool_size}"
+
+
+def few_shot_label(params: dict) -> str:
+    return f"{params['k']}-shot" if "k" in params else "few-shot (" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")"
+
+
+def best_few_shot(examples: list[dict]) -> tuple[dict, dict[str, bool]] | None:
+    """From a few-shot run's stored examples: the best k (smallest on ties) and, at that k, the
+    per-example correctness of its median-accuracy seed (the representative run for a paired test)."""
+    groups: dict[tuple, dict[str, bool]] = {}
+    for e in examples:
+        if e.get("correct") is None:
+            continue
+        params = e.get("params") or {}
+        groups.setdefault(tuple(sorted(params.items())), {})[e["example_id"]] = bool(e["correct"])
+    if not groups:
+        return None
+    acc = {key: sum(v.values()) / len(v) for key, v in groups.items()}
+    by_k: dict[Any, list[tuple]] = {}
+    for key in groups:
+        by_k.setdefault(dict(key).get("k", key), []).append(key)
+    mean_k = {k: sum(acc[key] for key in keys) / len(keys) for k, keys in by_k.items()}
+    best_k = max(mean_k, key=lambda k: (mean_k[k], -k if isinstance(k, (int, float)) else 0))
+    keys = sorted(by_k[best_k], key=lambda key: (acc[key], key))
+    median = keys[(len(keys) - 1) // 2]
+    return {"params": dict(median), "k": best_k, "accuracy": mean_k[best_k], "seeds": len(keys)}, groups[median]

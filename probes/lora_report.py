@@ -46,7 +46,7 @@ def publish(run: Any) -> None:
 # -- few-shot reference ---------------------------------------------------------------------
 def few_shot_reference(run: Any) -> dict | None:
     """The best few-shot configuration from the stored few-shot run (``few_shot_run_id``), if any."""
-    from advisor.probes.lora_run import best_few_shot, few_shot_label
+    from advisor.probes.lora import best_few_shot, few_shot_label
 
     run_id, store = run.config.few_shot_run_id, run.ctx.store
     if run_id is None:
@@ -133,15 +133,20 @@ def verdict(method: str, size: int, baseline: str, diff: float, p: float) -> str
 
 
 # -- cost -------------------------------------------------------------------------------------
+def tokens_per_example(run: Any) -> float:
+    """Mean tokens of an encoded training example (prompt and label) of the user's data."""
+    return float(np.mean([len(t.input_ids) for t in run.encoded.values()]))
+
+
 def cost_summary(run: Any, best: dict | None) -> dict | None:
-    from advisor.probes.cost_projection import project_training
-    from advisor.probes.lora_run import epochs_for
+    from advisor.training_cost import project_training
+    from advisor.probes.lora import epochs_for
 
     c = run.config
     if c.production_model_b is None or best is None:
         return None
     examples = c.available_examples or best["examples"]
-    tokens = float(np.mean([len(t.input_ids) for t in run.encoded.values()]))
+    tokens = tokens_per_example(run)
     epochs = epochs_for(examples, c.batch_size, c.epochs)
     return project_training(c.production_model_b, examples, tokens, epochs, c.gpu, c.gpu_price_per_hour).model_dump()
 
@@ -174,7 +179,8 @@ def metrics(run: Any, curve: dict, cost: dict | None) -> list[Metric]:
 def evidence(run: Any, best: dict | None, few_best: float | None, curve: dict, comparison: dict | None,
              forgetting: dict | None, cost: dict | None) -> dict:
     ev: dict[str, Any] = {"method": run.config.method, "zero_shot_accuracy": run.zero_shot["accuracy"],
-                          "eval_size": len(run.split.eval), "complete": len(run.points) == len(run.sizes)}
+                          "eval_size": len(run.split.eval), "complete": len(run.points) == len(run.sizes),
+                          "train_tokens_per_example": tokens_per_example(run)}
     if best is None:
         return ev
     ev.update(best_accuracy=best["accuracy"], best_size=best["examples"])

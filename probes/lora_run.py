@@ -10,58 +10,20 @@ detached again (``finally``), so the next probe in the same process sees the unt
 
 from __future__ import annotations
 
-import math
-import random
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from advisor.errors import InputError, ProbeError
-from advisor.probes.base import ExampleResult, ProbeContext, ProbeResult
-from advisor.probes.lora import LoraProbeConfig
+from advisor.probes.base import ExampleResult, Probe, ProbeContext, ProbeResult
+from advisor.probes.lora import VERSION, LoraProbeConfig, effective_sizes, epochs_for, nested_order
 from advisor.probes.training import TrainExample, TrainSettings, supervised_example
 
-MIN_STEPS = 24  # small subsets get more epochs, so every size sees at least this many optimizer steps
-MAX_EPOCHS = 20
 DEFAULT_LR = {"lora": 1e-3, "prompt-tuning": 3e-2}
 LLAMA_STYLE = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 GPT2_STYLE = ["c_attn", "c_proj", "c_fc"]
 PROBE_MODEL_NOTE = ("LoRA on a small probe model with a few hundred examples is a lower bound of what "
                     "fine-tuning a production model gains.")
-
-
-# -- small pure helpers --------------------------------------------------------------------
-def epochs_for(n: int, batch_size: int, fixed: int | None = None) -> int:
-    """``fixed`` if given, else enough epochs for ``MIN_STEPS`` optimizer steps (3 to 20)."""
-    if fixed is not None:
-        return fixed
-    return min(MAX_EPOCHS, max(3, math.ceil(MIN_STEPS * batch_size / max(1, n))))
-
-
-def nested_order(pool: list, seed: int) -> list:
-    """A seeded, label-stratified order of ``pool``: every prefix has roughly the label proportions."""
-    rng = random.Random(seed)
-    groups: dict[str, list] = {}
-    for e in pool:
-        groups.setdefault(e.label, []).append(e)
-    keyed = []
-    for label in sorted(groups):
-        members = groups[label]
-        rng.shuffle(members)
-        keyed += [((i + rng.random()) / len(members), e.id, e) for i, e in enumerate(members)]
-    return [e for _, _, e in sorted(keyed, key=lambda t: (t[0], t[1]))]
-
-
-def effective_sizes(sizes: list[int], pool_size: int) -> tuple[list[int], str | None]:
-    """Sizes that fit the pool (plus the whole pool when some did not), and a note when trimmed."""
-    kept = [s for s in sizes if s <= pool_size]
-    if len(kept) == len(sizes):
-        return kept, None
-    if pool_size not in kept:
-        kept.append(pool_size)
-    dropped = [s for s in sizes if s > pool_size]
-    return kept, f"sizes {','.join(map(str, dropped))} exceed the training pool ({pool_size} examples); trained up to {pool_size}"
 
 
 def default_target_modules(model: Any) -> list[str] | str:
@@ -72,32 +34,6 @@ def default_target_modules(model: Any) -> list[str] | str:
         if present:
             return present
     return "all-linear"
-
-
-def few_shot_label(params: dict) -> str:
-    return f"{params['k']}-shot" if "k" in params else "few-shot (" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")"
-
-
-def best_few_shot(examples: list[dict]) -> tuple[dict, dict[str, bool]] | None:
-    """From a few-shot run's stored examples: the best k (smallest on ties) and, at that k, the
-    per-example correctness of its median-accuracy seed (the representative run for a paired test)."""
-    groups: dict[tuple, dict[str, bool]] = {}
-    for e in examples:
-        if e.get("correct") is None:
-            continue
-        params = e.get("params") or {}
-        groups.setdefault(tuple(sorted(params.items())), {})[e["example_id"]] = bool(e["correct"])
-    if not groups:
-        return None
-    acc = {key: sum(v.values()) / len(v) for key, v in groups.items()}
-    by_k: dict[Any, list[tuple]] = {}
-    for key in groups:
-        by_k.setdefault(dict(key).get("k", key), []).append(key)
-    mean_k = {k: sum(acc[key] for key in keys) / len(keys) for k, keys in by_k.items()}
-    best_k = max(mean_k, key=lambda k: (mean_k[k], -k if isinstance(k, (int, float)) else 0))
-    keys = sorted(by_k[best_k], key=lambda key: (acc[key], key))
-    median = keys[(len(keys) - 1) // 2]
-    return {"params": dict(median), "k": best_k, "accuracy": mean_k[best_k], "seeds": len(keys)}, groups[median]
 
 
 # -- the run ---------------------------------------------------------------------------------
@@ -125,13 +61,16 @@ class LoraRun:
 
     # -- setup -------------------------------------------------------------------------------
     def _prepare(self) -> None:
-        from advisor.probes.cost_projection import gpu_class
-        from advisor.probes.runtime import load_causal_lm
+        from advisor.probes.lm import Capability, open_model
+        from advisor.training_cost import gpu_class
 
         c = self.config
         gpu_class(c.gpu)  # an unknown --gpu fails before any training
         self._load_data()
-        self.loaded = load_causal_lm(c.model)
+        self.lm = open_model(c.model)
+        self.lm.require(Capability.TRAIN_ADAPTERS, "the LoRA trial")
+        self.lm.require(Capability.LOGLIKELIHOOD, "the LoRA trial's evaluation (label log-likelihood)")
+        self.loaded = self.lm.trainable()
         self._build_prompts()
         self.bf16 = self._use_bf16()
         self.artifacts = self._artifacts_dir()
@@ -162,7 +101,7 @@ class LoraRun:
 
         c, tok = self.config, self.loaded.tokenizer
         self.template = load_template(c.template) if c.template else default_template("classification")
-        self.builder = PromptBuilder(self.template, self.ds.labels, tok)
+        self.builder = PromptBuilder(self.template, self.ds.labels, self.lm)
         self.contexts = [self.builder.context([], e.text) for e in self.split.eval]
         self.choices = [self.builder.continuation(lab) for lab in self.ds.labels]
         self.encoded: dict[str, TrainExample] = {}
@@ -198,14 +137,12 @@ class LoraRun:
     # -- measuring ---------------------------------------------------------------------------
     def _evaluate(self, model: Any) -> tuple[list[str], list[bool]]:
         """Predicted labels and correctness on the eval set with the few-shot scorer."""
-        from advisor.probes.scoring import naive_score_choices, score_choices
-
         conts = [self.choices] * len(self.contexts)
+        lm = self.lm  # LoRA layers are injected into the shared model's weights: the cached scorer sees them
         if self.config.method == "prompt-tuning" and model is not self.loaded.model:
-            # virtual tokens are prepended at every forward: no KV-cache reuse, one full pass per choice
-            scores = naive_score_choices(SimpleNamespace(model=model, tokenizer=self.loaded.tokenizer), self.contexts, conts)
-        else:
-            scores = score_choices(self.loaded, self.contexts, conts, batch_tokens=self.config.batch_tokens)
+            # prompt tuning prepends virtual tokens at every forward: no KV-cache reuse, one full pass per choice
+            lm = self.lm.adapted(model, prefix_cache=False)
+        scores = lm.score_choices(self.contexts, conts, batch_tokens=self.config.batch_tokens)
         labels = self.ds.labels
         pred = [labels[max(range(len(row)), key=lambda j: row[j].logprob)] for row in scores]
         return pred, [p == e.label for p, e in zip(pred, self.split.eval)]
@@ -358,3 +295,24 @@ def _linear_names(model: Any) -> list[str]:
 
     names = {full.rsplit(".", 1)[-1] for full, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
     return sorted(names)
+
+
+class LoraProbe(Probe):
+    """LoRA (or prompt-tuning) learning curve on the user's labeled sample (classification).
+
+    Facts: :class:`advisor.probes.lora.LoraEvidence`.
+    """
+
+    def fingerprint(self, config: LoraProbeConfig) -> str:
+        from advisor.probes.fingerprint import labeled_data_fingerprint
+
+        return labeled_data_fingerprint(VERSION, config)
+
+    def run(self, config: LoraProbeConfig, ctx: ProbeContext) -> ProbeResult:
+        return LoraRun(config, ctx).run()
+
+    def charts(self, result: ProbeResult, out_dir: Path) -> dict[str, Path]:
+        from advisor.probes.lora_report import learning_curve_chart
+
+        path = learning_curve_chart(result, Path(out_dir))
+        return {"learning_curve": path} if path else {}

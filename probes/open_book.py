@@ -24,12 +24,11 @@ def open_prompt(question: str, passages: Sequence[str]) -> str:
     return f"{INSTRUCTION} Use the context.\n\nContext:\n{context}\n\nQuestion: {question}\nAnswer:"
 
 
-def as_model_input(loaded: Any, prompt: str) -> str:
+def as_model_input(lm: Any, prompt: str) -> str:
     """The prompt in the model's chat template when it has one (generation prompt added)."""
-    if not loaded.is_chat:
+    if not lm.has_chat_template:
         return prompt
-    return loaded.tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
-                                                add_generation_prompt=True)
+    return lm.format_chat([{"role": "user", "content": prompt}])
 
 
 def is_correct(prediction: str, golds: Sequence[str]) -> bool:
@@ -47,17 +46,17 @@ def top_chunks(query_emb: np.ndarray, chunk_emb: np.ndarray, chunks: list, k: in
 
 def evaluate_open_book(config: Any, questions: list, chunks: list, chunk_emb: np.ndarray, query_emb: np.ndarray,
                        result: ProbeResult, ctx: ProbeContext, chunk_size: int) -> None:
-    from advisor.probes.runtime import ModelSpec, load_causal_lm
-    from advisor.probes.scoring import generate_greedy
+    from advisor.probes.lm import Capability, open_model
+    from advisor.probes.runtime import ModelSpec
 
-    loaded = load_causal_lm(ModelSpec(name=config.model, allow_download=config.allow_download))
+    lm = open_model(ModelSpec(name=config.model, allow_download=config.allow_download))
+    lm.require(Capability.GENERATE, "the open-book check")
     passages = top_chunks(query_emb, chunk_emb, chunks, config.open_book_k)
     prompts = {"closed-book": [closed_prompt(q.question) for q in questions],
                "open-book": [open_prompt(q.question, p) for q, p in zip(questions, passages)]}
     correct: dict[str, list[bool]] = {}
     for done, (mode, texts) in enumerate(prompts.items(), start=1):
-        answers = generate_greedy(loaded, [as_model_input(loaded, t) for t in texts], config.max_new_tokens,
-                                  stop=["\n"])
+        answers = lm.generate([as_model_input(lm, t) for t in texts], config.max_new_tokens, stop=["\n"])
         correct[mode] = [is_correct(a, q.answers) for a, q in zip(answers, questions)]
         result.examples.extend(_examples(mode, questions, answers, correct[mode], chunk_size))
         ctx.progress(done, 2, "open-book vs closed-book")

@@ -101,13 +101,14 @@ def _render(source: str, **variables: Any) -> str:
 
 
 class PromptBuilder:
-    """Builds contexts and continuations for one template, label set and tokenizer."""
+    """Builds contexts and continuations for one template, label set and language model
+    (:class:`advisor.probes.lm.LanguageModel`: its chat template, if any, formats chat prompts)."""
 
-    def __init__(self, template: PromptTemplate, labels: Sequence[str], tokenizer: Any = None):
+    def __init__(self, template: PromptTemplate, labels: Sequence[str], model: Any = None):
         self.template = template
         self.labels = list(labels)
-        self.tokenizer = tokenizer
-        has_chat = bool(getattr(tokenizer, "chat_template", None))
+        self.model = model
+        has_chat = bool(model is not None and model.has_chat_template)
         self.chat = has_chat if template.use_chat_template is None else template.use_chat_template
         if self.chat and not has_chat:
             raise InputError("prompt template: use_chat_template is true but the model has no chat template.")
@@ -128,7 +129,7 @@ class PromptBuilder:
             return head + shots + self.query(text)
         messages = [{"role": "system", "content": self.instruction}] if self.instruction else []
         messages.append({"role": "user", "content": shots + self.query(text)})
-        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return self.model.format_chat(messages)
 
     def continuation(self, label: str) -> str:
         """What is scored after the context: delimiter + label word (no delimiter in chat mode)."""

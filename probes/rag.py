@@ -10,12 +10,12 @@ context (closed-book) and with the top retrieved chunks (open-book).
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from advisor.probes.base import Probe, ProbeContext, ProbeResult
+from advisor.probes.spec import AssessInputs, Evidence, Plan, ProbeInput, ProbeSpec, fact
 from advisor.probes.embedder import DEFAULT_EMBEDDER
 
 class RagConfig(BaseModel):
@@ -55,51 +55,79 @@ class RagConfig(BaseModel):
         return self
 
 
-class RagProbe(Probe):
-    """Retrieval quality of the user's corpus for the user's questions (dense vs BM25).
+EVIDENCE_KS = (1, 3, 5, 10)  # hit@k facts for these k (other k values are in the metrics and the report)
 
-    Evidence keys (``rag.<key>`` in rules):
 
-    - ``proxy`` (bool): the questions are the self-retrieval proxy set (no ``--qa`` given);
-    - ``relevance_unit`` (str): ``document`` (gold ids) or ``chunk`` (chunks containing a gold answer);
-    - ``n_queries``: questions evaluated; ``corpus_documents``, ``corpus_chunks`` (at the best size);
-    - ``skipped_files``: corpus files skipped as unreadable, binary, non-UTF-8 or empty;
-    - ``best_chunk_size``: the chunk size with the best dense MRR@10 (ties: the smaller);
-    - ``dense_hit_at_<k>``, ``bm25_hit_at_<k>`` for each k (e.g. ``dense_hit_at_5``), at the best size;
-    - ``dense_mrr_at_10``, ``bm25_mrr_at_10``, ``dense_ndcg_at_10``, ``bm25_ndcg_at_10``: at the best size;
-    - ``dense_minus_bm25_mrr``: dense MRR@10 minus BM25 MRR@10 at the best size;
-    - ``mrr_p_value``: paired randomization test p-value of that difference;
-    - ``max_hit``: dense hit rate at the largest k, at the best size;
-    - ``open_book_accuracy``, ``closed_book_accuracy``, ``open_book_lift`` (open minus closed),
-      ``open_book_questions``: only when open-book was measured (accuracy = a gold answer is
-      contained in the model's normalized answer).
-    """
+class RagEvidence(Evidence):
+    """Facts of the RAG probe (rules see them as ``rag.<fact>``). Retrieval metrics depend on the corpus,
+    the questions and the embedder, not on the generator: they transfer to any target model."""
 
-    name = "rag"
-    Config = RagConfig
-    description = "Retrieval hit rate on your corpus and questions (dense vs BM25), and open-book vs closed-book."
-    template = "probe_rag.md.j2"
+    proxy: bool | None = fact("the questions are the self-retrieval proxy set (no --qa given)")
+    relevance_unit: Literal["document", "chunk"] | None = fact(
+        "document (gold ids) or chunk (chunks containing a gold answer)")
+    n_queries: int | None = fact("questions evaluated", "questions", ge=0)
+    corpus_documents: int | None = fact("documents in the corpus", "documents", ge=0)
+    corpus_chunks: int | None = fact("chunks at the best chunk size", "chunks", ge=0)
+    skipped_files: int | None = fact("corpus files skipped as unreadable, binary, non-UTF-8 or empty", "files", ge=0)
+    best_chunk_size: int | None = fact("the chunk size with the best dense MRR@10 (ties: the smaller)", "tokens", ge=1)
+    dense_hit_at_1: float | None = fact("dense retrieval hit@1 at the best size", "fraction", ge=0, le=1)
+    dense_hit_at_3: float | None = fact("dense retrieval hit@3 at the best size", "fraction", ge=0, le=1)
+    dense_hit_at_5: float | None = fact("dense retrieval hit@5 at the best size", "fraction", ge=0, le=1)
+    dense_hit_at_10: float | None = fact("dense retrieval hit@10 at the best size", "fraction", ge=0, le=1)
+    bm25_hit_at_1: float | None = fact("BM25 hit@1 at the best size", "fraction", ge=0, le=1)
+    bm25_hit_at_3: float | None = fact("BM25 hit@3 at the best size", "fraction", ge=0, le=1)
+    bm25_hit_at_5: float | None = fact("BM25 hit@5 at the best size", "fraction", ge=0, le=1)
+    bm25_hit_at_10: float | None = fact("BM25 hit@10 at the best size", "fraction", ge=0, le=1)
+    dense_mrr_at_10: float | None = fact("dense MRR@10 at the best size", "fraction", ge=0, le=1)
+    bm25_mrr_at_10: float | None = fact("BM25 MRR@10 at the best size", "fraction", ge=0, le=1)
+    dense_ndcg_at_10: float | None = fact("dense nDCG@10 at the best size", "fraction", ge=0, le=1)
+    bm25_ndcg_at_10: float | None = fact("BM25 nDCG@10 at the best size", "fraction", ge=0, le=1)
+    dense_minus_bm25_mrr: float | None = fact("dense MRR@10 minus BM25 MRR@10", "fraction", ge=-1, le=1)
+    mrr_p_value: float | None = fact("paired randomization test p-value of that difference", "probability",
+                                     ge=0, le=1)
+    max_hit: float | None = fact("dense hit rate at the largest k, best size", "fraction", ge=0, le=1)
+    open_book_accuracy: float | None = fact("answers containing a gold answer, with retrieved chunks", "fraction",
+                                            ge=0, le=1)
+    closed_book_accuracy: float | None = fact("the same without retrieved chunks", "fraction", ge=0, le=1)
+    open_book_lift: float | None = fact("open-book minus closed-book accuracy", "fraction", ge=-1, le=1)
+    open_book_questions: int | None = fact("questions answered both ways", "questions", ge=0)
+    open_book_p_value: float | None = fact("exact McNemar p-value of open vs closed book", "probability", ge=0, le=1)
 
-    def fingerprint(self, config: RagConfig) -> str:
-        from advisor.probes.embedder import resolve_embedder
 
-        digest = hashlib.sha256()
-        digest.update(json.dumps(config.model_dump(mode="json"), sort_keys=True).encode())
-        digest.update(resolve_embedder(config.embedder).encode())
-        digest.update(content_digest(config.corpus).encode())
-        if config.qa is not None:
-            digest.update(content_digest(config.qa).encode())
-        return digest.hexdigest()
+def plan(answers: Any, inputs: AssessInputs) -> Plan:
+    corpus = inputs.file("corpus")
+    if corpus is None:
+        return Plan.skip("no document corpus given (--corpus)" if answers.has_corpus
+                         else "no document corpus in this project")
+    config: dict[str, Any] = {"corpus": corpus, "qa": inputs.file("qa"), "allow_download": inputs.allow_download,
+                              "model": inputs.model}
+    if inputs.embedder:
+        config["embedder"] = inputs.embedder
+    return Plan(config)
 
-    def run(self, config: RagConfig, ctx: ProbeContext) -> ProbeResult:
-        from advisor.probes import rag_run
 
-        return rag_run.run(config, ctx)
+def caveats(ev: dict[str, Any]) -> list[str]:
+    if not ev.get("proxy"):
+        return []
+    return ["Retrieval was measured on a proxy question set (self-retrieval), not on real questions."]
 
-    def charts(self, result: ProbeResult, out_dir: Path) -> dict[str, Path]:
-        from advisor.probes import rag_run
 
-        return rag_run.charts(result, out_dir)
+SPEC = ProbeSpec(
+    name="rag",
+    description="Retrieval hit rate on your corpus and questions (dense vs BM25), and open-book vs closed-book.",
+    config=RagConfig,
+    evidence=RagEvidence,
+    runner="advisor.probes.rag_run:RagProbe",
+    plan=plan,
+    inputs=(ProbeInput("corpus", "Documents (folder of .txt/.md/.pdf, or JSONL/CSV/Parquet) for the RAG probe."),
+            ProbeInput("qa", "Questions with gold document ids and/or answers for the RAG probe.", required=False)),
+    template="probe_rag.md.j2",
+    weight=1.5,
+    order=20,
+    placeholders={"chunk_size": (lambda ev: ev.get("best_chunk_size"), 256)},
+    caveats=caveats,
+    command="advisor probe rag --corpus PATH [--qa FILE]",
+)
 
 
 def content_digest(path: Path) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,7 +12,8 @@ import numpy as np
 
 from advisor.errors import ProbeError
 from advisor.probes import ir_metrics
-from advisor.probes.base import ExampleResult, Metric, ProbeContext, ProbeResult
+from advisor.probes.base import ExampleResult, Metric, Probe, ProbeContext, ProbeResult
+from advisor.probes.rag import EVIDENCE_KS, RagConfig, content_digest
 from advisor.probes.corpus import Document, Question, load_corpus, load_questions, proxy_questions
 from advisor.probes.stats import bootstrap_ci, paired_randomization
 from advisor.probes.textmetrics import normalize_answer
@@ -231,7 +234,7 @@ def fill_evidence(result: ProbeResult, config: Any, inputs: Inputs, run: SizeRun
                "corpus_documents": len(inputs.documents), "corpus_chunks": len(run.chunks),
                "skipped_files": len(inputs.skipped), "best_chunk_size": run.chunk_size})
     for retriever in RETRIEVERS:
-        for k in config.ks:
+        for k in (k for k in config.ks if k in EVIDENCE_KS):
             ev[f"{retriever}_hit_at_{k}"] = row[retriever][f"hit@{k}"]
         ev[f"{retriever}_mrr_at_10"] = row[retriever][f"mrr@{MRR_K}"]
         ev[f"{retriever}_ndcg_at_10"] = row[retriever][f"ndcg@{NDCG_K}"]
@@ -298,3 +301,27 @@ def charts(result: ProbeResult, out_dir: Path) -> dict[str, Path]:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return {"hit_at_k": path}
+
+
+class RagProbe(Probe):
+    """Retrieval quality of the user's corpus for the user's questions (dense vs BM25).
+
+    Facts: :class:`advisor.probes.rag.RagEvidence`.
+    """
+
+    def fingerprint(self, config: RagConfig) -> str:
+        from advisor.probes.embedder import resolve_embedder
+
+        digest = hashlib.sha256()
+        digest.update(json.dumps(config.model_dump(mode="json"), sort_keys=True).encode())
+        digest.update(resolve_embedder(config.embedder).encode())
+        digest.update(content_digest(config.corpus).encode())
+        if config.qa is not None:
+            digest.update(content_digest(config.qa).encode())
+        return digest.hexdigest()
+
+    def run(self, config: RagConfig, ctx: ProbeContext) -> ProbeResult:
+        return run(config, ctx)
+
+    def charts(self, result: ProbeResult, out_dir: Path) -> dict[str, Path]:
+        return charts(result, out_dir)

@@ -289,3 +289,41 @@ def _cut(text: str, stop: Sequence[str]) -> str:
         if s and s in text:
             text = text[: text.index(s)]
     return text
+
+
+# -- every token of a text (perplexity) -------------------------------------------------------
+def encode_with_offsets(tokenizer: Any, text: str) -> tuple[list[int], list[tuple[int, int]] | None]:
+    """Token ids (no special tokens) and character offsets (``None`` for tokenizers without them)."""
+    try:
+        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        return list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]
+    except (NotImplementedError, ValueError, KeyError):
+        return list(tokenizer(text, add_special_tokens=False)["input_ids"]), None
+
+
+def window_plan(n_targets: int, window: int, stride: int) -> list[tuple[int, int, int]]:
+    """``(begin, first_target, end)`` per forward pass over ``[prefix] + tokens`` (positions 1..n predicted)."""
+    plan = []
+    for first in range(1, n_targets + 1, stride):
+        end = min(first + stride, n_targets + 1)
+        plan.append((max(0, end - window), first, end))
+    return plan
+
+
+def token_nlls(loaded: Any, ids: Sequence[int], window: int, stride: int, progress: Any = None) -> list[float]:
+    """Negative log-likelihood (nats) of each token of ``ids`` given what precedes it, strided windows."""
+    import torch
+
+    seq = [prefix_token_id(loaded.tokenizer)] + list(ids)
+    plan = window_plan(len(ids), window, stride)
+    out: list[float] = []
+    with torch.no_grad():
+        for i, (begin, first, end) in enumerate(plan):
+            x = torch.tensor([seq[begin:end]], device=loaded.device)
+            logp = torch.log_softmax(loaded.model(input_ids=x).logits[0].float(), dim=-1)
+            rows = torch.arange(first - 1 - begin, end - 1 - begin)
+            targets = torch.tensor(seq[first:end])
+            out.extend((-logp[rows, targets.to(logp.device)]).tolist())
+            if progress:
+                progress(i + 1, len(plan))
+    return out

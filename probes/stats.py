@@ -78,3 +78,8 @@ def sample_size_two_proportions(p1: float, p2: float, alpha: float = 0.05, power
     pbar = (p1 + p2) / 2
     num = (za * math.sqrt(2 * pbar * (1 - pbar)) + zb * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))) ** 2
     return int(math.ceil(num / (p1 - p2) ** 2))
+
+
+def n_for_halfwidth(p: float, halfwidth: float) -> int:
+    """Examples for a 95% normal-approximation half-width of ``halfwidth`` around a proportion ``p``."""
+    return int((Z95**2) * p * (1 - p) / halfwidth**2) + 1

@@ -63,6 +63,15 @@ def test_assess_runs_every_probe_and_stores_everything(example_slice, tmp_path, 
     con.close()
     for chart in ("strategy_scores.png", "few_shot_accuracy.png", "rag_hit_at_k.png"):
         assert (tmp_path / "report_files" / chart).stat().st_size > 1000
+    # `advisor report N` renders the stored assessment to the very same report
+    again = CliRunner().invoke(cli, ["report", "1", "--out", str(tmp_path / "again" / "report.md")])
+    assert again.exit_code == 0, again.output
+    assert (tmp_path / "again" / "report.md").read_text() == report
+    for fmt in ("html", "json"):
+        first = CliRunner().invoke(cli, ["report", "1", "--format", fmt, "--out", str(tmp_path / f"a.{fmt}")])
+        second = CliRunner().invoke(cli, ["report", "1", "--format", fmt, "--out", str(tmp_path / f"b" / f"a.{fmt}")])
+        assert first.exit_code == second.exit_code == 0
+        assert (tmp_path / f"a.{fmt}").read_text() == (tmp_path / "b" / f"a.{fmt}").read_text()
 
 
 def test_rerun_reuses_stored_probe_results(example_slice, tmp_path, tiny_lm_path, tiny_embedder, db_path):
@@ -72,9 +81,9 @@ def test_rerun_reuses_stored_probe_results(example_slice, tmp_path, tiny_lm_path
     assert second.exit_code == 0, second.output
     con = duckdb.connect(str(db_path), read_only=True)
     assert con.execute("SELECT count(*) FROM probe_runs").fetchone()[0] == 2  # nothing re-ran
-    attached = con.execute("SELECT count(*) FROM probe_runs WHERE assessment_id = 2").fetchone()[0]
+    links = con.execute("SELECT assessment_id, count(*), bool_and(reused) FROM assessment_runs GROUP BY 1 ORDER BY 1")
+    assert links.fetchall() == [(1, 2, False), (2, 2, True)]  # both assessments keep their evidence
     con.close()
-    assert attached == 2
     assert "reused stored run" in (tmp_path / "report.md").read_text()
 
 

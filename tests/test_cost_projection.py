@@ -3,7 +3,7 @@
 import pytest
 
 from advisor.errors import InputError
-from advisor.probes.cost_projection import (gpu_class, gpu_hours, load_gpus, project_training, training_flops)
+from advisor.training_cost import (gpu_class, gpu_hours, load_gpus, project_training, training_flops)
 
 
 def test_flops_follow_six_n_t_epochs():

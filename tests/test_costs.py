@@ -88,16 +88,32 @@ def test_break_even_volume_is_where_totals_meet(simple):
     assert break_even_volume(pe, pe.model_copy(update={"strategy": "x"}), 12) is None
 
 
-def test_evidence_replaces_assumptions(simple):
-    ev = {"few-shot": {"best_k": 2}, "rag": {"best_chunk_size": 100}, "lora": {"training_cost": 50.0}}
-    est = estimate_costs(answers(), ev, simple)
+def test_evidence_replaces_built_in_assumptions():
+    from advisor.cost_models import CostAssumptions
+
+    defaults = CostAssumptions.model_validate(SIMPLE)  # as if every figure were a built-in default
+    ev = {"few-shot": {"best_k": 2}, "rag": {"best_chunk_size": 100}, "lora": {"train_tokens_per_example": 500.0}}
+    est = estimate_costs(answers(), ev, defaults)
     s = by_name(est)
     assert s["prompt_engineering"].input_tokens == 1000 + 2 * 100
     assert s["rag"].input_tokens == 1000 + 4 * 100
-    assert s["fine_tuning"].one_off == pytest.approx(400 + 50.0)
-    assert est.evidence_used == {"few_shot.best_k": 2.0, "rag.best_chunk_size": 100.0, "lora.training_cost": 50.0}
-    hours = by_name(estimate_costs(answers(), {"lora": {"training_gpu_hours": 10}}, simple))
-    assert hours["fine_tuning"].one_off == pytest.approx(400 + 10 * 2.0)
+    # labeling 800 x 0.5 + training 6 x 1e9 x 1000 examples x 500 measured tokens x 2 epochs
+    #   = 6e15 FLOPs / (100e12 x 0.5 x 3600) = 0.0333 GPU-hours x 2.0
+    assert s["fine_tuning"].one_off == pytest.approx(400 + 6e15 / 1.8e17 * 2.0)
+    assert est.evidence_used == {"few_shot.best_k": 2.0, "rag.best_chunk_size": 100.0,
+                                 "lora.train_tokens_per_example": 500.0}
+    assert est.sources["tokens.few_shot_k"] == "measured (few_shot.best_k)"
+    assert est.sources["tokens.prompt_base"] == "built-in default"
+
+
+def test_a_value_in_the_users_cost_file_wins_over_a_measurement(simple):
+    ev = {"few-shot": {"best_k": 2}, "lora": {"train_tokens_per_example": 500.0, "training_cost": 1e6}}
+    est = estimate_costs(answers(), ev, simple)  # the user's file sets few_shot_k and training tokens
+    s = by_name(est)
+    assert s["prompt_engineering"].input_tokens == 1000 + 10 * 100
+    assert s["fine_tuning"].one_off == pytest.approx(400 + 6 * 1e9 * 1000 * 1000 * 2 / 1.8e17 * 2.0)
+    assert est.evidence_used == {} and est.sources["tokens.few_shot_k"].startswith("your cost file")
+    assert any("`tokens.few_shot_k` = 10 from your cost file is used rather than the measured" in n for n in est.notes)
 
 
 def test_price_class_follows_the_answers(simple):
@@ -157,8 +173,12 @@ def test_template_renders_table_break_even_and_assumptions(simple):
     from advisor.report import environment
 
     est = estimate_costs(answers(), {"few-shot": {"best_k": 2}}, simple)
-    text = environment().get_template("costs.md.j2").render(costs=est.model_dump(mode="json"))
-    assert "| prompt_engineering **cheapest** | 0.00 | 22.00 |" in text  # 1200 tok -> 0.0022 x 10,000
+    from advisor.report import cost_rows
+
+    costs = est.model_dump(mode="json")
+    text = environment().get_template("costs.md.j2").render(costs=costs, cost_rows=cost_rows(costs))
+    assert "| prompt_engineering **cheapest** | 0.00 | 30.00 |" in text  # 2000 tok (the file's k=10) -> 0.003 x 10,000
     assert "Above " in text and "fine\\_tuning costs less than" in text
-    assert "| prices.hosted_api (input / output per 1M tokens) | 1.0 / 2.0 |" in text
-    assert "`few_shot.best_k` = 2" in text and "| training GPU (price per hour) | test (2.0) |" in text
+    assert "| prices.hosted_api.input_per_1m | 1 | your cost file" in text
+    assert "| tokens.few_shot_k | 10 | your cost file" in text  # the user's value, not the measured 2
+    assert "| gpus.test.price_per_hour | 2 | your cost file" in text

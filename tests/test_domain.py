@@ -10,9 +10,10 @@ from click.testing import CliRunner
 from advisor.cli import cli
 from advisor.errors import InputError, ProbeError
 from advisor.probe_runner import run_probe
+from advisor.probes.domain_run import DomainProbe
+from advisor.probes.scoring import encode_with_offsets, token_nlls, window_plan
 from advisor.probes.domain import (
-    DomainConfig, DomainProbe, encode_with_offsets, normalize_word, perplexity, read_text, surprising_terms,
-    token_nlls, window_plan, word_surprisals,
+    DomainConfig, normalize_word, perplexity, read_text, surprising_terms, word_surprisals,
 )
 from advisor.probes.runtime import ModelSpec, load_causal_lm
 

@@ -12,7 +12,8 @@ from click.testing import CliRunner
 from advisor.probe_runner import run_probe
 from advisor.probes.base import ProbeResult
 from advisor.probes.data import Example
-from advisor.probes.few_shot import FewShotConfig, FewShotProbe, confusion, draw_demos, macro_f1
+from advisor.probes.few_shot import SPEC, FewShotConfig, confusion, draw_demos, macro_f1
+from advisor.probes.few_shot_run import FewShotProbe
 from advisor.store import Store
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
@@ -120,11 +121,11 @@ def test_report_partial_and_chart_render(tmp_path, tiny_base_lm_path):
     charts = FewShotProbe().charts(result, tmp_path / "out")
     assert charts["accuracy_vs_k"].read_bytes()[:4] == b"\x89PNG"
     env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined)
-    text = env.get_template(FewShotProbe.template).render(
+    text = env.get_template(SPEC.template).render(
         result=result.model_dump(mode="json"), charts={"accuracy_vs_k": "few_shot_accuracy.png"})
     assert "| 0" in text and "| 2" in text and "(few_shot_accuracy.png)" in text and "lower bound" in text
     empty = ProbeResult(probe="few-shot", status="interrupted").model_dump(mode="json")
-    assert "No finished runs" in env.get_template(FewShotProbe.template).render(result=empty, charts={})
+    assert "No finished runs" in env.get_template(SPEC.template).render(result=empty, charts={})
 
 
 def test_cli_prints_a_table_and_bad_input_exits_2(tmp_path, tiny_base_lm_path):
@@ -250,7 +251,7 @@ def test_generation_run_scores_squad_exact_match_and_token_f1(tmp_path, tiny_bas
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
     env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined)
-    text = env.get_template(FewShotProbe.template).render(result=result.model_dump(mode="json"), charts={})
+    text = env.get_template(SPEC.template).render(result=result.model_dump(mode="json"), charts={})
     assert "Exact match" in text and "token F1" in text
 
 

@@ -10,8 +10,8 @@ import pytest
 from advisor.errors import InputError, ProbeError
 from advisor.probe_runner import run_probe
 from advisor.probes.base import ProbeResult
-from advisor.probes.lora import LoraProbe, LoraProbeConfig
-from advisor.probes.lora_run import best_few_shot, effective_sizes, epochs_for, nested_order
+from advisor.probes.lora import LoraProbeConfig, best_few_shot, effective_sizes, epochs_for, nested_order
+from advisor.probes.lora_run import LoraProbe
 from advisor.probes.runtime import ModelSpec
 from advisor.probes.training import TrainSettings, language_model_loss, supervised_example, train
 from advisor.store import Store

@@ -5,7 +5,8 @@ import pytest
 from advisor.answers import Answers
 from advisor.errors import InputError
 from advisor.orchestrate import Budget, Inputs, parse_probe_selection, plan, thin_evidence
-from advisor.assessment import Evidence
+from advisor.evidence import EvidenceSet
+from advisor.probes.registry import get
 from advisor.probes.base import ProbeResult
 from tests.helpers import BASE_ANSWERS
 
@@ -16,25 +17,26 @@ def answers(**kw):
 
 def test_budget_shares_by_weight_and_rolls_over():
     budget = Budget(total=100.0, started=time.monotonic())
-    first = budget.share("few-shot", ["few-shot", "rag", "lora"])
+    few, rag, lora = get("few-shot"), get("rag"), get("lora")
+    first = budget.share(few, [few, rag, lora])
     assert first == pytest.approx(100 * 3.0 / 9.0, abs=0.5)
     budget.started -= 10  # the first probe used only 10 s of its ~33 s
-    second = budget.share("rag", ["rag", "lora"])
+    second = budget.share(rag, [rag, lora])
     assert second == pytest.approx(90 * 1.5 / 6.0, abs=0.5)  # unused time rolled over
-    assert Budget(total=None).share("rag", ["rag"]) is None
+    assert Budget(total=None).share(rag, [rag]) is None
 
 
 def test_plan_skips_with_reason_and_command(tmp_path):
-    plans = {p.probe: p for p in plan(answers(has_corpus=True), Inputs(data=tmp_path / "d.jsonl"))}
+    plans = {p.probe: p for p in plan(answers(has_corpus=True), Inputs(files={"data": tmp_path / "d.jsonl"}))}
     assert plans["few-shot"].config["data"] == tmp_path / "d.jsonl"
     assert plans["lora"].config["available_examples"] == 300
     assert plans["rag"].config is None and "--corpus" in plans["rag"].skip_reason
-    assert plans["rag"].command.startswith("advisor probe rag")
+    assert plans["rag"].spec.command.startswith("advisor probe rag")
     assert plans["domain"].config is None
 
 
 def test_lora_only_for_classification(tmp_path):
-    plans = {p.probe: p for p in plan(answers(task_type="summarization"), Inputs(data=tmp_path / "d.jsonl"))}
+    plans = {p.probe: p for p in plan(answers(task_type="summarization"), Inputs(files={"data": tmp_path / "d.jsonl"}))}
     assert plans["lora"].config is None and "classification" in plans["lora"].skip_reason
     assert plans["few-shot"].config["task"] == "generation"
 
@@ -43,12 +45,12 @@ def test_probe_selection(tmp_path):
     assert parse_probe_selection("none") == ()
     with pytest.raises(InputError, match="unknown probe 'fewshot'"):
         parse_probe_selection("fewshot")
-    plans = {p.probe: p for p in plan(answers(), Inputs(data=tmp_path / "d", selected=()))}
+    plans = {p.probe: p for p in plan(answers(), Inputs(files={"data": tmp_path / "d"}, selected=()))}
     assert plans["few-shot"].config is None and plans["few-shot"].skip_reason == "not selected with --probes"
 
 
 def test_thin_evidence_statements():
-    ev = Evidence(results=[
+    ev = EvidenceSet(results=[
         ProbeResult(probe="few-shot", evidence={"ci_halfwidth": 0.12, "eval_size": 60, "best_accuracy": 0.6}),
         ProbeResult(probe="lora", evidence={"significant": False, "required_eval_size_5pp": 1500}),
         ProbeResult(probe="rag", status="partial", evidence={"proxy": True}),

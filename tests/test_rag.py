@@ -7,7 +7,8 @@ from click.testing import CliRunner
 from advisor.errors import InputError, ModelNotFoundError
 from advisor.probe_runner import run_probe
 from advisor.probes.base import ProbeContext, ProbeResult
-from advisor.probes.rag import RagConfig, RagProbe
+from advisor.probes.rag import RagConfig
+from advisor.probes.rag_run import RagProbe
 from advisor.store import Store
 
 TOPICS = {

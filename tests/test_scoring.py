@@ -7,6 +7,8 @@ import pytest
 import torch
 
 from advisor.probes.prompting import PromptBuilder, PromptTemplate, default_template
+
+from advisor.probes.lm import LocalModel
 from advisor.probes.runtime import ModelSpec, load_causal_lm
 from advisor.probes.scoring import (encode, encode_pair, generate_greedy, naive_score_choices, score_choices,
                                     shared_prefix_len)
@@ -47,7 +49,7 @@ def test_shared_prefix_leaves_one_token_per_sequence():
 
 @pytest.mark.parametrize("k", [0, 1, 3])
 def test_prefix_cache_scores_equal_naive_full_prompt(loaded, k):
-    builder = PromptBuilder(default_template("classification"), LABELS, loaded.tokenizer)
+    builder = PromptBuilder(default_template("classification"), LABELS, LocalModel(loaded))
     contexts = [builder.context(DEMOS[:k], t) for t in TEXTS]
     choices = [[builder.continuation(lab) for lab in LABELS]] * len(contexts)
     stats: dict = {}
@@ -65,7 +67,7 @@ def test_prefix_cache_scores_equal_naive_full_prompt(loaded, k):
 
 
 def test_small_batches_give_the_same_scores_as_one_batch(loaded):
-    builder = PromptBuilder(default_template("classification"), LABELS, loaded.tokenizer)
+    builder = PromptBuilder(default_template("classification"), LABELS, LocalModel(loaded))
     contexts = [builder.context(DEMOS[:2], t) for t in TEXTS * 3]
     choices = [[builder.continuation(lab) for lab in LABELS]] * len(contexts)
     big = score_choices(loaded, contexts, choices, batch_tokens=1 << 20)
@@ -101,13 +103,13 @@ def test_greedy_generation_matches_a_manual_argmax_loop(loaded):
 
 def test_chat_template_wraps_the_prompt_and_drops_the_target_delimiter(tiny_lm_path):
     loaded = load_causal_lm(ModelSpec(name=str(tiny_lm_path), device="cpu"))
-    chat = PromptBuilder(PromptTemplate(instruction="Be brief.", example="Q: {{text}}\nA:"), ["yes"], loaded.tokenizer)
+    chat = PromptBuilder(PromptTemplate(instruction="Be brief.", example="Q: {{text}}\nA:"), ["yes"], LocalModel(loaded))
     assert chat.chat and chat.continuation("yes") == "yes"
     ctx = chat.context([("a", "yes")], "b")
     assert ctx == ("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nQ: a\nA: yes\n\nQ: b\nA:<|im_end|>\n"
                    "<|im_start|>assistant\n")
     plain = PromptBuilder(PromptTemplate(instruction="Be brief.", example="Q: {{text}}\nA:", use_chat_template=False),
-                          ["yes"], loaded.tokenizer)
+                          ["yes"], LocalModel(loaded))
     assert plain.context([("a", "yes")], "b") == "Be brief.\n\nQ: a\nA: yes\n\nQ: b\nA:"
     assert plain.continuation("yes") == " yes"
 

@@ -85,26 +85,25 @@ def _validate_scalar(name: str, raw: str, kind: str) -> tuple[Any, str | None]:
     return getattr(model, name), None
 
 
-INPUT_QUESTIONS = (
-    ("data", "Labeled examples file for the few-shot and LoRA probes (JSONL/CSV/Parquet; blank to skip)"),
-    ("corpus", "Document corpus for the RAG probe (folder or JSONL/CSV/Parquet; blank to skip)"),
-    ("qa", "Questions with gold document ids or answers (JSONL/CSV; blank for a proxy set)"),
-    ("domain_text", "A sample of your domain's text for the domain-gap probe (blank to skip)"),
-)
-
-
 def ask_inputs(inputs: Any) -> None:
-    """Ask for the data paths the probes need; an empty answer skips that probe."""
+    """Ask for the files the registered probes read (``inputs.files``); an empty answer skips that probe.
+    A probe's optional input is asked only once its required ones were given."""
     from pathlib import Path
 
-    for attr, question in INPUT_QUESTIONS:
-        if getattr(inputs, attr) is not None or (attr == "qa" and inputs.corpus is None):
-            continue
-        while True:
-            raw = click.prompt(question, default="", show_default=False).strip()
-            if not raw:
-                break
-            if Path(raw).exists():
-                setattr(inputs, attr, Path(raw))
-                break
-            click.echo(f"  {raw}: no such file or folder; type a path or leave blank to skip.")
+    from advisor.probes.registry import specs
+
+    asked: set[str] = set()
+    for spec in specs():
+        for item in spec.inputs:
+            required_given = all(i.name in inputs.files for i in spec.inputs if i.required)
+            if item.name in asked or item.name in inputs.files or (not item.required and not required_given):
+                continue
+            asked.add(item.name)
+            while True:
+                raw = click.prompt(f"{item.help} (path; blank to skip)", default="", show_default=False).strip()
+                if not raw:
+                    break
+                if Path(raw).exists():
+                    inputs.files[item.name] = Path(raw)
+                    break
+                click.echo(f"  {raw}: no such file or folder; type a path or leave blank to skip.")

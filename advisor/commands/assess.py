@@ -17,13 +17,26 @@ def _interactive(no_input: bool) -> bool:
     return not no_input and sys.stdin.isatty()
 
 
-@click.command()
+class AssessCommand(click.Command):
+    """``assess`` with one ``--<input>`` option per file a registered probe reads (``--data``, ``--corpus`` ...),
+    read from the probe registry when the command line is parsed."""
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        from advisor.probes.registry import specs
+
+        seen = {}
+        for spec in specs():
+            for item in spec.inputs:
+                seen.setdefault(item.name, item)
+        inputs = [click.Option([item.option, item.name], type=FILE, default=None, help=item.help)
+                  for item in seen.values()]
+        params = super().get_params(ctx)
+        return params[:2] + inputs + params[2:]
+
+
+@click.command(cls=AssessCommand)
 @click.option("--answers", "answers_file", type=FILE, help="YAML or JSON answers file; only what it leaves out is asked.")
 @click.option("--no-input", is_flag=True, help="Never prompt; missing answers are an error listing them all.")
-@click.option("--data", type=FILE, help="Labeled examples (JSONL, CSV or Parquet) for the few-shot and LoRA probes.")
-@click.option("--corpus", type=FILE, help="Documents (folder of .txt/.md, or JSONL/CSV/Parquet) for the RAG probe.")
-@click.option("--qa", type=FILE, help="Questions with gold document ids and/or answers for the RAG probe.")
-@click.option("--domain-text", type=FILE, help="A sample of your domain's text for the domain-gap probe.")
 @click.option("--probes", "probe_selection", default="all", show_default=True,
               help="Probes to run when their inputs are given: all, none, or a list such as few-shot,rag.")
 @click.option("--budget", callback=duration, default="10m", show_default=True,
@@ -40,10 +53,9 @@ def _interactive(no_input: bool) -> bool:
 @click.option("--format", "fmt", type=click.Choice(["md", "json", "html"]), default="md", show_default=True, help="Report format.")
 @click.option("--templates", type=click.Path(file_okay=False, path_type=Path), help="Folder of report templates overriding the built-in ones.")
 @db_option
-def assess(answers_file: Path | None, no_input: bool, data: Path | None, corpus: Path | None, qa: Path | None,
-           domain_text: Path | None, probe_selection: str, budget: float, eval_size: int, model: str, embedder: str | None,
-           allow_download: bool, force: bool, costs_file: Path | None, rules_dir: Path | None, out: Path | None, fmt: str,
-           templates: Path | None, db: Path | None) -> None:
+def assess(answers_file: Path | None, no_input: bool, probe_selection: str, budget: float, eval_size: int, model: str,
+           embedder: str | None, allow_download: bool, force: bool, costs_file: Path | None, rules_dir: Path | None,
+           out: Path | None, fmt: str, templates: Path | None, db: Path | None, **files: Path | None) -> None:
     """Assess a project: answers, probes on your data, a ranked recommendation and its report.
 
     \b
@@ -54,13 +66,13 @@ def assess(answers_file: Path | None, no_input: bool, data: Path | None, corpus:
     from advisor.answers_file import read_answers_file, validate_answers
     from advisor.assessment import assess as run_assessment
     from advisor.costs import load_cost_assumptions
-    from advisor.orchestrate import Inputs, gather, parse_probe_selection
+    from advisor.orchestrate import Inputs, parse_probe_selection
     from advisor.rulebook import load_rulebook
     from advisor.store import Store
 
     selected = parse_probe_selection(probe_selection)
     data_answers = read_answers_file(answers_file) if answers_file else {}
-    inputs = Inputs(data=data, corpus=corpus, qa=qa, domain_text=domain_text, model=model, embedder=embedder,
+    inputs = Inputs(files={k: v for k, v in files.items() if v is not None}, model=model, embedder=embedder,
                     allow_download=allow_download, budget_seconds=budget, eval_size=eval_size, force=force,
                     selected=selected)
     if _interactive(no_input):
@@ -74,19 +86,15 @@ def assess(answers_file: Path | None, no_input: bool, data: Path | None, corpus:
     costs = load_cost_assumptions(costs_file)
     command = "advisor " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else "advisor assess"
     with Store(resolve_db(db)) as store:
-        def probes_for(assessment_id: int):
-            artifacts = resolve_db(db).parent / "artifacts" / f"assessment-{assessment_id}"
-            return gather(answers, inputs, store, assessment_id, artifacts,
-                          echo=lambda line: click.echo(line, err=True))
-
-        outcome = run_assessment(answers, store=store, command=command, rulebook=rulebook, costs=costs,
-                                 gather=probes_for, out=out, fmt=fmt, templates=templates)
-    rec = outcome.document["recommendation"]
-    for failure in rec["probe_failures"]:
-        click.echo(f"Warning: the {failure['probe']} probe failed: {failure['error']}", err=True)
-    label = rec["winner_label"] + (f" ({rec['method_label']})" if rec.get("method_label") else "")
-    click.echo(f"Recommendation: {label} - confidence {rec['confidence']}")
-    click.echo(f"Assessment #{outcome.document['id']}; report written to {outcome.report_path}")
+        outcome = run_assessment(answers, store=store, command=command, inputs=inputs, rulebook=rulebook, costs=costs,
+                                 artifacts_root=resolve_db(db).parent / "artifacts", out=out, fmt=fmt,
+                                 templates=templates, echo=lambda line: click.echo(line, err=True))
+    rec = outcome.document.recommendation
+    for failure in rec.probe_failures:
+        click.echo(f"Warning: the {failure.probe} probe failed: {failure.error}", err=True)
+    label = rec.winner_label + (f" ({rec.method_label})" if rec.method_label else "")
+    click.echo(f"Recommendation: {label} - confidence {rec.confidence}")
+    click.echo(f"Assessment #{outcome.document.id}; report written to {outcome.report_path}")
     if outcome.store_error:
         from advisor.errors import StoreError
 

@@ -31,4 +31,4 @@ def compare(first: int, second: int, db: Path | None) -> None:
         if doc is None:
             raise InputError(f"assessment {i} has no stored recommendation in {resolve_db(db)}; "
                              "`advisor history` lists the assessments")
-    click.echo(render_text(diff(docs[0], docs[1])))
+    click.echo(render_text(diff(docs[0].model_dump(mode="json"), docs[1].model_dump(mode="json"))))

@@ -62,11 +62,11 @@ def run_probe_command(name: str, values: dict[str, Any], db: Path | None, *, for
 
     from advisor.errors import InputError, format_validation_error
     from advisor.probe_runner import run_probe
-    from advisor.probes.registry import resolve
+    from advisor.probes.registry import get
     from advisor.store import Store
 
     try:
-        config = resolve(name).Config.model_validate(values)
+        config = get(name).config.model_validate(values)
     except ValidationError as exc:
         raise InputError(format_validation_error(exc, f"advisor probe {name}", f"`advisor probe {name} --help` lists the options")) from None
     with Store(resolve_db(db)) as store:

@@ -32,5 +32,5 @@ def report(assessment_id: int, out: Path | None, fmt: str, templates: Path | Non
     if doc is None:
         raise InputError(f"assessment {assessment_id} has no stored recommendation in {resolve_db(db)}; "
                          "`advisor history` lists the assessments")
-    path = render(doc, fmt, out, templates)
+    path = render(doc.model_dump(mode="json"), fmt, out, templates)
     click.echo(f"Report written to {path}")

@@ -51,3 +51,27 @@ def check(directory: Path) -> None:
 
     book = load_rulebook(directory)
     click.echo(f"OK: {len(book.rules)} rules in {len(book.paths)} files, rulebook {book.hash}")
+
+
+@rules.command("facts")
+@click.option("--probe", "probe_name", default=None, help="Only this probe's facts.")
+def facts(probe_name: str | None) -> None:
+    """List the evidence facts rules can test (``<probe>.<fact>``), their type, range and meaning,
+    and the placeholders a next step may use.
+
+    \b
+    Example:
+      advisor rules facts --probe few-shot
+    """
+    from advisor.placeholders import DECISION_PLACEHOLDERS
+    from advisor.probes.registry import get, specs
+
+    chosen = [get(probe_name)] if probe_name else specs()
+    for spec in chosen:
+        click.echo(f"{spec.namespace}  ({spec.name} probe: {spec.description})")
+        for name, ftype in spec.facts().items():
+            click.echo(f"  {spec.namespace}.{name:28} {ftype.describe()}")
+            click.echo(f"  {'':{len(spec.namespace) + 29}} {ftype.description}")
+    if probe_name is None:
+        names = sorted({*DECISION_PLACEHOLDERS, *(n for s in specs() for n in s.placeholders)})
+        click.echo("next_step placeholders: " + ", ".join("{" + n + "}" for n in names))

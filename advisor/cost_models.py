@@ -1,0 +1,145 @@
+"""The cost model's data: the assumptions (``rules/costs.yaml`` merged with ``--costs``) and the estimate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from advisor.training_cost import GpuClass
+
+STRATEGIES = ("prompt_engineering", "rag", "fine_tuning", "rag_prompt", "rag_fine_tuning")
+#: What each strategy's prompt contains and pays for (structure, not prices).
+PARTS: dict[str, set[str]] = {
+    "prompt_engineering": {"few_shot"},
+    "rag": {"retrieval"},
+    "fine_tuning": {"fine_tuned"},
+    "rag_prompt": {"retrieval", "few_shot"},
+    "rag_fine_tuning": {"retrieval", "fine_tuned"},
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Tokens(_Strict):
+    prompt_base: float = Field(ge=0)
+    completion: float = Field(ge=0)
+    per_few_shot_example: float = Field(ge=0)
+    few_shot_k: int = Field(ge=0)
+    rag_top_k: int = Field(ge=0)
+    chunk_tokens: float = Field(ge=0)
+    fine_tuned_prompt_base: float = Field(ge=0)
+    corpus_tokens_per_document: float = Field(ge=0)
+    training_tokens_per_example: float = Field(ge=0)
+    training_epochs: float = Field(gt=0)
+
+
+class TokenPrice(_Strict):
+    input_per_1m: float = Field(ge=0)
+    output_per_1m: float = Field(ge=0)
+
+
+class Prices(_Strict):
+    hosted_api: TokenPrice
+    self_hosted: TokenPrice
+    embedding_per_1m: float = Field(ge=0)
+
+
+class MonthlyFixed(_Strict):
+    fine_tuned_hosting: float = Field(ge=0)
+    vector_store: float = Field(ge=0)
+
+
+class Training(_Strict):
+    gpu: str
+    default_model_b: float = Field(gt=0)
+
+
+class CostAssumptions(_Strict):
+    """Everything the cost model assumes (``rules/costs.yaml`` merged with the user's override)."""
+
+    currency: str = Field(min_length=1, max_length=8)
+    exchange_rates: dict[str, float] = Field(default_factory=dict)
+    horizon_months: int = Field(ge=1, le=240)
+    tokens: Tokens
+    prices: Prices
+    monthly: MonthlyFixed
+    labels: dict[str, int]
+    training: Training
+    gpus: dict[str, GpuClass]
+    #: dotted paths (``tokens.few_shot_k``) the user's ``--costs`` file set, and that file's name
+    _user_keys: set[str] = PrivateAttr(default_factory=set)
+    _user_file: str = PrivateAttr(default="")
+
+    def set_by_user(self, path: str) -> bool:
+        return path in self._user_keys
+
+    def origin(self, path: str) -> str:
+        return f"your cost file ({self._user_file})" if self.set_by_user(path) else "built-in default"
+
+    @field_validator("labels")
+    @classmethod
+    def _all_strategies(cls, value: dict[str, int]) -> dict[str, int]:
+        if set(value) != set(STRATEGIES) or any(v < 0 for v in value.values()):
+            raise ValueError(f"give a non-negative number of examples for exactly: {', '.join(STRATEGIES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _known_gpu(self) -> "CostAssumptions":
+        self.gpus = {k.lower(): v for k, v in self.gpus.items()}
+        self.training.gpu = self.training.gpu.lower()
+        if self.training.gpu not in self.gpus:
+            raise ValueError(f"training.gpu {self.training.gpu!r} is not in gpus: ({', '.join(self.gpus)})")
+        return self
+
+
+# -- the estimate ---------------------------------------------------------------------------
+class LineItem(BaseModel):
+    """One cost component: ``kind`` is ``one_off``, ``monthly`` (fixed) or ``per_request``."""
+
+    name: str
+    kind: str
+    amount: float
+    formula: str
+
+
+class StrategyCost(BaseModel):
+    strategy: str
+    price_class: str
+    input_tokens: float
+    output_tokens: float
+    one_off: float
+    monthly_fixed: float
+    per_request: float
+    monthly: float
+    total: float
+    within_one_off_budget: bool
+    within_monthly_budget: bool
+    items: list[LineItem]
+
+
+class BreakEven(BaseModel):
+    """Where ``strategy`` and the cheapest-per-request option ``versus`` cost the same over the horizon."""
+
+    strategy: str
+    versus: str
+    requests_per_month: float | None
+    cheaper_at_current_volume: str
+    text: str
+
+
+class CostEstimate(BaseModel):
+    currency: str
+    horizon_months: int
+    monthly_requests: int
+    strategies: list[StrategyCost]
+    cheapest_per_request: str
+    cheapest_total: str
+    break_even: list[BreakEven]
+    evidence_used: dict[str, float] = Field(default_factory=dict)
+    notes: list[str] = Field(default_factory=list)
+    assumptions: dict[str, Any]
+    #: where each assumption (dotted path) came from: measured by a probe, your cost file, or the default
+    sources: dict[str, str] = Field(default_factory=dict)
