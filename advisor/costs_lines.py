@@ -29,32 +29,48 @@ class Inputs:
     measured_paths: dict[str, str] = field(default_factory=dict)  # assumption path -> the fact that replaced it
     notes: list[str] = field(default_factory=list)
     training_tokens: float = 0.0
+    prompt_base: float = 0.0
+    per_demo: float = 0.0
+    completion: float = 0.0
 
     @classmethod
     def build(cls, answers: Answers, evidence: dict[str, dict[str, Any]], a: CostAssumptions) -> "Inputs":
         ev = {probe.replace("-", "_"): dict(facts) for probe, facts in evidence.items()}
         currency, rate, notes = _currency(answers.currency, a)
         self = cls(answers, a, currency, rate, a.tokens.few_shot_k, a.tokens.chunk_tokens, ev, notes=notes)
-        self.few_shot_k = int(self.measured("few_shot.best_k", "tokens.few_shot_k", a.tokens.few_shot_k))
-        self.chunk_tokens = float(self.measured("rag.best_chunk_size", "tokens.chunk_tokens", a.tokens.chunk_tokens))
-        self.training_tokens = float(self.measured("lora.train_tokens_per_example", "tokens.training_tokens_per_example",
-                                                   a.tokens.training_tokens_per_example))
+        t = a.tokens
+        # the target model's own measurements first, then the proxy's, then the assumption
+        self.few_shot_k = int(self.measured(("target_few_shot.best_k", "few_shot.best_k"), "tokens.few_shot_k",
+                                            t.few_shot_k))
+        on_target = bool(self.evidence.get("rag", {}).get("open_book_on_target"))
+        chunk_keys = ("rag.context_tokens_per_chunk", "rag.best_chunk_size") if on_target else ("rag.best_chunk_size",)
+        self.chunk_tokens = float(self.measured(chunk_keys, "tokens.chunk_tokens", t.chunk_tokens))
+        self.training_tokens = float(self.measured(("lora.train_tokens_per_example",),
+                                                   "tokens.training_tokens_per_example", t.training_tokens_per_example))
+        self.prompt_base = float(self.measured(("target_few_shot.prompt_tokens_zero_shot",), "tokens.prompt_base",
+                                               t.prompt_base))
+        self.per_demo = float(self.measured(("target_few_shot.prompt_tokens_per_demo",), "tokens.per_few_shot_example",
+                                            t.per_few_shot_example))
+        self.completion = float(self.measured(("target_few_shot.completion_tokens",), "tokens.completion",
+                                              t.completion))
         return self
 
-    def measured(self, key: str, assumption: str, default: float) -> float:
-        """Evidence ``probe.key`` in place of the built-in ``assumption`` when it was measured (recorded in
-        ``evidence_used``); a value the user set in the ``--costs`` file always wins."""
-        probe, _, name = key.partition(".")
-        value = self.evidence.get(probe, {}).get(name)
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            return default
-        if self.a.set_by_user(assumption):
-            self.notes.append(f"`{assumption}` = {_n(default)} from your cost file is used rather than the "
-                              f"measured `{key}` = {_n(float(value))}.")
-            return default
-        self.evidence_used[key] = float(value)
-        self.measured_paths[assumption] = key
-        return float(value)
+    def measured(self, keys: tuple[str, ...], assumption: str, default: float) -> float:
+        """The first evidence fact of ``keys`` that was measured, in place of the built-in ``assumption``
+        (recorded in ``evidence_used``); a value the user set in the ``--costs`` file always wins."""
+        for key in keys:
+            probe, _, name = key.partition(".")
+            value = self.evidence.get(probe, {}).get(name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                continue
+            if self.a.set_by_user(assumption):
+                self.notes.append(f"`{assumption}` = {_n(default)} from your cost file is used rather than the "
+                                  f"measured `{key}` = {_n(float(value))}.")
+                return default
+            self.evidence_used[key] = float(value)
+            self.measured_paths[assumption] = key
+            return float(value)
+        return default
 
     def money(self, amount: float) -> float:
         """An amount from the assumptions file in the report's currency."""
@@ -83,11 +99,11 @@ def price_class(strategy: str, inp: Inputs) -> str:
 
 def input_tokens(strategy: str, inp: Inputs) -> tuple[float, str]:
     t, parts = inp.a.tokens, PARTS[strategy]
-    total = t.fine_tuned_prompt_base if "fine_tuned" in parts else t.prompt_base
+    total = t.fine_tuned_prompt_base if "fine_tuned" in parts else inp.prompt_base
     words = [f"{_n(total)} base prompt"]
     if "few_shot" in parts:
-        total += inp.few_shot_k * t.per_few_shot_example
-        words.append(f"{inp.few_shot_k} demonstrations x {_n(t.per_few_shot_example)}")
+        total += inp.few_shot_k * inp.per_demo
+        words.append(f"{inp.few_shot_k} demonstrations x {_n(inp.per_demo)}")
     if "retrieval" in parts:
         total += t.rag_top_k * inp.chunk_tokens
         words.append(f"{t.rag_top_k} retrieved chunks x {_n(inp.chunk_tokens)}")
@@ -98,7 +114,7 @@ def per_request_item(strategy: str, inp: Inputs) -> LineItem:
     cls = price_class(strategy, inp)
     price = getattr(inp.a.prices, cls)
     tokens_in, words = input_tokens(strategy, inp)
-    tokens_out = inp.a.tokens.completion
+    tokens_out = inp.completion
     amount = inp.money(tokens_in * price.input_per_1m + tokens_out * price.output_per_1m) / 1e6
     return LineItem(name=f"inference ({cls.replace('_', ' ')})", kind="per_request", amount=amount,
                     formula=f"({words}) = {_n(tokens_in)} input tokens x {_n(price.input_per_1m)} per 1M + "
@@ -166,7 +182,7 @@ def strategy_cost(strategy: str, inp: Inputs) -> StrategyCost:
     tokens_in, _ = input_tokens(strategy, inp)
     return StrategyCost(
         strategy=strategy, price_class=price_class(strategy, inp), input_tokens=tokens_in,
-        output_tokens=inp.a.tokens.completion, one_off=one_off, monthly_fixed=fixed, per_request=per_request,
+        output_tokens=inp.completion, one_off=one_off, monthly_fixed=fixed, per_request=per_request,
         monthly=monthly, total=one_off + inp.a.horizon_months * monthly,
         within_one_off_budget=one_off <= inp.answers.budget_one_off,
         within_monthly_budget=monthly <= inp.answers.budget_monthly, items=items,

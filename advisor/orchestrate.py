@@ -34,11 +34,12 @@ class Inputs:
     force: bool = False
     selected: tuple[str, ...] | None = None  # None: every probe
     gpu: str | None = None
+    target: dict[str, Any] | None = None  # EndpointSpec fields of the team's model, when given
 
     def for_planner(self, earlier: dict[str, Any]) -> AssessInputs:
         return AssessInputs(files={k: v for k, v in self.files.items() if v is not None}, model=self.model,
                             embedder=self.embedder, allow_download=self.allow_download, eval_size=self.eval_size,
-                            gpu=self.gpu, earlier=earlier)
+                            gpu=self.gpu, target=self.target, earlier=earlier)
 
 
 @dataclass

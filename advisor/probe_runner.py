@@ -70,6 +70,7 @@ def run_probe(
         store=store,
         artifacts_dir=artifacts_dir,
         progress=progress or stderr_progress(f"{name}: "),
+        log=lambda line: print(f"{name}: {line}", file=sys.stderr, flush=True),
     )
     config_dump = config.model_dump(mode="json")
     run_id = store.start_probe_run(name, fingerprint, config_dump, assessment_id) if store is not None else None

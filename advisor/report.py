@@ -110,9 +110,40 @@ def build_context(doc: dict[str, Any], out_dir: Path, stem: str) -> dict[str, An
         "costs": costs,
         "winner_cost": next((c for c in (costs or {}).get("strategies", []) if c["strategy"] == rec["winner"]), None),
         "cost_rows": cost_rows(costs) if costs else [],
+        "measured_on": measured_on(doc),
         "sources": sorted({f["source"] for f in rec["fired"]}),
         "probes": probe_sections(doc, out_dir, stem),
     }
+
+
+def measured_on(doc: dict[str, Any]) -> list[str]:
+    """Sentences for the executive summary naming the model each headline figure was measured on: the
+    target's figures first, the probe model's as the proxy baseline."""
+    by_probe = {r["probe"]: r for r in doc.get("probe_results", [])}
+    lines = []
+    target, proxy = by_probe.get("target-few-shot"), by_probe.get("few-shot")
+    if target and target["evidence"].get("best_accuracy") is not None:
+        ev, s = target["evidence"], target["summary"]
+        text = (f"Measured on your target model `{s.get('model', '?')}`: few-shot accuracy "
+                f"{100 * ev['best_accuracy']:.1f}% (±{100 * ev.get('ci_halfwidth', 0):.1f} points) at k={ev.get('best_k')}")
+        if ev.get("format_failure_rate") is not None:
+            text += f", {100 * ev['format_failure_rate']:.1f}% of answers naming no allowed label"
+        if ev.get("latency_p50") is not None:
+            text += f", latency p50 {ev['latency_p50']:.2f} s / p95 {ev['latency_p95']:.2f} s"
+        lines.append(text + ".")
+    rag = by_probe.get("rag")
+    if rag and rag["evidence"].get("open_book_on_target"):
+        ev = rag["evidence"]
+        lines.append(f"Retrieved context changes the target's answer accuracy by {100 * ev['open_book_lift']:+.1f} "
+                     f"points ({100 * ev['closed_book_accuracy']:.0f}% → {100 * ev['open_book_accuracy']:.0f}% on "
+                     f"{ev['open_book_questions']} questions).")
+    if proxy and proxy["evidence"].get("best_accuracy") is not None:
+        s = proxy["summary"]
+        role = "the proxy baseline" if target else "a proxy, not your production model"
+        lines.append(f"Figures from the probe model `{s.get('model', '?')}` are {role}: few-shot accuracy "
+                     f"{100 * proxy['evidence']['best_accuracy']:.1f}%"
+                     f"{'' if target else '; point --target at your model to measure it'}.")
+    return lines
 
 
 COST_SECTIONS = ("tokens", "prices", "monthly", "labels", "training")

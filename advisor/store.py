@@ -141,6 +141,26 @@ def m002_assessment_runs(con: Any) -> None:
     )
 
 
+@migration
+def m003_response_cache(con: Any) -> None:
+    """Responses of a target model's endpoint, so that no request is paid for twice."""
+    con.execute(
+        """
+        CREATE TABLE response_cache (
+            key VARCHAR PRIMARY KEY,
+            endpoint VARCHAR NOT NULL,
+            model VARCHAR NOT NULL,
+            request JSON NOT NULL,
+            response JSON NOT NULL,
+            prompt_tokens INTEGER,
+            completion_tokens INTEGER,
+            latency DOUBLE,
+            created_at TIMESTAMP NOT NULL
+        )
+        """
+    )
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
@@ -350,6 +370,23 @@ class Store:
         ).fetchall()
         keys = ["id", "probe", "status", "started_at", "finished_at", "error", "reused"]
         return [dict(zip(keys, r)) for r in rows]
+
+    # -- target model responses -----------------------------------------------------------
+    def cached_responses(self, keys: list[str]) -> dict[str, dict]:
+        """Stored endpoint responses for the given request keys that exist."""
+        if not keys:
+            return {}
+        rows = self.con.execute(
+            "SELECT key, response FROM response_cache WHERE key IN (SELECT unnest(?::VARCHAR[]))", [list(keys)]
+        ).fetchall()
+        return {key: json.loads(response) for key, response in rows}
+
+    def cache_response(self, key: str, endpoint: str, model: str, request: dict, response: dict) -> None:
+        self.con.execute(
+            "INSERT OR REPLACE INTO response_cache VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [key, endpoint, model, _json(request), _json(response), response.get("prompt_tokens"),
+             response.get("completion_tokens"), response.get("latency"), _now()],
+        )
 
     # -- embedding cache -----------------------------------------------------------------
     def cached_embeddings(self, embedder: str, text_hashes: list[str]) -> dict[str, list[float]]:

@@ -76,7 +76,8 @@ class ProbeContext:
       of work (``None``: no limit);
     - ``store``: the open :class:`advisor.store.Store` (for caches), or ``None``;
     - ``artifacts_dir``: where the probe may write files (adapters, charts);
-    - ``progress``: ``progress(done, total, label)`` reports progress (stderr bar in the CLI).
+    - ``progress``: ``progress(done, total, label)`` reports progress (stderr bar in the CLI);
+    - ``log``: ``log(line)`` tells the user something before a long or paid step (stderr in the CLI).
     """
 
     result: ProbeResult
@@ -84,6 +85,7 @@ class ProbeContext:
     store: Any = None
     artifacts_dir: Any = None
     progress: Callable[[int, int, str], None] = field(default=lambda done, total, label: None)
+    log: Callable[[str], None] = field(default=lambda line: None)
 
     def time_left(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.monotonic()

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from advisor.errors import InputError
 from advisor.probes.base import Metric
+from advisor.probes.endpoint import EndpointSpec
 from advisor.probes.runtime import ModelSpec
 from advisor.probes.spec import AssessInputs, Evidence, Plan, ProbeInput, ProbeSpec, fact
 from advisor.probes.stats import bootstrap_ci, n_for_halfwidth, wilson_interval
@@ -44,6 +45,7 @@ class FewShotConfig(BaseModel):
     label_col: str | None = None
     task: Literal["auto", "classification", "generation", "extraction"] = "auto"
     model: ModelSpec = Field(default_factory=ModelSpec)
+    target: EndpointSpec | None = None  # the team's model behind an OpenAI-compatible endpoint
     k: list[int] = Field(default_factory=lambda: [0, 1, 4, 8])
     seeds: int = Field(3, ge=1)
     eval_size: int = Field(200, ge=1)
@@ -78,6 +80,15 @@ class FewShotEvidence(Evidence):
     best_json_valid: float | None = fact("share of outputs that parse as JSON at the best k (extraction)",
                                          "fraction", ge=0, le=1)
     complete: bool | None = fact("every requested (k, seed) finished")
+    format_failure_rate: float | None = fact(
+        "answers naming no allowed label, at the best k (classification by generation)", "fraction", ge=0, le=1)
+    latency_p50: float | None = fact("median seconds per request, as measured", "seconds", ge=0)
+    latency_p95: float | None = fact("95th percentile seconds per request, as measured", "seconds", ge=0)
+    prompt_tokens_zero_shot: float | None = fact("mean prompt tokens of a zero-shot request, as measured", "tokens",
+                                                 ge=0)
+    prompt_tokens_per_demo: float | None = fact("prompt tokens each demonstration adds, as measured", "tokens", ge=0)
+    completion_tokens: float | None = fact("mean completion tokens per request, as measured", "tokens", ge=0)
+    logprobs_returned: bool | None = fact("the endpoint returned token log-probabilities")
 
 
 CLASSIFICATION_TASKS = ("classification",)

@@ -8,6 +8,7 @@ evidence are rebuilt from what has finished, so Ctrl-C or a budget stop keeps a 
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ from advisor.probes.few_shot import (VERSION, FewShotConfig, accuracy_metric, ch
                                      mean_metric, seed_stats)
 from advisor.probes.textmetrics import exact_match, token_f1
 
+NO_LABEL = "(no label)"  # a generated answer that names none of the labels
 PROBE_MODEL_NOTE = ("Figures come from the probe model, which is much smaller than a production model: "
                     "read them as a lower bound and a baseline for comparing strategies.")
 
@@ -30,23 +32,46 @@ class FewShotRun:
 
     # -- setup ---------------------------------------------------------------------------
     def run(self) -> ProbeResult:
+        from advisor.probes.endpoint import CapReached
+
         self._prepare()
         plan = [(k, s) for k in self.ks for s in range(1 if k == 0 else self.config.seeds)]
         self.total = len(plan) * len(self.split.eval)
+        self._announce(plan)
         for n, (k, seed) in enumerate(plan):
             if self.ctx.out_of_time():
                 self.result.status = "partial"
                 self.result.notes.append(f"stopped by the time budget after {n} of {len(plan)} (k, seed) runs")
                 break
             self.done = n * len(self.split.eval)
-            self.units.setdefault(k, []).append(self._unit(k, seed))
+            try:
+                self.units.setdefault(k, []).append(self._unit(k, seed))
+            except CapReached as exc:
+                self.units = {key: outs for key, outs in self.units.items() if outs}
+                self.result.status = "partial"
+                self.result.notes.append(f"stopped after {n} of {len(plan)} (k, seed) runs: {exc}")
+                break
             self._publish()
         return self.result
+
+    def _announce(self, plan: list[tuple[int, int]]) -> None:
+        """Before a target model is called: how many requests, how many already cached."""
+        if not self.remote:
+            return
+        bodies = [self.lm.request(ctx, self._max_tokens()) for k, seed in plan for ctx in self._contexts(k, seed)]
+        cached, to_pay = self.lm.plan(bodies)
+        line = (f"target {self.lm.source}: {len(bodies)} requests, {cached} already cached, {to_pay} to send "
+                f"(at most {self.lm.spec.concurrency} at a time)")
+        if self.lm.spec.max_requests is not None:
+            line += f"; request cap {self.lm.spec.max_requests}"
+        self.ctx.log(line)
+        self.result.notes.append(line)
 
     def _prepare(self) -> None:
         from advisor.probes.data import load_dataset, split_dataset
         from advisor.probes.prompting import PromptBuilder, default_template, load_template
-        from advisor.probes.lm import Capability, open_model
+        from advisor.probes.endpoint import EndpointModel, open_for
+        from advisor.probes.lm import Capability
 
         c = self.config
         self.ds = load_dataset(c.data, c.text_col, c.label_col, c.task)
@@ -54,23 +79,40 @@ class FewShotRun:
         if not self.split.eval:
             raise InputError(f"--data {c.data}: too few examples ({len(self.ds)}) to hold out an eval set.")
         self.ks = check_k(c.k, len(self.split.pool))
-        self.lm = open_model(c.model)
-        if self.ds.task == "classification":
+        self.lm = open_for(c.model, c.target, self.ctx.store)
+        self.remote = isinstance(self.lm, EndpointModel)
+        # classification scores label log-likelihoods when the model can; an endpoint answers by generation
+        self.by_generation = self.ds.task == "classification" and not self.lm.can(Capability.LOGLIKELIHOOD)
+        if self.ds.task == "classification" and not self.by_generation:
             self.lm.require(Capability.LOGLIKELIHOOD, "few-shot classification (label log-likelihood)")
         else:
             self.lm.require(Capability.GENERATE, f"few-shot {self.ds.task}")
         self.template = load_template(c.template) if c.template else default_template(self.ds.task)
         self.builder = PromptBuilder(self.template, self.ds.labels, self.lm)
-        self.result.notes.append(PROBE_MODEL_NOTE)
+        if not self.remote:
+            self.result.notes.append(PROBE_MODEL_NOTE)
         self.result.artifacts["dataset_fingerprint"] = self.ds.fingerprint
 
     # -- one (k, seed) ---------------------------------------------------------------------
+    def _demos(self, k: int, seed: int) -> list:
+        return draw_demos(self.split.pool, k, seed * 1009 + k, self.ds.labels)
+
+    def _contexts(self, k: int, seed: int) -> list:
+        shots = [(d.text, d.label) for d in self._demos(k, seed)]
+        return [self.builder.context(shots, e.text) for e in self.split.eval]
+
+    def _max_tokens(self) -> int:
+        if self.by_generation:  # room for the longest label word, and a little more
+            return max(8, 2 + max(len(self.template.word(x).split()) for x in self.ds.labels) * 4)
+        return self.config.max_new_tokens
+
     def _unit(self, k: int, seed: int) -> dict:
-        demos = draw_demos(self.split.pool, k, seed * 1009 + k, self.ds.labels)
-        shots = [(d.text, d.label) for d in demos]
-        contexts = [self.builder.context(shots, e.text) for e in self.split.eval]
+        demos = self._demos(k, seed)
+        contexts = self._contexts(k, seed)
         started = time.monotonic()
-        if self.ds.task == "classification":
+        if self.by_generation:
+            outcome = self._classify_by_generation(contexts)
+        elif self.ds.task == "classification":
             outcome = self._classify(contexts)
         else:
             outcome = self._generate(contexts)
@@ -98,18 +140,57 @@ class FewShotRun:
                 "macro_f1": macro_f1(gold, pred, labels), "confusion": confusion(gold, pred, labels),
                 "tokens": stats["forward_tokens"], "full_tokens": stats["full_tokens"]}
 
-    def _generate(self, contexts: list[str]) -> dict:
+    def _ask(self, contexts: list) -> tuple[list[str], dict]:
+        """Generated answers, in batches with progress; for a target also its measured usage per request."""
         stop = [] if self.builder.chat else [self.template.fewshot_delimiter]
         outputs: list[str] = []
-        for start in range(0, len(contexts), 8):
-            outputs += self.lm.generate(contexts[start:start + 8], self.config.max_new_tokens, stop=stop)
+        usage: dict[str, list] = {"prompt_tokens": [], "completion_tokens": [], "latency": [], "logprobs": []}
+        step = self.lm.spec.concurrency * 4 if self.remote else 8
+        for start in range(0, len(contexts), step):
+            chunk = contexts[start:start + step]
+            if self.remote:
+                for r in self.lm.complete([self.lm.request(c, self._max_tokens(), stop) for c in chunk]):
+                    outputs.append(r["text"])
+                    for key in usage:
+                        usage[key].append(r.get(key))
+            else:
+                outputs += self.lm.generate(chunk, self._max_tokens(), stop=stop)
             self._progress(len(outputs), len(contexts))
+        if not self.remote:
+            usage["prompt_tokens"] = [self.lm.count_tokens(c) for c in contexts]
+            usage["completion_tokens"] = [self.lm.count_tokens(o) for o in outputs]
+        return outputs, usage
+
+    def _classify_by_generation(self, contexts: list) -> dict:
+        """Classification by generation: the answer is matched to a label (``match_label``); an answer that
+        names none counts as wrong and as a format failure."""
+        from advisor.probes.endpoint import label_logprobs, match_label
+
+        labels = self.ds.labels
+        words = [self.template.word(lab) for lab in labels]
+        outputs, usage = self._ask(contexts)
+        matched = [match_label(o, words) for o in outputs]
+        pred = [labels[m] if m is not None else NO_LABEL for m in matched]
+        gold = [e.label for e in self.split.eval]
+        scored = [label_logprobs(t, words) for t in usage["logprobs"]]
+        has_lp = any(s is not None for s in scored)
+        pred_lp = [labels[_argmax(s)] if s is not None else p for s, p in zip(scored, pred)]
+        tokens = sum(usage["prompt_tokens"]) + sum(usage["completion_tokens"])
+        return {"pred": pred, "gold": gold, "answers": outputs, "format_failures": [m is None for m in matched],
+                "accuracy": _rate(p == g for p, g in zip(pred, gold)),
+                "accuracy_norm": _rate(p == g for p, g in zip(pred_lp, gold)) if has_lp else None,
+                "macro_f1": macro_f1(gold, pred, labels), "confusion": confusion(gold, pred, labels + [NO_LABEL]),
+                "tokens": tokens, "full_tokens": tokens, "usage": usage, "logprobs_returned": has_lp}
+
+    def _generate(self, contexts: list) -> dict:
+        outputs, usage = self._ask(contexts)
         pred = [o.strip() for o in outputs]
         gold = [e.label for e in self.split.eval]
-        tokens = sum(self.lm.count_tokens(c) for c in contexts) + sum(self.lm.count_tokens(o) for o in outputs)
+        tokens = sum(usage["prompt_tokens"]) + sum(usage["completion_tokens"])
         return {"pred": pred, "gold": gold, "em": [exact_match(p, g) for p, g in zip(pred, gold)],
                 "f1": [token_f1(p, g) for p, g in zip(pred, gold)], "json": [_is_json(p) for p in pred],
-                "accuracy": _rate(exact_match(p, g) for p, g in zip(pred, gold)), "tokens": tokens, "full_tokens": tokens}
+                "accuracy": _rate(exact_match(p, g) for p, g in zip(pred, gold)), "tokens": tokens, "full_tokens": tokens,
+                "usage": usage}
 
     def _store_examples(self, k: int, seed: int, o: dict) -> None:
         for i, e in enumerate(self.split.eval):
@@ -117,12 +198,18 @@ class FewShotRun:
             if "logprobs" in o:
                 details = {"logprobs": dict(zip(self.ds.labels, o["logprobs"][i])), "prediction_norm": o["pred_norm"][i]}
                 score = max(o["logprobs"][i])
+                correct = o["pred"][i] == e.label
+            elif "format_failures" in o:
+                details = {"answer": o["answers"][i], "format_failure": o["format_failures"][i]}
+                score = None
+                correct = o["pred"][i] == e.label
             else:
                 details = {"token_f1": o["f1"][i], "json_valid": o["json"][i]}
                 score = o["f1"][i]
+                correct = bool(o["em"][i])
             self.result.examples.append(ExampleResult(
                 example_id=e.id, params={"k": k, "seed": seed}, prediction=o["pred"][i], gold=e.label,
-                correct=o["pred"][i] == e.label if "logprobs" in o else bool(o["em"][i]), score=score, details=details))
+                correct=correct, score=score, details=details))
 
     # -- publishing ------------------------------------------------------------------------
     def _publish(self) -> None:
@@ -132,7 +219,8 @@ class FewShotRun:
         self.result.summary = self._summary(rows, best)
         self.result.evidence = self._evidence(rows, best)
         kind = "accuracy" if self.ds.task == "classification" else "exact match"
-        self.result.headline = (f"Few-shot prompting of {self.config.model.name} reaches {kind} {best['accuracy']:.1%} "
+        who = self.lm.source if self.remote else self.config.model.name
+        self.result.headline = (f"Few-shot prompting of {who} reaches {kind} {best['accuracy']:.1%} "
                                 f"(95% CI {best['ci_low']:.1%}–{best['ci_high']:.1%}) at k={best['k']} "
                                 f"on {len(self.split.eval)} held-out examples.")
 
@@ -144,11 +232,17 @@ class FewShotRun:
                "std": st["std"], "min": st["min"], "max": st["max"], "n": n,
                "tokens": sum(o["tokens"] for o in outs), "full_tokens": sum(o["full_tokens"] for o in outs),
                "wall_seconds": sum(o["wall_seconds"] for o in outs)}
+        if "usage" in outs[0]:
+            row.update(_usage_row([o["usage"] for o in outs]))
         if self.ds.task == "classification":
-            row.update(accuracy_norm=statistics.fmean(o["accuracy_norm"] for o in outs),
+            width = len(outs[0]["confusion"][0])
+            norms = [o["accuracy_norm"] for o in outs if o["accuracy_norm"] is not None]
+            row.update(accuracy_norm=statistics.fmean(norms) if norms else None,
                        macro_f1=statistics.fmean(o["macro_f1"] for o in outs),
-                       confusion=[[sum(o["confusion"][i][j] for o in outs) for j in range(len(self.ds.labels))]
+                       confusion=[[sum(o["confusion"][i][j] for o in outs) for j in range(width)]
                                   for i in range(len(self.ds.labels))])
+            if self.by_generation:
+                row["format_failure_rate"] = statistics.fmean(f for o in outs for f in o["format_failures"])
         else:
             row.update(token_f1=statistics.fmean(f for o in outs for f in o["f1"]),
                        json_valid=statistics.fmean(v for o in outs for v in o["json"]))
@@ -163,6 +257,18 @@ class FewShotRun:
         common = [Metric(name="accuracy_seed_std", value=st["std"], n=len(outs), params=params),
                   Metric(name="tokens_processed", value=sum(o["tokens"] for o in outs), params=params),
                   Metric(name="wall_seconds", value=sum(o["wall_seconds"] for o in outs), params=params)]
+        if "usage" in outs[0]:
+            usage = _usage_row([o["usage"] for o in outs])
+            common += [Metric(name=name, value=usage[name], n=usage["requests"], params=params)
+                       for name in ("prompt_tokens", "completion_tokens", "latency_p50", "latency_p95")
+                       if usage.get(name) is not None]
+        if self.by_generation:
+            failures = [f for o in outs for f in o["format_failures"]]
+            extra = [accuracy_metric("format_failure_rate", statistics.fmean(failures), n, params)]
+            if all(o["accuracy_norm"] is not None for o in outs):
+                extra.append(accuracy_metric("accuracy_logprobs", mean("accuracy_norm"), n, params))
+            return [accuracy_metric("accuracy", mean("accuracy"), n, params),
+                    Metric(name="macro_f1", value=mean("macro_f1"), n=n, params=params)] + extra + common
         if self.ds.task == "classification":
             return [accuracy_metric("accuracy", mean("accuracy"), n, params),
                     accuracy_metric("accuracy_norm", mean("accuracy_norm"), n, params),
@@ -175,13 +281,31 @@ class FewShotRun:
 
     def _summary(self, rows: list[dict], best: dict) -> dict:
         tpl = self.template
-        return {"task": self.ds.task, "model": self.config.model.name, "model_source": self.lm.source,
-                "chat_template": self.builder.chat, "labels": self.ds.labels,
+        return {"task": self.ds.task, "model": self.lm.source if self.remote else self.config.model.name,
+                "model_source": self.lm.source, "model_role": "target" if self.remote else "proxy",
+                "by_generation": self.by_generation, "chat_template": self.builder.chat,
+                "labels": self.ds.labels + ([NO_LABEL] if self.by_generation else []),
                 "label_words": [tpl.word(x) for x in self.ds.labels], "eval_size": len(self.split.eval),
                 "pool_size": len(self.split.pool), "seeds": self.config.seeds, "k_requested": self.ks,
                 "per_k": rows, "best_k": best["k"], "chance_accuracy": self._chance(),
                 "dataset_fingerprint": self.ds.fingerprint, "data": str(self.config.data),
-                "template": tpl.model_dump(), "probe_model_note": PROBE_MODEL_NOTE}
+                "template": tpl.model_dump(), "probe_model_note": "" if self.remote else PROBE_MODEL_NOTE}
+
+    def _usage_evidence(self, rows: list[dict], best: dict) -> dict[str, Any]:
+        """Measured tokens and latency: what a request of each prompt shape costs on this model."""
+        ev: dict[str, Any] = {}
+        if best.get("latency_p50") is not None:
+            ev.update(latency_p50=best["latency_p50"], latency_p95=best["latency_p95"])
+        if best.get("completion_tokens") is not None:
+            ev["completion_tokens"] = best["completion_tokens"]
+        zero = next((r for r in rows if r["k"] == 0 and r.get("prompt_tokens") is not None), None)
+        widest = max((r for r in rows if r["k"] > 0 and r.get("prompt_tokens") is not None), key=lambda r: r["k"],
+                     default=None)
+        if zero is not None:
+            ev["prompt_tokens_zero_shot"] = zero["prompt_tokens"]
+            if widest is not None:
+                ev["prompt_tokens_per_demo"] = max(0.0, (widest["prompt_tokens"] - zero["prompt_tokens"]) / widest["k"])
+        return ev
 
     def _chance(self) -> float:
         if self.ds.task != "classification":
@@ -199,6 +323,11 @@ class FewShotRun:
         zero = next((r for r in rows if r["k"] == 0), None)
         if zero is not None:
             ev.update(zero_shot_accuracy=zero["accuracy"], gain_0_to_best=best["accuracy"] - zero["accuracy"])
+        if "prompt_tokens" in best:
+            ev.update(self._usage_evidence(rows, best))
+        if self.by_generation:
+            ev["format_failure_rate"] = best["format_failure_rate"]
+            ev["logprobs_returned"] = any(o.get("logprobs_returned") for outs in self.units.values() for o in outs)
         if self.ds.task == "classification":
             ev["best_macro_f1"] = best["macro_f1"]
         else:
@@ -206,6 +335,19 @@ class FewShotRun:
             if self.ds.task == "extraction":
                 ev["best_json_valid"] = best["json_valid"]
         return ev
+
+
+def _usage_row(usages: list[dict[str, list]]) -> dict[str, Any]:
+    """Mean tokens per request and latency percentiles over the requests of some (k, seed) runs."""
+    prompt = [t for u in usages for t in u["prompt_tokens"] if t is not None]
+    completion = [t for u in usages for t in u["completion_tokens"] if t is not None]
+    latency = sorted(t for u in usages for t in u["latency"] if t is not None)
+    row: dict[str, Any] = {"requests": len(prompt), "prompt_tokens": statistics.fmean(prompt) if prompt else None,
+                           "completion_tokens": statistics.fmean(completion) if completion else None}
+    if latency:
+        row.update(latency_p50=statistics.median(latency),
+                   latency_p95=latency[min(len(latency) - 1, math.ceil(0.95 * len(latency)) - 1)])
+    return row
 
 
 def _argmax(values: list[float]) -> int:

@@ -95,6 +95,10 @@ class LanguageModel:
         """``messages`` as the prompt text the model expects, ready for the assistant's reply."""
         raise CapabilityError(f"{self.name} has no chat template")
 
+    def render(self, messages: list[dict[str, str]]) -> Any:
+        """A chat prompt in the form :meth:`generate` takes: text for a local model, the messages for an endpoint."""
+        return self.format_chat(messages)
+
     def count_tokens(self, text: str) -> int:
         raise CapabilityError(f"{self.name} cannot count tokens locally")
 

@@ -4,6 +4,8 @@ generated answer (SQuAD normalization); exact match and token F1 are kept per ex
 
 from __future__ import annotations
 
+import math
+import statistics
 from typing import Any, Sequence
 
 import numpy as np
@@ -46,21 +48,40 @@ def top_chunks(query_emb: np.ndarray, chunk_emb: np.ndarray, chunks: list, k: in
 
 def evaluate_open_book(config: Any, questions: list, chunks: list, chunk_emb: np.ndarray, query_emb: np.ndarray,
                        result: ProbeResult, ctx: ProbeContext, chunk_size: int) -> None:
-    from advisor.probes.lm import Capability, open_model
+    from advisor.probes.endpoint import EndpointModel, open_for
+    from advisor.probes.lm import Capability
     from advisor.probes.runtime import ModelSpec
 
-    lm = open_model(ModelSpec(name=config.model, allow_download=config.allow_download))
+    lm = open_for(ModelSpec(name=config.model, allow_download=config.allow_download), config.target, ctx.store)
     lm.require(Capability.GENERATE, "the open-book check")
     passages = top_chunks(query_emb, chunk_emb, chunks, config.open_book_k)
     prompts = {"closed-book": [closed_prompt(q.question) for q in questions],
                "open-book": [open_prompt(q.question, p) for q, p in zip(questions, passages)]}
+    if isinstance(lm, EndpointModel):
+        bodies = [lm.request(as_model_input(lm, t), config.max_new_tokens, ["\n"]) for ts in prompts.values() for t in ts]
+        cached, to_pay = lm.plan(bodies)
+        ctx.log(f"target {lm.source}: {len(bodies)} requests for open-book vs closed-book, {cached} already cached, "
+                f"{to_pay} to send")
     correct: dict[str, list[bool]] = {}
+    usage: dict[str, dict[str, list]] = {}
     for done, (mode, texts) in enumerate(prompts.items(), start=1):
-        answers = lm.generate([as_model_input(lm, t) for t in texts], config.max_new_tokens, stop=["\n"])
+        answers, usage[mode] = _answer(lm, [as_model_input(lm, t) for t in texts], config.max_new_tokens)
         correct[mode] = [is_correct(a, q.answers) for a, q in zip(answers, questions)]
         result.examples.extend(_examples(mode, questions, answers, correct[mode], chunk_size))
         ctx.progress(done, 2, "open-book vs closed-book")
-    _record(result, correct, config, chunk_size)
+    _record(result, correct, config, chunk_size, lm, usage)
+
+
+def _answer(lm: Any, prompts: list, max_new_tokens: int) -> tuple[list[str], dict[str, list]]:
+    """Greedy answers cut at the first line break, and each request's prompt tokens and latency."""
+    from advisor.probes.endpoint import EndpointModel
+
+    if isinstance(lm, EndpointModel):
+        replies = lm.complete([lm.request(p, max_new_tokens, ["\n"]) for p in prompts])
+        return ([r["text"].split("\n")[0] for r in replies],
+                {"prompt_tokens": [r["prompt_tokens"] for r in replies], "latency": [r["latency"] for r in replies]})
+    answers = lm.generate(prompts, max_new_tokens, stop=["\n"])
+    return answers, {"prompt_tokens": [lm.count_tokens(p) for p in prompts], "latency": []}
 
 
 def _examples(mode: str, questions: list, answers: list[str], correct: list[bool], chunk_size: int) -> list[ExampleResult]:
@@ -73,7 +94,8 @@ def _examples(mode: str, questions: list, answers: list[str], correct: list[bool
     return out
 
 
-def _record(result: ProbeResult, correct: dict[str, list[bool]], config: Any, chunk_size: int) -> None:
+def _record(result: ProbeResult, correct: dict[str, list[bool]], config: Any, chunk_size: int, lm: Any,
+            usage: dict[str, dict[str, list]]) -> None:
     n = len(correct["open-book"])
     acc = {}
     for mode, flags in correct.items():
@@ -81,11 +103,27 @@ def _record(result: ProbeResult, correct: dict[str, list[bool]], config: Any, ch
         low, high = wilson_interval(sum(flags), n)
         result.metrics.append(Metric(name="answer_accuracy", value=acc[mode], ci_low=low, ci_high=high, n=n,
                                      params={"mode": mode, "chunk_size": chunk_size, "k": config.open_book_k,
-                                             "model": config.model}))
+                                             "model": lm.source}))
     _, _, p_value = mcnemar_exact(correct["closed-book"], correct["open-book"])
     lift = acc["open-book"] - acc["closed-book"]
+    from advisor.probes.endpoint import EndpointModel
+
+    target = isinstance(lm, EndpointModel)
+    closed_tokens = statistics.fmean(usage["closed-book"]["prompt_tokens"])
+    open_tokens = statistics.fmean(usage["open-book"]["prompt_tokens"])
+    per_chunk = max(0.0, (open_tokens - closed_tokens) / config.open_book_k)
     result.evidence.update({"open_book_accuracy": acc["open-book"], "closed_book_accuracy": acc["closed-book"],
-                            "open_book_lift": lift, "open_book_questions": n, "open_book_p_value": p_value})
-    result.summary["open_book"] = {"model": config.model, "k": config.open_book_k, "chunk_size": chunk_size,
+                            "open_book_lift": lift, "open_book_questions": n, "open_book_p_value": p_value,
+                            "open_book_on_target": target, "closed_book_prompt_tokens": closed_tokens,
+                            "open_book_prompt_tokens": open_tokens, "context_tokens_per_chunk": per_chunk})
+    latency = sorted(usage["open-book"]["latency"])
+    if latency:
+        p95 = latency[min(len(latency) - 1, math.ceil(0.95 * len(latency)) - 1)]
+        result.evidence.update(open_book_latency_p50=statistics.median(latency), open_book_latency_p95=p95)
+    result.summary["open_book"] = {"model": lm.source, "role": "target" if target else "proxy",
+                                   "k": config.open_book_k, "chunk_size": chunk_size,
                                    "n": n, "open": acc["open-book"], "closed": acc["closed-book"],
-                                   "lift": lift, "p_value": p_value}
+                                   "lift": lift, "p_value": p_value, "closed_tokens": closed_tokens,
+                                   "open_tokens": open_tokens,
+                                   "latency_p50": result.evidence.get("open_book_latency_p50"),
+                                   "latency_p95": result.evidence.get("open_book_latency_p95")}

@@ -129,7 +129,7 @@ class PromptBuilder:
             return head + shots + self.query(text)
         messages = [{"role": "system", "content": self.instruction}] if self.instruction else []
         messages.append({"role": "user", "content": shots + self.query(text)})
-        return self.model.format_chat(messages)
+        return self.model.render(messages)
 
     def continuation(self, label: str) -> str:
         """What is scored after the context: delimiter + label word (no delimiter in chat mode)."""

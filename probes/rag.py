@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from advisor.probes.spec import AssessInputs, Evidence, Plan, ProbeInput, ProbeSpec, fact
 from advisor.probes.embedder import DEFAULT_EMBEDDER
+from advisor.probes.endpoint import EndpointSpec
 
 class RagConfig(BaseModel):
     """Options of the RAG probe (``advisor probe rag --help`` explains each)."""
@@ -36,6 +37,7 @@ class RagConfig(BaseModel):
     seed: int = 0
     open_book: bool | None = None  # None: when the QA set has answers and the model is available
     model: str = "smollm2-135m"
+    target: EndpointSpec | None = None  # open-book on the team's model instead of the local one
     max_questions: int = 10
     open_book_k: int = 3
     max_new_tokens: int = 32
@@ -92,6 +94,15 @@ class RagEvidence(Evidence):
     open_book_lift: float | None = fact("open-book minus closed-book accuracy", "fraction", ge=-1, le=1)
     open_book_questions: int | None = fact("questions answered both ways", "questions", ge=0)
     open_book_p_value: float | None = fact("exact McNemar p-value of open vs closed book", "probability", ge=0, le=1)
+    open_book_on_target: bool | None = fact("the open-book check ran on the target model (not the local proxy)")
+    closed_book_prompt_tokens: float | None = fact("mean prompt tokens of a question without context, as measured",
+                                                   "tokens", ge=0)
+    open_book_prompt_tokens: float | None = fact("mean prompt tokens of a question with the retrieved chunks",
+                                                 "tokens", ge=0)
+    context_tokens_per_chunk: float | None = fact("prompt tokens one retrieved chunk adds, as measured", "tokens",
+                                                  ge=0)
+    open_book_latency_p50: float | None = fact("median seconds per open-book request, as measured", "seconds", ge=0)
+    open_book_latency_p95: float | None = fact("95th percentile seconds per open-book request", "seconds", ge=0)
 
 
 def plan(answers: Any, inputs: AssessInputs) -> Plan:
@@ -100,7 +111,7 @@ def plan(answers: Any, inputs: AssessInputs) -> Plan:
         return Plan.skip("no document corpus given (--corpus)" if answers.has_corpus
                          else "no document corpus in this project")
     config: dict[str, Any] = {"corpus": corpus, "qa": inputs.file("qa"), "allow_download": inputs.allow_download,
-                              "model": inputs.model}
+                              "model": inputs.model, "target": inputs.target}
     if inputs.embedder:
         config["embedder"] = inputs.embedder
     return Plan(config)

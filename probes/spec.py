@@ -120,6 +120,7 @@ class AssessInputs:
     allow_download: bool = False
     eval_size: int = 100
     gpu: str | None = None
+    target: dict[str, Any] | None = None  # the team's model endpoint (EndpointSpec fields), when given
     earlier: dict[str, Any] = field(default_factory=dict)
 
     def file(self, name: str) -> Path | None:
@@ -163,7 +164,8 @@ class ProbeSpec:
     - ``uses_model``: it prompts a language model (loaded once before the budget clock starts);
     - ``placeholders``: values it provides to ``{name}`` in rules' next steps, with their default;
     - ``caveats``: ``caveats(facts) -> sentences`` saying where its measurement is too weak to lean on;
-    - ``command``: the standalone command, shown when ``assess`` skips the probe.
+    - ``command``: the standalone command, shown when ``assess`` skips the probe;
+    - ``standalone``: ``False`` when that command is another probe's with an option (``few-shot --target``).
     """
 
     name: str
@@ -181,6 +183,7 @@ class ProbeSpec:
     placeholders: dict[str, tuple[Placeholder, Any]] = field(default_factory=dict)
     caveats: Callable[[dict[str, Any]], list[str]] | None = None
     command: str = ""
+    standalone: bool = True  # has its own `advisor probe <name>` (False: run through another probe's command)
 
     @property
     def namespace(self) -> str:

@@ -51,7 +51,8 @@ def test_assess_runs_every_probe_and_stores_everything(example_slice, tmp_path, 
     for heading in ("### Domain gap", "### Few-shot prompting", "### Retrieval (RAG probe)", "### Fine-tuning trial",
                     "## Cost model"):
         assert heading in report
-    assert "Probes that would sharpen" not in report  # every probe had its input
+    # every probe had its input; only the target's probe waits for --target
+    assert "| target-few-shot | no target model given (--target MODEL --target-url URL) |" in report
     con = duckdb.connect(str(db_path), read_only=True)
     runs = dict(con.execute("SELECT probe, status FROM probe_runs WHERE assessment_id = 1").fetchall())
     assert set(runs) == {"domain", "few-shot", "rag", "lora"} and set(runs.values()) <= {"done", "partial"}
@@ -60,6 +61,7 @@ def test_assess_runs_every_probe_and_stores_everything(example_slice, tmp_path, 
     assert n_metrics > 20 and n_examples > 20
     decision = json.loads(con.execute("SELECT recommendation FROM decisions").fetchone()[0])
     assert decision["evidence_used"] and decision["costs"]["monthly_requests"] == 40000
+    assert [s["probe"] for s in decision["skipped_probes"]] == ["target-few-shot"]
     con.close()
     for chart in ("strategy_scores.png", "few_shot_accuracy.png", "rag_hit_at_k.png"):
         assert (tmp_path / "report_files" / chart).stat().st_size > 1000

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from advisor.commands.options import db_option, duration, resolve_db
+from advisor.commands.options import db_option, duration, resolve_db, target_options, target_spec
 
 FILE = click.Path(exists=False, path_type=Path)
 
@@ -52,10 +52,11 @@ class AssessCommand(click.Command):
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Report path (default: <project>-advisor-report.<format>).")
 @click.option("--format", "fmt", type=click.Choice(["md", "json", "html"]), default="md", show_default=True, help="Report format.")
 @click.option("--templates", type=click.Path(file_okay=False, path_type=Path), help="Folder of report templates overriding the built-in ones.")
+@target_options
 @db_option
 def assess(answers_file: Path | None, no_input: bool, probe_selection: str, budget: float, eval_size: int, model: str,
            embedder: str | None, allow_download: bool, force: bool, costs_file: Path | None, rules_dir: Path | None,
-           out: Path | None, fmt: str, templates: Path | None, db: Path | None, **files: Path | None) -> None:
+           out: Path | None, fmt: str, templates: Path | None, db: Path | None, **more: object) -> None:
     """Assess a project: answers, probes on your data, a ranked recommendation and its report.
 
     \b
@@ -70,11 +71,13 @@ def assess(answers_file: Path | None, no_input: bool, probe_selection: str, budg
     from advisor.rulebook import load_rulebook
     from advisor.store import Store
 
+    target = target_spec(more)
+    files = {k: v for k, v in more.items() if isinstance(v, Path)}
     selected = parse_probe_selection(probe_selection)
     data_answers = read_answers_file(answers_file) if answers_file else {}
     inputs = Inputs(files={k: v for k, v in files.items() if v is not None}, model=model, embedder=embedder,
                     allow_download=allow_download, budget_seconds=budget, eval_size=eval_size, force=force,
-                    selected=selected)
+                    selected=selected, target=target)
     if _interactive(no_input):
         from advisor.commands.ask import ask_inputs, ask_missing
 
@@ -86,6 +89,10 @@ def assess(answers_file: Path | None, no_input: bool, probe_selection: str, budg
     costs = load_cost_assumptions(costs_file)
     command = "advisor " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else "advisor assess"
     with Store(resolve_db(db)) as store:
+        if target is not None:  # a wrong URL, key or model is an input error before anything is stored
+            from advisor.probes.endpoint import EndpointSpec, check_endpoint
+
+            click.echo(check_endpoint(EndpointSpec.model_validate(target), store), err=True)
         outcome = run_assessment(answers, store=store, command=command, inputs=inputs, rulebook=rulebook, costs=costs,
                                  artifacts_root=resolve_db(db).parent / "artifacts", out=out, fmt=fmt,
                                  templates=templates, echo=lambda line: click.echo(line, err=True))

@@ -74,3 +74,54 @@ def run_probe_command(name: str, values: dict[str, Any], db: Path | None, *, for
     for line in lines(result):
         click.echo(line)
     return result
+
+
+TARGET_OPTIONS = (
+    ("--target", "target_model", {"default": None,
+     "help": "Your real model, as the endpoint names it (e.g. gpt-4o-mini, meta-llama/Llama-3.1-8B-Instruct): "
+             "its own accuracy, format failures, tokens and latency are measured."}),
+    ("--target-url", "target_url", {"default": None, "help": "Base URL of its OpenAI-compatible API, ending in /v1 "
+                                    "(default: $OPENAI_BASE_URL)."}),
+    ("--target-key-env", "target_key_env", {"default": "OPENAI_API_KEY", "show_default": True,
+     "help": "Environment variable holding the API key (the key is never stored or printed)."}),
+    ("--target-concurrency", "target_concurrency", {"default": 4, "show_default": True,
+     "type": click.IntRange(1, 64), "help": "Requests in flight at once."}),
+    ("--target-max-requests", "target_max_requests", {"default": None, "type": click.IntRange(min=1),
+     "help": "Stop cleanly after this many paid requests (cached responses are free)."}),
+    ("--target-max-spend", "target_max_spend", {"default": None, "type": click.FloatRange(min=0, min_open=True),
+     "help": "Stop cleanly when the estimated spend reaches this (needs --target-price-in/out)."}),
+    ("--target-price-in", "target_price_in", {"default": None, "type": click.FloatRange(min=0),
+     "help": "Price per 1M prompt tokens, for the spend estimate."}),
+    ("--target-price-out", "target_price_out", {"default": None, "type": click.FloatRange(min=0),
+     "help": "Price per 1M completion tokens, for the spend estimate."}),
+    ("--target-timeout", "target_timeout", {"default": 60.0, "show_default": True,
+     "type": click.FloatRange(min=0, min_open=True), "help": "Seconds per request before it is retried."}),
+)
+
+
+def target_options(fn: Callable) -> Callable:
+    """The options that point advisor at the team's model (an OpenAI-compatible endpoint)."""
+    for flag, name, kwargs in reversed(TARGET_OPTIONS):
+        fn = click.option(flag, name, **kwargs)(fn)
+    return fn
+
+
+def target_spec(values: dict[str, Any]) -> dict[str, Any] | None:
+    """``EndpointSpec`` fields from the target options (popped from ``values``), or ``None`` without ``--target``."""
+    from advisor.errors import InputError
+
+    given = {name: values.pop(name, None) for _, name, _ in TARGET_OPTIONS}
+    if given["target_model"] is None:
+        if given["target_url"] is not None:
+            raise InputError("--target-url needs --target MODEL (the model id the endpoint serves).")
+        return None
+    if given["target_max_spend"] is not None and given["target_price_in"] is None and given["target_price_out"] is None:
+        raise InputError("--target-max-spend needs --target-price-in and/or --target-price-out to estimate the spend.")
+    spec = {"model": given["target_model"], "url": given["target_url"], "key_env": given["target_key_env"],
+            "concurrency": given["target_concurrency"], "max_requests": given["target_max_requests"],
+            "max_spend": given["target_max_spend"], "price_input_per_1m": given["target_price_in"],
+            "price_output_per_1m": given["target_price_out"], "timeout": given["target_timeout"]}
+    from advisor.probes.endpoint import EndpointSpec
+
+    EndpointSpec.model_validate(spec).base_url()  # no URL at all is an input error now
+    return spec

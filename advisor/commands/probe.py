@@ -24,14 +24,14 @@ class ProbeGroup(click.Group):
     """Subcommands from the probe registry, imported on first use."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        from advisor.probes.registry import names
+        from advisor.probes.registry import specs
 
-        return names()
+        return [s.name for s in specs() if s.standalone]
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         from advisor.probes.registry import specs
 
-        spec = next((s for s in specs() if s.name == cmd_name), None)
+        spec = next((s for s in specs() if s.name == cmd_name and s.standalone), None)
         if spec is None:
             return None
         module = f"advisor.commands.probe_{spec.namespace}"
@@ -100,7 +100,9 @@ def generated_command(spec: Any) -> click.Command:
         run_probe_command(spec.name, given, db, force=force, budget=budget,
                           lines=lambda r: [r.headline, *(f"note: {n}" for n in r.notes)])
 
-    command = click.Command(spec.name, callback=callback, params=params, help=spec.description)
+    example = spec.command or f"advisor probe {spec.name} ..."
+    command = click.Command(spec.name, callback=callback, params=params,
+                            help=f"{spec.description}\n\n\b\nExample:\n  {example}")
     command.params.append(click.Option(["--budget"], callback=duration, default=None,
                                        help="Stop after this long (e.g. 10m); keeps what finished."))
     command.params.append(click.Option(["--force"], is_flag=True, help="Re-run even if an identical run is stored."))

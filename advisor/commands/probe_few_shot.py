@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from advisor.commands.options import db_option, duration, int_list, run_probe_command
+from advisor.commands.options import db_option, duration, int_list, run_probe_command, target_options, target_spec
 
 
 @click.command("few-shot")
@@ -34,33 +34,44 @@ from advisor.commands.options import db_option, duration, int_list, run_probe_co
 @click.option("--trust-remote-code", is_flag=True, help="Run custom model code from the checkpoint (only if you trust it).")
 @click.option("--budget", callback=duration, default=None, help="Stop after this long (e.g. 10m); keeps what finished.")
 @click.option("--force", is_flag=True, help="Re-run even if an identical run is stored.")
+@target_options
 @db_option
 def few_shot(data: Path, text_col: str | None, label_col: str | None, task: str, model: str, k: list[int],
              seeds: int, eval_size: int, split_seed: int, template: Path | None, max_new_tokens: int, device: str,
              dtype: str, allow_download: bool, trust_remote_code: bool, budget: float | None, force: bool,
-             db: Path | None) -> None:
+             db: Path | None, **target: object) -> None:
     """Measure few-shot prompting accuracy on your data, per number of demonstrations.
 
     \b
     Example:
       advisor probe few-shot --data tickets.jsonl -k 0,4,8 --seeds 3
+      advisor probe few-shot --data tickets.jsonl --target gpt-4o-mini --target-url https://api.openai.com/v1
     """
     spec = {"name": model, "device": device, "dtype": dtype, "allow_download": allow_download,
             "trust_remote_code": trust_remote_code}
     values = {"data": data, "text_col": text_col, "label_col": label_col, "task": task, "model": spec, "k": k,
               "seeds": seeds, "eval_size": eval_size, "split_seed": split_seed, "template": template,
               "max_new_tokens": max_new_tokens}
-    run_probe_command("few-shot", values, db, force=force, budget=budget,
+    values["target"] = target_spec(target)
+    name = "target-few-shot" if values["target"] else "few-shot"
+    run_probe_command(name, values, db, force=force, budget=budget,
                       lines=lambda r: [r.headline, *table(r.summary), *(f"note: {n}" for n in r.notes)])
 
 
 def table(summary: dict) -> list[str]:
     """A compact fixed-width table: one line per k."""
     rows = summary.get("per_k") or []
-    lines = [f"{'k':>3}  {'acc':>6}  {'95% CI':>13}  {'seed std':>8}  {'tokens':>8}  {'time':>7}"]
+    remote = summary.get("model_role") == "target"
+    head = f"{'k':>3}  {'acc':>6}  {'95% CI':>13}  {'seed std':>8}  {'tokens':>8}  {'time':>7}"
+    lines = [head + ("  format fail  tok/request  p50 s  p95 s" if remote else "")]
     for r in rows:
         best = " *" if r["k"] == summary.get("best_k") else ""
         ci = f"{100 * r['ci_low']:.1f}-{100 * r['ci_high']:.1f}%"
-        lines.append(f"{r['k']:>3}  {100 * r['accuracy']:>5.1f}%  {ci:>13}  {100 * r['std']:>7.1f}p  "
-                     f"{r['tokens']:>8}  {r['wall_seconds']:>6.1f}s{best}")
+        line = (f"{r['k']:>3}  {100 * r['accuracy']:>5.1f}%  {ci:>13}  {100 * r['std']:>7.1f}p  "
+                f"{r['tokens']:>8}  {r['wall_seconds']:>6.1f}s")
+        if remote:
+            fail = r.get("format_failure_rate")
+            line += (f"  {'' if fail is None else f'{100 * fail:.1f}%':>11}  {r.get('prompt_tokens') or 0:>11.0f}"
+                     f"  {r.get('latency_p50') or 0:>5.2f}  {r.get('latency_p95') or 0:>5.2f}")
+        lines.append(line + best)
     return lines

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from advisor.commands.options import db_option, duration, int_list, run_probe_command
+from advisor.commands.options import db_option, duration, int_list, run_probe_command, target_options, target_spec
 
 
 @click.command("rag")
@@ -29,10 +29,11 @@ from advisor.commands.options import db_option, duration, int_list, run_probe_co
 @click.option("--allow-download", is_flag=True, help="Allow fetching models from the Hugging Face hub.")
 @click.option("--budget", callback=duration, default=None, help="Stop after this long (e.g. 10m); keeps what finished.")
 @click.option("--force", is_flag=True, help="Re-run even if an identical run is stored.")
+@target_options
 @db_option
 def rag(corpus: Path, qa: Path | None, embedder: str, ks: list[int], chunk_sizes: list[int], overlap: int,
         open_book: bool | None, model: str, max_questions: int, allow_download: bool, budget: float | None,
-        force: bool, db: Path | None) -> None:
+        force: bool, db: Path | None, **target: object) -> None:
     """Measure whether your documents can be retrieved for your questions.
 
     \b
@@ -41,7 +42,7 @@ def rag(corpus: Path, qa: Path | None, embedder: str, ks: list[int], chunk_sizes
     """
     values = {"corpus": corpus, "qa": qa, "embedder": embedder, "ks": ks, "chunk_sizes": chunk_sizes,
               "overlap": overlap, "open_book": open_book, "model": model, "max_questions": max_questions,
-              "allow_download": allow_download}
+              "allow_download": allow_download, "target": target_spec(target)}
     run_probe_command("rag", values, db, force=force, budget=budget,
                       lines=lambda r: [r.headline, *_table(r.summary), *(f"note: {n}" for n in r.notes)])
 

@@ -1,0 +1,43 @@
+"""Few-shot prompting on the team's real model (an OpenAI-compatible endpoint): the target's own evidence.
+
+The same probe as :mod:`advisor.probes.few_shot` (same held-out items, same demonstration draws, same
+seeds), run on the target given with ``--target``. Classification works by generation with the labels
+stated in the prompt; an answer naming no label counts as wrong and is reported as a format failure.
+Every request's tokens and latency are measured, and every response is cached in the store.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from advisor.probes.few_shot import ASSESS_SETTINGS, FewShotConfig, FewShotEvidence, caveats
+from advisor.probes.spec import AssessInputs, Plan, ProbeInput, ProbeSpec
+
+
+def plan(answers: Any, inputs: AssessInputs) -> Plan:
+    if inputs.target is None:
+        return Plan.skip("no target model given (--target MODEL --target-url URL)")
+    data = inputs.file("data")
+    if data is None:
+        return Plan.skip("no labeled data given (--data)")
+    task = answers.task_type.value
+    task = task if task in ("classification", "extraction") else "generation"
+    return Plan({"data": data, "task": task, "model": inputs.model_spec(), "target": inputs.target,
+                 "eval_size": inputs.eval_size, **ASSESS_SETTINGS})
+
+
+SPEC = ProbeSpec(
+    name="target-few-shot",
+    description="Few-shot prompting accuracy, format failures, tokens and latency on your target model.",
+    config=FewShotConfig,
+    evidence=FewShotEvidence,
+    runner="advisor.probes.few_shot_run:FewShotProbe",
+    plan=plan,
+    inputs=(ProbeInput("data", "Labeled examples (JSONL, CSV or Parquet) for the few-shot and LoRA probes."),),
+    template="probe_few_shot.md.j2",
+    weight=2.0,
+    order=5,  # the target's figures lead; the embedded model's follow as the proxy baseline
+    caveats=caveats,
+    command="advisor probe few-shot --data FILE --target MODEL --target-url URL",
+    standalone=False,
+)
