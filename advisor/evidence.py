@@ -18,6 +18,8 @@ class SkippedProbe(BaseModel):
 class ProbeFailure(BaseModel):
     probe: str
     error: str
+    #: the user can fix it (bad input, an endpoint refusing or failing): the command exits 2 after the report
+    fixable: bool = False
 
 
 class EvidenceSet(BaseModel):

@@ -122,7 +122,10 @@ def gather(answers: Answers, inputs: Inputs, store: Any, assessment_id: int | No
         except KeyboardInterrupt:
             raise
         except AdvisorError as exc:
-            evidence.failures.append(ProbeFailure(probe=spec.name, error=str(exc)))
+            from advisor.probes.endpoint import EndpointError
+
+            fixable = isinstance(exc, (InputError, EndpointError))
+            evidence.failures.append(ProbeFailure(probe=spec.name, error=str(exc), fixable=fixable))
             continue
         except Exception as exc:  # a probe bug must not lose the assessment
             evidence.failures.append(ProbeFailure(probe=spec.name, error=f"{type(exc).__name__}: {exc}"))

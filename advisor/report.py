@@ -164,7 +164,7 @@ def cost_rows(costs: dict[str, Any]) -> list[dict[str, str]]:
         source = sources.get(path, "built-in default")
         if source.startswith("measured (") and source[10:-1] in measured:
             value = measured[source[10:-1]]
-        rows.append({"path": path, "value": f"{value:g}" if isinstance(value, float) else str(value),
+        rows.append({"path": path, "value": f"{value:.4g}" if isinstance(value, float) else str(value),
                      "source": source})
     gpu = assumptions["training"]["gpu"]
     rows.append({"path": f"gpus.{gpu}.price_per_hour", "value": f"{assumptions['gpus'][gpu]['price_per_hour']:g}",

@@ -56,11 +56,12 @@ class EndpointSpec(BaseModel):
     logprobs: bool = True  # ask for them; an endpoint that ignores the field is fine
 
     def base_url(self) -> str:
+        """The API's base URL; lm-evaluation-harness style URLs ending in /chat/completions are accepted too."""
         url = self.url or os.environ.get("OPENAI_BASE_URL")
         if not url:
             raise InputError("--target-url: no endpoint given; pass the base URL of an OpenAI-compatible server "
                              "(e.g. http://localhost:8000/v1) or set OPENAI_BASE_URL.")
-        return url.rstrip("/")
+        return url.rstrip("/").removesuffix("/chat/completions")
 
     def label(self) -> str:
         """How reports name this model: ``model @ host`` (never the key)."""

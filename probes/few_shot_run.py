@@ -380,7 +380,7 @@ def accuracy_chart(result: ProbeResult, out_dir: Path) -> Path | None:
 
     ks = [r["k"] for r in rows]
     acc = [r["accuracy"] for r in rows]
-    err = [[a - r["ci_low"] for a, r in zip(acc, rows)], [r["ci_high"] - a for a, r in zip(acc, rows)]]
+    err = [[max(0.0, a - r["ci_low"]) for a, r in zip(acc, rows)], [max(0.0, r["ci_high"] - a) for a, r in zip(acc, rows)]]
     fig, ax = plt.subplots(figsize=(5, 3.2), dpi=120)
     ax.errorbar(range(len(ks)), acc, yerr=err, marker="o", capsize=4, label="accuracy (95% CI)")
     chance = result.summary.get("chance_accuracy") or 0

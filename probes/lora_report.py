@@ -259,7 +259,7 @@ def _plot_points(ax: Any, s: dict) -> None:
     xs = [p["examples"] for p in s["points"]]
     ys = [p["accuracy"] for p in s["points"]]
     cis = [wilson_interval(round(y * n), n) for y in ys]
-    err = [[y - lo for y, (lo, _) in zip(ys, cis)], [hi - y for y, (_, hi) in zip(ys, cis)]]
+    err = [[max(0.0, y - lo) for y, (lo, _) in zip(ys, cis)], [max(0.0, hi - y) for y, (_, hi) in zip(ys, cis)]]
     label = "LoRA" if s["method"] == "lora" else "prompt tuning"
     ax.errorbar(xs, ys, yerr=err, fmt="o", color="C0", capsize=3, label=f"{label} (95% CI)")
 

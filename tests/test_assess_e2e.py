@@ -95,8 +95,10 @@ def test_probe_failure_is_noted_and_the_report_still_written(example_slice, tmp_
     args = ["assess", "--no-input", "--answers", EXAMPLE / "answers.yaml", "--data", broken,
             "--model", tiny_lm_path, "--probes", "few-shot", "--out", tmp_path / "r.md"]
     result = CliRunner().invoke(cli, [str(a) for a in args])
-    assert result.exit_code == 0, result.output
-    assert "Warning: the few-shot probe failed" in result.output
+    # unusable input is the user's to fix: one error line, exit 2, and the report is still written
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "the few-shot probe failed: --data" in errors[0] and "broken.jsonl" in errors[0]
     assert "**few-shot failed**" in (tmp_path / "r.md").read_text()
 
 

@@ -179,6 +179,6 @@ def test_template_renders_table_break_even_and_assumptions(simple):
     text = environment().get_template("costs.md.j2").render(costs=costs, cost_rows=cost_rows(costs))
     assert "| prompt_engineering **cheapest** | 0.00 | 30.00 |" in text  # 2000 tok (the file's k=10) -> 0.003 x 10,000
     assert "Above " in text and "fine\\_tuning costs less than" in text
-    assert "| prices.hosted_api.input_per_1m | 1 | your cost file" in text
-    assert "| tokens.few_shot_k | 10 | your cost file" in text  # the user's value, not the measured 2
-    assert "| gpus.test.price_per_hour | 2 | your cost file" in text
+    assert r"| prices.hosted\_api.input\_per\_1m | 1 | your cost file" in text
+    assert r"| tokens.few\_shot\_k | 10 | your cost file" in text  # the user's value, not the measured 2
+    assert r"| gpus.test.price\_per\_hour | 2 | your cost file" in text

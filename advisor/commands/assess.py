@@ -98,7 +98,8 @@ def assess(answers_file: Path | None, no_input: bool, probe_selection: str, budg
                                  templates=templates, echo=lambda line: click.echo(line, err=True))
     rec = outcome.document.recommendation
     for failure in rec.probe_failures:
-        click.echo(f"Warning: the {failure.probe} probe failed: {failure.error}", err=True)
+        if not failure.fixable:
+            click.echo(f"Warning: the {failure.probe} probe failed: {failure.error}", err=True)
     label = rec.winner_label + (f" ({rec.method_label})" if rec.method_label else "")
     click.echo(f"Recommendation: {label} - confidence {rec.confidence}")
     click.echo(f"Assessment #{outcome.document.id}; report written to {outcome.report_path}")
@@ -106,3 +107,9 @@ def assess(answers_file: Path | None, no_input: bool, probe_selection: str, budg
         from advisor.errors import StoreError
 
         raise StoreError(f"{outcome.store_error} (the report above was written)")
+    fixable = [f for f in rec.probe_failures if f.fixable]
+    if fixable:
+        from advisor.errors import InputError
+
+        raise InputError(f"the {fixable[0].probe} probe failed: {fixable[0].error} (the report above was written "
+                         "without it; finished work is stored)")

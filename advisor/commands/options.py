@@ -96,6 +96,8 @@ TARGET_OPTIONS = (
      "help": "Price per 1M completion tokens, for the spend estimate."}),
     ("--target-timeout", "target_timeout", {"default": 60.0, "show_default": True,
      "type": click.FloatRange(min=0, min_open=True), "help": "Seconds per request before it is retried."}),
+    ("--target-retries", "target_retries", {"default": 4, "show_default": True, "type": click.IntRange(0, 20),
+     "help": "Retries of a request that timed out or got 429/5xx (exponential backoff, Retry-After honoured)."}),
 )
 
 
@@ -120,7 +122,8 @@ def target_spec(values: dict[str, Any]) -> dict[str, Any] | None:
     spec = {"model": given["target_model"], "url": given["target_url"], "key_env": given["target_key_env"],
             "concurrency": given["target_concurrency"], "max_requests": given["target_max_requests"],
             "max_spend": given["target_max_spend"], "price_input_per_1m": given["target_price_in"],
-            "price_output_per_1m": given["target_price_out"], "timeout": given["target_timeout"]}
+            "price_output_per_1m": given["target_price_out"], "timeout": given["target_timeout"],
+            "max_retries": given["target_retries"]}
     from advisor.probes.endpoint import EndpointSpec
 
     EndpointSpec.model_validate(spec).base_url()  # no URL at all is an input error now

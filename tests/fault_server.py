@@ -1,0 +1,98 @@
+"""A small OpenAI-compatible server on loopback whose faults the tests choose (429 with Retry-After, 500,
+slow answers, malformed bodies, empty choices, 401, 404). It answers a chat completion with the first
+allowed label the system message lists, so classification by generation has something to match.
+
+Only the faults are simulated here; the real server of the target-model tests is ``transformers serve``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class FaultServer:
+    """``with FaultServer() as server:`` → ``server.url`` (ends in /v1); set ``server.plan`` to a list of
+    faults consumed one per request (``"429"``, ``"500"``, ``"slow"``, ``"malformed"``, ``"empty"``,
+    ``"401"``, ``"404"``, ``"ok"``); ``server.always`` applies when the plan is empty."""
+
+    def __init__(self) -> None:
+        self.plan: list[str] = []
+        self.always = "ok"
+        self.requests: list[dict] = []
+        self.headers: list[dict] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.delay = 0.05
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def do_POST(self):  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
+                with server.lock:
+                    server.requests.append(body)
+                    server.headers.append(dict(self.headers))
+                    fault = server.plan.pop(0) if server.plan else server.always
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    time.sleep(server.delay)
+                    self._answer(fault, body)
+                finally:
+                    with server.lock:
+                        server.in_flight -= 1
+
+            def _answer(self, fault: str, body: dict) -> None:
+                if fault == "slow":
+                    time.sleep(3)
+                if fault in ("429", "500", "401", "404"):
+                    payload = json.dumps({"error": {"message": f"simulated {fault}", "type": "test"}}).encode()
+                    self.send_response(int(fault))
+                    if fault == "429":
+                        self.send_header("retry-after", "0.2")
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                if fault == "malformed":
+                    payload = b"{not json"
+                elif fault == "empty":
+                    payload = json.dumps({"id": "x", "object": "chat.completion", "created": 0,
+                                          "model": body.get("model"), "choices": []}).encode()
+                else:
+                    payload = json.dumps(_completion(body)).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def __enter__(self) -> "FaultServer":
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _completion(body: dict) -> dict:
+    messages = body.get("messages", [])
+    system = next((m["content"] for m in messages if m["role"] == "system"), "")
+    labels = re.search(r"labels: (.*)\.", system)
+    text = labels.group(1).split(", ")[0] if labels else "Paris"
+    prompt_tokens = sum(len(m["content"].split()) for m in messages)
+    return {"id": "x", "object": "chat.completion", "created": 0, "model": body.get("model"),
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": 1, "total_tokens": prompt_tokens + 1}}

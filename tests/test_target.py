@@ -1,0 +1,274 @@
+"""The target model behind an OpenAI-compatible endpoint: faults (injected by a loopback fault server),
+caps, the response cache, the key kept secret, label matching; and, marked slow, the real
+`transformers serve` serving the embedded model, probed end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from advisor.cli import cli
+from advisor.probes.endpoint import EndpointModel, EndpointSpec, label_logprobs, match_label
+from fault_server import FaultServer
+from tests.helpers import EXAMPLE
+
+SECRET = "sk-test-5ecret-value-never-printed"
+
+
+@pytest.fixture
+def tickets(tmp_path):
+    lines = (EXAMPLE / "tickets.jsonl").read_text().splitlines()[:60]
+    path = tmp_path / "tickets.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def server(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    with FaultServer() as srv:
+        yield srv
+
+
+def few_shot(tickets, server, db_path, *extra):
+    args = ["probe", "few-shot", "--data", tickets, "--target", "team-model", "--target-url", server.url,
+            "--eval-size", "10", "-k", "0,2", "--seeds", "1", "--db", db_path, *extra]
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def everything_stored(db_path) -> str:
+    con = duckdb.connect(str(db_path), read_only=True)
+    text = json.dumps([con.execute(f"SELECT * FROM {t}").fetchall()
+                       for t in ("probe_runs", "response_cache", "metrics", "example_results")], default=str)
+    con.close()
+    return text
+
+
+# -- label matching --------------------------------------------------------------------------------
+@pytest.mark.parametrize("answer, expected", [
+    ("billing", 0), ("Billing.", 0), ("Label: billing", 0), ("the how_to", 1), ("It is a bug report", None),
+    ("billing or how_to", None), ("", None), ("howto", 1),
+])
+def test_an_answer_is_matched_to_the_label_it_names(answer, expected):
+    assert match_label(answer, ["billing", "how_to"]) == expected
+
+
+def test_label_scores_from_first_token_logprobs():
+    assert label_logprobs(None, ["yes", "no"]) is None
+    scores = label_logprobs({"Yes": -0.1, " no": -2.5, "maybe": -3.0}, ["yes", "no"])
+    assert scores == [-0.1, -2.5]
+
+
+# -- the path against a server ---------------------------------------------------------------------
+def test_few_shot_on_a_target_measures_format_failures_usage_and_caches(tickets, server, db_path):
+    result = few_shot(tickets, server, db_path)
+    assert result.exit_code == 0, result.output
+    assert "target team-model @ " in result.output and "20 requests, 0 already cached, 20 to send" in result.output
+    assert len(server.requests) == 21 - 1  # 10 eval items x (k=0, k=2), no preflight for a probe command
+    assert all(h.get("authorization") == f"Bearer {SECRET}" for h in server.headers)
+    body = server.requests[0]
+    assert body["temperature"] == 0 and body["messages"][0]["role"] == "system"
+    assert "Classify each input into one of these labels:" in body["messages"][0]["content"]
+    con = duckdb.connect(str(db_path), read_only=True)
+    ev = json.loads(con.execute("SELECT result FROM probe_runs").fetchone()[0])["evidence"]
+    con.close()
+    # the fake server always answers the first label: accuracy = its share, no format failure
+    first = sorted({json.loads(line)["label"] for line in tickets.read_text().splitlines()})[0]
+    assert ev["format_failure_rate"] == 0.0 and ev["logprobs_returned"] is False
+    assert ev["prompt_tokens_zero_shot"] > 0 and ev["prompt_tokens_per_demo"] > 0 and ev["latency_p50"] > 0
+    assert 0 <= ev["best_accuracy"] <= 1 and first
+    assert SECRET not in result.output and SECRET not in everything_stored(db_path)
+    # a re-run pays for nothing
+    again = few_shot(tickets, server, db_path, "--force")
+    assert again.exit_code == 0, again.output
+    assert "20 already cached, 0 to send" in again.output and len(server.requests) == 20
+
+
+def test_concurrency_is_bounded(tickets, server, db_path):
+    server.delay = 0.2
+    result = few_shot(tickets, server, db_path, "--target-concurrency", "2")
+    assert result.exit_code == 0, result.output
+    assert server.max_in_flight == 2
+
+
+def test_429_with_retry_after_is_retried(tickets, server, db_path):
+    server.plan = ["429", "429"]
+    started = time.monotonic()
+    result = few_shot(tickets, server, db_path, "--target-concurrency", "1")
+    assert result.exit_code == 0, result.output
+    assert len(server.requests) == 22 and time.monotonic() - started >= 0.4  # waited the Retry-After twice
+
+
+def test_a_request_cap_stops_cleanly_and_a_rerun_pays_only_for_the_rest(tickets, server, db_path):
+    result = few_shot(tickets, server, db_path, "--target-max-requests", "15")
+    assert result.exit_code == 0, result.output
+    assert "request cap reached" in result.output and len(server.requests) == 15
+    con = duckdb.connect(str(db_path), read_only=True)
+    assert con.execute("SELECT status FROM probe_runs").fetchone()[0] == "partial"
+    assert con.execute("SELECT count(*) FROM response_cache").fetchone()[0] == 15
+    con.close()
+    again = few_shot(tickets, server, db_path, "--target-max-requests", "15")
+    assert again.exit_code == 0, again.output
+    assert "15 already cached, 5 to send" in again.output and len(server.requests) == 20
+
+
+def test_a_spend_cap_needs_prices_and_stops_cleanly(tickets, server, db_path):
+    bad = few_shot(tickets, server, db_path, "--target-max-spend", "1")
+    assert bad.exit_code == 2 and bad.output.startswith("Error: --target-max-spend needs --target-price-in")
+    result = few_shot(tickets, server, db_path, "--target-max-spend", "0.0005", "--target-price-in", "100",
+                      "--target-concurrency", "1")
+    assert result.exit_code == 0, result.output
+    assert "spend cap reached" in result.output and 1 <= len(server.requests) < 20
+
+
+@pytest.mark.parametrize("fault, expected", [
+    ("401", "the server refused the API key in $OPENAI_API_KEY (401)"),
+    ("404", "--target team-model: http://127.0.0.1:"),
+    ("500", "server error 500 after 1 retries"),
+    ("malformed", "the server's answer is not a chat completion"),
+    ("empty", "the server returned no answer (an empty `choices` list)"),
+    ("slow", "no answer within 0.5 s, 1 retries included"),
+])
+def test_faults_are_one_line_exit_2_and_keep_finished_calls(tickets, server, db_path, fault, expected):
+    server.plan = ["ok", "ok", "ok"]
+    server.always = fault
+    result = few_shot(tickets, server, db_path, "--target-concurrency", "1", "--target-timeout", "0.5",
+                      "--target-retries", "1")
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(lines) == 1 and expected in lines[0] and "Traceback" not in result.output
+    assert SECRET not in result.output and SECRET not in everything_stored(db_path)
+    con = duckdb.connect(str(db_path), read_only=True)
+    assert con.execute("SELECT count(*) FROM response_cache").fetchone()[0] == 3  # finished calls kept
+    assert con.execute("SELECT status FROM probe_runs").fetchone()[0] == "failed"
+    con.close()
+
+
+def test_an_unreachable_endpoint_is_an_input_error(tickets, db_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    port = _free_port()
+    result = CliRunner().invoke(cli, ["probe", "few-shot", "--data", str(tickets), "--target", "m", "--target-url",
+                                      f"http://127.0.0.1:{port}/v1", "--target-retries", "0", "--eval-size", "10",
+                                      "--db", str(db_path)])
+    assert result.exit_code == 2
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert errors == [f"Error: --target-url http://127.0.0.1:{port}/v1: cannot reach the server (connection refused); "
+                      "check the URL and that the server is running."]
+
+
+def test_no_url_anywhere_and_a_missing_key_variable_are_input_errors(tickets, db_path, monkeypatch):
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    result = CliRunner().invoke(cli, ["probe", "few-shot", "--data", str(tickets), "--target", "m"])
+    assert result.exit_code == 2 and result.output.startswith("Error: --target-url: no endpoint given")
+    monkeypatch.delenv("MY_KEY", raising=False)
+    with pytest.raises(Exception, match=r"--target-key-env MY_KEY: that environment variable is not set"):
+        EndpointModel(EndpointSpec(model="m", url="http://127.0.0.1:9/v1", key_env="MY_KEY")).client()
+
+
+def test_assess_with_a_target_checks_it_before_storing_anything(tickets, server, db_path):
+    server.always = "401"
+    args = ["assess", "--no-input", "--answers", EXAMPLE / "answers.yaml", "--data", tickets, "--probes",
+            "target-few-shot", "--target", "team-model", "--target-url", server.url, "--out", db_path.parent / "r.md"]
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert result.exit_code == 2 and result.output.count("Error:") == 1 and "(401)" in result.output
+    con = duckdb.connect(str(db_path), read_only=True)
+    assert con.execute("SELECT count(*) FROM assessments").fetchone()[0] == 0
+    con.close()
+
+
+def test_assess_with_a_target_leads_with_its_figures_and_uses_its_tokens_in_costs(tickets, server, db_path, tmp_path):
+    args = ["assess", "--no-input", "--answers", EXAMPLE / "answers.yaml", "--data", tickets, "--probes",
+            "target-few-shot", "--target", "team-model", "--target-url", server.url, "--eval-size", "10",
+            "--out", tmp_path / "r.md"]
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    report = (tmp_path / "r.md").read_text()
+    assert "Measured on your target model `team-model @ http://127.0.0.1:" in report
+    assert "### Few-shot prompting on your target model" in report
+    assert r"| tokens.prompt\_base |" in report
+    assert r"measured (target\_few\_shot.prompt\_tokens\_zero\_shot)" in report
+    assert SECRET not in report and SECRET not in everything_stored(db_path)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- the real server ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def served_model():
+    """`transformers serve` on a free loopback port, serving the embedded model converted in the cache."""
+    from advisor.probes.runtime import prepare_embedded
+
+    folder = prepare_embedded("smollm2-135m")
+    exe = Path(sys.executable).parent / "transformers"
+    if not exe.exists() and shutil.which("transformers") is None:
+        pytest.fail("`transformers serve` is not installed: pip install 'transformers[serving]'")
+    port = _free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen([str(exe if exe.exists() else "transformers"), "serve", str(folder), "--port", str(port),
+                             "--device", "cpu"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"{url}/models", timeout=2).read()
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    pytest.fail("`transformers serve` exited before answering")
+                time.sleep(1)
+        else:
+            pytest.fail("`transformers serve` did not answer within 180 s")
+        yield str(folder), url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_assess_against_transformers_serve_end_to_end(served_model, tmp_path, db_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    model, url = served_model
+    lines = (EXAMPLE / "tickets.jsonl").read_text().splitlines()[:60]
+    (tmp_path / "t.jsonl").write_text("\n".join(lines) + "\n")
+    questions = (EXAMPLE / "qa.jsonl").read_text().splitlines()[:6]
+    (tmp_path / "qa.jsonl").write_text("\n".join(questions) + "\n")
+    args = ["assess", "--no-input", "--answers", EXAMPLE / "answers.yaml", "--data", tmp_path / "t.jsonl",
+            "--corpus", EXAMPLE / "docs", "--qa", tmp_path / "qa.jsonl", "--probes", "target-few-shot,rag",
+            "--target", model, "--target-url", url, "--eval-size", "12", "--out", tmp_path / "r.md"]
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    con = duckdb.connect(str(db_path), read_only=True)
+    results = {p: json.loads(r) for p, r in con.execute("SELECT probe, result FROM probe_runs").fetchall()}
+    paid = con.execute("SELECT count(*) FROM response_cache").fetchone()[0]
+    con.close()
+    few = results["target-few-shot"]["evidence"]
+    assert few["eval_size"] == 12 and few["logprobs_returned"] is False  # the server returns none
+    assert 0 <= few["format_failure_rate"] <= 1 and few["prompt_tokens_zero_shot"] > 20
+    rag = results["rag"]["evidence"]
+    assert rag["open_book_on_target"] is True and rag["open_book_questions"] == 6
+    assert rag["open_book_prompt_tokens"] > rag["closed_book_prompt_tokens"] + 50  # the chunks are in the prompt
+    report = (tmp_path / "r.md").read_text()
+    assert f"Measured on your target model `{model} @ {url}`" in report
+    assert "The endpoint returned no token log-probabilities" in report
+    # the same assessment again pays for no request
+    again = CliRunner().invoke(cli, [str(a) for a in args] + ["--force"])
+    assert again.exit_code == 0, again.output
+    con = duckdb.connect(str(db_path), read_only=True)
+    assert con.execute("SELECT count(*) FROM response_cache").fetchone()[0] == paid
+    con.close()
