@@ -71,7 +71,7 @@ def test_assess_runs_every_probe_and_stores_everything(example_slice, tmp_path, 
     assert (tmp_path / "again" / "report.md").read_text() == report
     for fmt in ("html", "json"):
         first = CliRunner().invoke(cli, ["report", "1", "--format", fmt, "--out", str(tmp_path / f"a.{fmt}")])
-        second = CliRunner().invoke(cli, ["report", "1", "--format", fmt, "--out", str(tmp_path / f"b" / f"a.{fmt}")])
+        second = CliRunner().invoke(cli, ["report", "1", "--format", fmt, "--out", str(tmp_path / "b" / f"a.{fmt}")])
         assert first.exit_code == second.exit_code == 0
         assert (tmp_path / f"a.{fmt}").read_text() == (tmp_path / "b" / f"a.{fmt}").read_text()
 
