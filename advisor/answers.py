@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Choice(str, Enum):
@@ -101,7 +101,19 @@ def q(title: str, why: str, default: Any = ..., **kw: Any) -> Any:
 class Answers(BaseModel):
     """Everything advisor needs to know about a project before it recommends a strategy."""
 
-    model_config = ConfigDict(extra="forbid", use_enum_values=False, validate_default=True)
+    model_config = ConfigDict(extra="forbid", use_enum_values=False, validate_default=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, data: Any) -> Any:
+        """``labeled_examples: true`` is a mistake, not 1: a count or an amount must be written as a number."""
+        if isinstance(data, dict):
+            for name, value in data.items():
+                field = cls.model_fields.get(name)
+                if field is not None and isinstance(value, bool) and field_kind(name) in ("int", "float",
+                                                                                         "optional_float"):
+                    raise ValueError(f"{name}: {str(value).lower()} is not a number; write a number such as 300")
+        return data
 
     project_name: str = q(
         "Project name",

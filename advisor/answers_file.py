@@ -10,6 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from advisor.answers import Answers, choices_of, missing_fields
+from advisor.yamlsafe import safe_load, too_big
 from advisor.errors import InputError, format_validation_error
 
 
@@ -22,7 +23,9 @@ def read_answers_file(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read the answers file ({exc}); it must be UTF-8 YAML or JSON") from None
     try:
-        data = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
+        if too_big(text):
+            raise InputError(f"{path}: the answers file is over 2 MB; it holds a few dozen answers")
+        data = json.loads(text) if str(path).endswith(".json") else safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else (f":{exc.lineno}" if hasattr(exc, "lineno") else "")

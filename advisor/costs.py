@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from advisor.answers import Answers
 from advisor.errors import InputError, format_validation_error
+from advisor.yamlsafe import safe_load, too_big
 from advisor.cost_models import STRATEGIES, CostAssumptions, CostEstimate
 from advisor.costs_lines import Inputs, break_even, strategy_cost
 from advisor.training_cost import costs_file
@@ -28,7 +29,10 @@ from advisor.training_cost import costs_file
 # -- loading --------------------------------------------------------------------------------
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        if too_big(text):
+            raise InputError(f"--costs {path}: the file is over 2 MB; a cost file is a few lines of YAML.")
+        data = safe_load(text)
     except FileNotFoundError:
         raise InputError(f"--costs {path}: no such file; pass a YAML file with the assumptions to change.") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:

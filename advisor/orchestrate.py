@@ -98,6 +98,24 @@ class Budget:
         return left * spec.weight / sum(p.weight for p in pending)
 
 
+def check(answers: Answers, inputs: Inputs) -> None:
+    """Every probe that would run gets a valid configuration and usable input files, or one InputError now,
+    before anything is stored and before any model is loaded."""
+    from pydantic import ValidationError
+
+    from advisor.errors import format_validation_error
+
+    for item in plan(answers, inputs):
+        if item.config is None:
+            continue
+        try:
+            config = item.spec.config.model_validate(item.config)
+        except ValidationError as exc:
+            raise InputError(format_validation_error(exc, f"the {item.probe} probe")) from None
+        if item.spec.check is not None:
+            item.spec.check(config)
+
+
 def gather(answers: Answers, inputs: Inputs, store: Any, assessment_id: int | None,
            artifacts_dir: Path | None = None, echo: Callable[[str], None] = print) -> EvidenceSet:
     """Run the planned probes in order within the budget; never raise for a probe failure."""

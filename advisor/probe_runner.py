@@ -14,12 +14,21 @@ from advisor.probes.base import ProbeContext, ProbeResult
 from advisor.probes.registry import get, implementation
 
 
-def stderr_progress(label_prefix: str = "") -> Callable[[int, int, str], None]:
-    """A one-line progress bar on stderr (only when stderr is a terminal)."""
+def stderr_progress(label_prefix: str = "", every: float = 10.0) -> Callable[[int, int, str], None]:
+    """Progress on stderr: a redrawn bar on a terminal; otherwise (a log, CI) a plain line when a step starts
+    and at most every ``every`` seconds, so a long step is never silent."""
     tty = sys.stderr.isatty()
+    state = {"label": None, "at": 0.0}
 
     def report(done: int, total: int, label: str) -> None:
-        if not tty or total <= 0:
+        if total <= 0:
+            return
+        if not tty:
+            now = time.monotonic()
+            if label != state["label"] or done >= total or now - state["at"] >= every:
+                sys.stderr.write(f"{label_prefix}{label} {done}/{total}\n")
+                sys.stderr.flush()
+                state.update(label=label, at=now)
             return
         width = 30
         filled = int(width * min(done, total) / total)
@@ -81,7 +90,7 @@ def run_probe(
         result.run_id = run_id
         result.evidence = spec.check_evidence(result.evidence)
     except KeyboardInterrupt:
-        _record(store, run_id, ctx.result, started, "interrupted", "interrupted by the user (Ctrl-C)")
+        _record(store, run_id, ctx.result, started, "interrupted", "interrupted (Ctrl-C or SIGTERM); finished work kept")
         raise
     except AdvisorError as exc:
         _record(store, run_id, ctx.result, started, "failed", str(exc))

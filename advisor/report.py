@@ -26,12 +26,18 @@ def environment(user_dir: Path | None = None) -> Any:
 
     from advisor.probes.registry import specs
 
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    if user_dir is not None and not Path(user_dir).is_dir():
+        raise InputError(f"--templates {user_dir}: no such folder; pass a folder of .j2 templates overriding "
+                         "the built-in ones (or leave the option out).")
     loaders = [jinja2.FileSystemLoader(str(user_dir))] if user_dir else []
     loaders.append(jinja2.FileSystemLoader(str(templates_dir())))
     # a probe may ship its report section beside its own module
     extra = {str(s.template_dir) for s in specs() if s.template_dir is not None}
     loaders += [jinja2.FileSystemLoader(d) for d in sorted(extra)]
-    env = jinja2.Environment(
+    # templates users share are untrusted: the immutable sandbox refuses attribute tricks and mutation
+    env = ImmutableSandboxedEnvironment(
         loader=jinja2.ChoiceLoader(loaders),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
@@ -107,6 +113,7 @@ def build_context(doc: dict[str, Any], out_dir: Path, stem: str) -> dict[str, An
         "answer_rows": answer_rows(doc["answers"]),
         "matrix": rec.get("matrix") or {},  # the matrix of the rulebook that decided, as stored
         "winner": next(s for s in rec["strategies"] if s["strategy"] == rec["winner"]),
+        "fired_by_id": {f["id"]: f for f in rec["fired"]},
         "costs": costs,
         "winner_cost": next((c for c in (costs or {}).get("strategies", []) if c["strategy"] == rec["winner"]), None),
         "cost_rows": cost_rows(costs) if costs else [],
@@ -177,30 +184,66 @@ def render(doc: dict[str, Any], fmt: str = "md", out: Path | None = None, templa
     if fmt not in FORMATS:
         raise InputError(f"--format {fmt!r} is not supported; use one of {', '.join(FORMATS)}")
     out = Path(out) if out else default_report_path(doc["project_name"], fmt)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "json":
-        out.write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
-        return out
-    context = build_context(doc, out.parent, out.stem)
-    text = _render_template(environment(templates), context, templates)
-    if fmt == "html":
-        from advisor.html import markdown_to_html
+    check_writable(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if fmt == "json":
+            out.write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
+            return out
+        env = environment(templates)
+        context = build_context(doc, out.parent, out.stem)
+        text = _render_template(env, context, templates)
+        if fmt == "html":
+            from advisor.html import markdown_to_html
 
-        text = markdown_to_html(text, out.parent, f"Decision report: {doc['project_name']}")
-    out.write_text(text, encoding="utf-8")
+            text = markdown_to_html(text, out.parent, f"Decision report: {doc['project_name']}")
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"--out {out}: cannot write the report ({exc.strerror or exc}); choose a writable path. "
+                         "The assessment itself is stored.") from None
     return out
+
+
+def check_writable(out: Path) -> None:
+    """The report can be written at ``out``: no folder there, no file where a parent folder should be, and the
+    nearest existing parent is writable. Checked before an assessment starts, so nothing runs for nothing."""
+    import os
+
+    out = Path(out)
+    if out.is_dir():
+        raise InputError(f"--out {out}: is a folder; pass a file name such as {out / 'report.md'}.")
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"--out {out}: {parent} is a file, not a folder; choose another path.")
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"--out {out}: the folder {parent} is not writable; choose another path.")
 
 
 def _render_template(env: Any, context: dict[str, Any], templates: Path | None) -> str:
     """The markdown report; a broken (user) template is one error naming the file and line."""
     import jinja2
 
+    from jinja2.sandbox import SecurityError
+
     try:
         return env.get_template("report.md.j2").render(**context)
     except jinja2.TemplateSyntaxError as exc:
         where = f"{exc.filename or exc.name}:{exc.lineno}"
         raise InputError(f"{where}: template syntax error ({exc.message}); fix the template") from None
+    except SecurityError as exc:
+        raise InputError(f"{template_position(exc) or 'a report template'}: refused unsafe template code ({exc}); "
+                         "templates may only read the report's values") from None
     except jinja2.TemplateError as exc:
-        origin = f"templates in {templates}" if templates else "the report templates"
+        origin = template_position(exc) or (f"templates in {templates}" if templates else "the report templates")
         raise InputError(f"{origin}: {exc.message or exc} (a template refers to something the report does not "
                          "provide; compare with the built-in templates)") from None
+
+
+def template_position(exc: BaseException) -> str | None:
+    """``file:line`` of the template frame an error came from (jinja2 rewrites tracebacks to template lines)."""
+    import traceback
+
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith((".j2", ".jinja", ".md"))]
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else None

@@ -30,6 +30,7 @@ from advisor import answers as answers_mod
 from advisor.conditions import ConditionError, FieldRef, comparisons_of, fields_of, parse_condition
 from advisor.errors import RulebookError
 from advisor.placeholders import unknown_in
+from advisor.yamlsafe import NoAliasLoader, too_big
 from advisor.probes.registry import by_namespace
 from advisor.probes.spec import FactType
 
@@ -81,7 +82,7 @@ class Rulebook(BaseModel):
         return next((r for r in self.rules if r.id == rule_id), None)
 
 
-class _LineLoader(yaml.SafeLoader):
+class _LineLoader(NoAliasLoader):
     """A YAML loader that records each mapping's line as ``__line__``."""
 
 
@@ -107,8 +108,10 @@ def _read_yaml(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise RulebookError(f"{path}: cannot read the file ({exc}); check the path and that it is UTF-8 text") from None
+    if too_big(text):
+        raise RulebookError(f"{path}: the file is over 2 MB; a rules file is a few kilobytes of YAML")
     try:
-        return yaml.load(text, Loader=_LineLoader)
+        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
@@ -295,6 +298,9 @@ def load_rulebook(directory: Path | None = None) -> Rulebook:
     if not files:
         raise RulebookError(f"{directory}: no .yaml rule files found; a rulebook folder needs at least one")
     rules = [rule for path in files for rule in load_rules_file(path)]
+    if not rules:
+        raise RulebookError(f"{directory}: the rulebook holds no rules; add at least one under `rules:` "
+                            "(`advisor rules list` shows the built-in ones)")
     _check_unique(rules)
     meta_dir = directory if (directory / "strategies.yaml").exists() else builtin
     strategies = load_strategies(meta_dir)

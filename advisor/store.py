@@ -7,6 +7,8 @@ Schema changes are numbered migration functions, applied in order and recorded i
 from __future__ import annotations
 
 import json
+import os
+import socket
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -161,6 +163,13 @@ def m003_response_cache(con: Any) -> None:
     )
 
 
+@migration
+def m004_run_owner(con: Any) -> None:
+    """Which process runs a probe, so a run left ``running`` by a killed process is recognised as stale."""
+    con.execute("ALTER TABLE probe_runs ADD COLUMN pid INTEGER")
+    con.execute("ALTER TABLE probe_runs ADD COLUMN host VARCHAR")
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
@@ -173,21 +182,40 @@ def _json(value: Any) -> str:
 class Store:
     """An open advisor database. Use as a context manager or call :meth:`close`."""
 
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, read_only: bool = False):
+        """Open (and create or upgrade) the database; ``read_only``: the file must exist and is never changed
+        (a database from an older advisor is read through an upgraded temporary copy)."""
         import duckdb
 
         self.path = Path(path)
+        self.read_only = read_only
+        self._copy: Path | None = None
+        if read_only and not self.path.is_file():
+            raise StoreError(f"{self.path}: no advisor database there; `advisor assess` creates one, or pass the "
+                             "right file with --db or ADVISOR_DB.")
+        if self.path.is_dir():
+            raise StoreError(f"{self.path}: is a folder; pass a database file with --db or ADVISOR_DB.")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.con = duckdb.connect(str(self.path))
+            if not read_only:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.con = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.IOException as exc:
             raise StoreError(_explain_open_error(self.path, exc)) from None
         except (duckdb.Error, OSError) as exc:
             raise StoreError(
-                f"{self.path}: cannot open the database ({_first_line(exc)}). "
-                "If the file is not an advisor database, pass another one with --db or ADVISOR_DB."
+                f"{self.path}: cannot open the database ({_first_line(exc)}); it may be corrupt or not a DuckDB file. "
+                "Move it aside or pass another one with --db or ADVISOR_DB."
             ) from None
-        self.migrate()
+        try:
+            self._check_is_advisor()
+            if read_only:
+                self._read_through_upgrade()
+            else:
+                self.migrate()
+                self.mark_stale_runs()
+        except BaseException:
+            self.close()
+            raise
 
     def __enter__(self) -> "Store":
         return self
@@ -197,12 +225,72 @@ class Store:
 
     def close(self) -> None:
         self.con.close()
+        if self._copy is not None:
+            import shutil
+
+            shutil.rmtree(self._copy.parent, ignore_errors=True)
+            self._copy = None
+
+    def _tables(self) -> set[str]:
+        rows = self.con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'")
+        return {r[0] for r in rows.fetchall()}
+
+    def _check_is_advisor(self) -> None:
+        """A DuckDB file with tables but no ``schema_version`` belongs to something else: refuse it."""
+        import duckdb
+
+        try:
+            tables = self._tables()
+        except duckdb.Error as exc:
+            raise StoreError(f"{self.path}: cannot read the database ({_first_line(exc)}); it may be corrupt. "
+                             "Move it aside or pass another one with --db.") from None
+        if tables and "schema_version" not in tables:
+            names = ", ".join(sorted(tables)[:4])
+            raise StoreError(f"{self.path}: a DuckDB file that is not an advisor database (tables: {names}); "
+                             "advisor leaves it alone: pass another file with --db or ADVISOR_DB.")
+        if self.read_only and not tables:
+            raise StoreError(f"{self.path}: an empty database, not an advisor one; `advisor assess` fills it, or "
+                             "pass the right file with --db.")
+
+    def _read_through_upgrade(self) -> None:
+        """Readers never change the file: an older schema is upgraded in a temporary copy."""
+        import shutil
+        import tempfile
+
+        import duckdb
+
+        if self.schema_version() >= len(MIGRATIONS):
+            return
+        self.con.close()
+        folder = Path(tempfile.mkdtemp(prefix="advisor-read-"))
+        self._copy = folder / self.path.name
+        shutil.copyfile(self.path, self._copy)
+        wal = self.path.with_name(self.path.name + ".wal")
+        if wal.exists():
+            shutil.copyfile(wal, self._copy.with_name(self._copy.name + ".wal"))
+        self.con = duckdb.connect(str(self._copy))
+        self.migrate()
+
+    def mark_stale_runs(self) -> int:
+        """Runs left ``running`` by a process of this machine that no longer exists are marked ``stale``."""
+        import socket
+
+        rows = self.con.execute("SELECT id, pid, host FROM probe_runs WHERE status = 'running'").fetchall()
+        here = socket.gethostname()
+        stale = [run_id for run_id, pid, host in rows if pid is None or (host == here and not _alive(pid))]
+        for run_id in stale:
+            self.con.execute(
+                "UPDATE probe_runs SET status = 'stale', finished_at = ?, error = ? WHERE id = ?",
+                [_now(), "left running by a process that ended without finishing it (killed?); re-run to measure",
+                 run_id])
+        return len(stale)
 
     # -- schema --------------------------------------------------------------------------
     def schema_version(self) -> int:
-        self.con.execute(
-            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMP)"
-        )
+        if "schema_version" not in self._tables():
+            if self.read_only and self._copy is None:
+                return 0
+            self.con.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMP)")
         row = self.con.execute("SELECT max(version) FROM schema_version").fetchone()
         return int(row[0] or 0)
 
@@ -291,9 +379,9 @@ class Store:
     # -- probe runs ----------------------------------------------------------------------
     def start_probe_run(self, probe: str, fingerprint: str, config: dict, assessment_id: int | None) -> int:
         row = self.con.execute(
-            "INSERT INTO probe_runs (assessment_id, probe, fingerprint, config, status, started_at)"
-            " VALUES (?, ?, ?, ?, 'running', ?) RETURNING id",
-            [assessment_id, probe, fingerprint, _json(config), _now()],
+            "INSERT INTO probe_runs (assessment_id, probe, fingerprint, config, status, started_at, pid, host)"
+            " VALUES (?, ?, ?, ?, 'running', ?, ?, ?) RETURNING id",
+            [assessment_id, probe, fingerprint, _json(config), _now(), os.getpid(), socket.gethostname()],
         ).fetchone()
         if assessment_id is not None:
             self._link(assessment_id, int(row[0]), reused=False)
@@ -423,6 +511,16 @@ class Store:
         finally:
             self.con.unregister("_emb_rows")
             self.con.unregister("_emb_vals")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _first_line(exc: BaseException) -> str:

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from advisor.errors import InputError, format_validation_error
+from advisor.yamlsafe import safe_load
 from advisor.resources import rules_dir
 
 FLOPS_PER_PARAM_TOKEN = 6.0
@@ -59,7 +60,7 @@ def load_gpus(path: Path | None = None) -> dict[str, GpuClass]:
     """The ``gpus:`` table of ``path`` (default: the bundled ``rules/costs.yaml``)."""
     path = Path(path) if path is not None else costs_file()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise InputError(f"{path}: cannot read the GPU table ({type(exc).__name__}); fix or restore the file.") from None
     table = data.get("gpus") if isinstance(data, dict) else None

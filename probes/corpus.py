@@ -108,7 +108,12 @@ def read_text_file(file: Path) -> tuple[str | None, str]:
 
 def _read_pdf(file: Path) -> tuple[str | None, str]:
     try:
+        import logging
+
         from pypdf import PdfReader
+
+        # a broken file is reported once, as a skipped file; pypdf's own log lines would only repeat it
+        logging.getLogger("pypdf").setLevel(logging.CRITICAL)
     except ImportError:
         return None, "PDF support needs the pypdf package (pip install pypdf)"
     try:

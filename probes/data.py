@@ -76,6 +76,8 @@ def read_rows(path: Path) -> tuple[list[str], list[tuple]]:
     if path.stat().st_size == 0:
         raise InputError(f"--data {path}: the file is empty; it needs one labeled example per row.")
     is_json = reader == "read_json_auto"
+    if is_json:
+        _scan_jsonl(path)
     try:
         con = duckdb.connect()
         # JSON: keep every top-level value as its own JSON text (maximum_depth=1) and decode it here, so
@@ -91,6 +93,33 @@ def read_rows(path: Path) -> tuple[list[str], list[tuple]]:
     if is_json:
         rows = [tuple(None if v is None else json.loads(v) for v in row) for row in rows]
     return columns, rows
+
+
+#: The longest row of labeled data accepted, in characters: a labeled example is a message or a document
+#: excerpt; a longer "row" is a formatting accident that would only exhaust memory in the probes.
+MAX_ROW_CHARS = 100_000
+
+
+def _scan_jsonl(path: Path) -> None:
+    """Every line is one JSON object of a sensible length; otherwise one error naming the line."""
+    with path.open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            if len(raw) > MAX_ROW_CHARS * 4:
+                raise InputError(f"--data {path}:{number}: the line is {len(raw):,} bytes; a labeled example may have "
+                                 f"at most {MAX_ROW_CHARS:,} characters. Split or shorten it.")
+            line = raw.strip()
+            if line and not line.startswith(b"{"):
+                kind = "an array" if line.startswith(b"[") else "not a JSON object"
+                raise InputError(f"--data {path}:{number}: the line is {kind}; JSONL needs one object per line, "
+                                 'such as {"text": "...", "label": "..."}.')
+
+
+def check_lengths(path: Path, examples: list) -> None:
+    for number, e in enumerate(examples, start=1):
+        if len(e.text) > MAX_ROW_CHARS or len(e.label) > MAX_ROW_CHARS:
+            which = f"row {number}" if e.id == str(number) else f"row {number} (id {e.id})"
+            raise InputError(f"--data {path}: {which} has {max(len(e.text), len(e.label)):,} characters; "
+                             f"a labeled example may have at most {MAX_ROW_CHARS:,}. Split or shorten it.")
 
 
 def _pick_column(path: Path, columns: list[str], wanted: str | None, candidates: list[str], option: str) -> str:
@@ -153,6 +182,7 @@ def _examples(path: Path, columns: list[str], rows: list[tuple], text_col: str, 
     ii = columns.index(id_col) if id_col else None
     examples = [Example(id=_cell(r[ii]) if ii is not None else str(n), text=_cell(r[ti]), label=_cell(r[li]))
                 for n, r in enumerate(rows, start=1)]
+    check_lengths(path, examples)
     _check_nonempty(path, examples, "text", text_col, "--text-col")
     _check_nonempty(path, examples, "label", label_col, "--label-col")
     _check_unique_ids(path, examples, id_col)

@@ -171,6 +171,11 @@ def plan(answers: Any, inputs: AssessInputs) -> Plan:
     return Plan({"text": text, "model": inputs.model_spec()})
 
 
+def check(config: DomainConfig) -> None:
+    read_text(config.text)
+    read_text(general_path(config), "--general")
+
+
 SPEC = ProbeSpec(
     name="domain",
     description="Perplexity of a small LM on your domain text vs general English, and the most surprising terms.",
@@ -183,6 +188,7 @@ SPEC = ProbeSpec(
     weight=0.5,
     order=40,
     uses_model=True,
+    check=check,
     command="advisor probe domain --text PATH",
 )
 

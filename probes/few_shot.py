@@ -112,6 +112,16 @@ def eval_size_for_5pp(evidence: dict[str, Any]) -> int:
     return n_for_halfwidth(p, 0.05)
 
 
+def check(config: FewShotConfig) -> None:
+    """The labeled data and the prompt template are readable and usable (no model is loaded)."""
+    from advisor.probes.data import load_dataset
+    from advisor.probes.prompting import load_template
+
+    load_dataset(config.data, config.text_col, config.label_col, config.task)
+    if config.template is not None:
+        load_template(config.template)
+
+
 def caveats(ev: dict[str, Any]) -> list[str]:
     if ev.get("ci_halfwidth", 0) <= 0.08:
         return []
@@ -134,6 +144,7 @@ SPEC = ProbeSpec(
     placeholders={"best_k": (lambda ev: ev.get("best_k"), 8),
                   "eval_size": (eval_size_for_5pp, n_for_halfwidth(0.5, 0.05))},
     caveats=caveats,
+    check=check,
     command="advisor probe few-shot --data FILE",
 )
 

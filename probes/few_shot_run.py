@@ -79,6 +79,7 @@ class FewShotRun:
         if not self.split.eval:
             raise InputError(f"--data {c.data}: too few examples ({len(self.ds)}) to hold out an eval set.")
         self.ks = check_k(c.k, len(self.split.pool))
+        self.template = load_template(c.template) if c.template else default_template(self.ds.task)
         self.lm = open_for(c.model, c.target, self.ctx.store)
         self.remote = isinstance(self.lm, EndpointModel)
         # classification scores label log-likelihoods when the model can; an endpoint answers by generation
@@ -87,7 +88,6 @@ class FewShotRun:
             self.lm.require(Capability.LOGLIKELIHOOD, "few-shot classification (label log-likelihood)")
         else:
             self.lm.require(Capability.GENERATE, f"few-shot {self.ds.task}")
-        self.template = load_template(c.template) if c.template else default_template(self.ds.task)
         self.builder = PromptBuilder(self.template, self.ds.labels, self.lm)
         if not self.remote:
             self.result.notes.append(PROBE_MODEL_NOTE)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from advisor.probes.few_shot import ASSESS_SETTINGS, FewShotConfig, FewShotEvidence, caveats
+from advisor.probes.few_shot import ASSESS_SETTINGS, FewShotConfig, FewShotEvidence, caveats, check
 from advisor.probes.spec import AssessInputs, Plan, ProbeInput, ProbeSpec
 
 
@@ -38,6 +38,7 @@ SPEC = ProbeSpec(
     weight=2.0,
     order=5,  # the target's figures lead; the embedded model's follow as the proxy baseline
     caveats=caveats,
+    check=check,
     command="advisor probe few-shot --data FILE --target MODEL --target-url URL",
     standalone=False,
 )

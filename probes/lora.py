@@ -144,6 +144,18 @@ def plan(answers: Any, inputs: AssessInputs) -> Plan:
     return Plan(config)
 
 
+def check(config: LoraProbeConfig) -> None:
+    """The labeled data is readable and holds classes; the template and the GPU class are valid."""
+    from advisor.probes.data import load_dataset
+    from advisor.probes.prompting import load_template
+    from advisor.training_cost import gpu_class
+
+    load_dataset(config.data, config.text_col, config.label_col, config.task)
+    if config.template is not None:
+        load_template(config.template)
+    gpu_class(config.gpu)
+
+
 def caveats(ev: dict[str, Any]) -> list[str]:
     if ev.get("significant") is not False:
         return []
@@ -165,6 +177,7 @@ SPEC = ProbeSpec(
     order=30,
     uses_model=True,
     caveats=caveats,
+    check=check,
     command="advisor probe lora --data FILE",
 )
 

@@ -76,9 +76,18 @@ def load_template(path: Path | str) -> PromptTemplate:
     """Read a ``--template`` YAML file into a :class:`PromptTemplate` (one-line errors)."""
     import yaml
 
+    from advisor.yamlsafe import safe_load, too_big
+
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        if too_big(text):
+            raise InputError(f"--template {path}: the file is over 2 MB; a prompt template is a few lines of YAML.")
+        data = safe_load(text)
+    except FileNotFoundError:
+        raise InputError(f"--template {path}: no such file; pass a YAML prompt template (docs/few-shot.md).") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"--template {path}: not UTF-8 text (bad byte at offset {exc.start}); save it as UTF-8.") from None
     except OSError as exc:
         raise InputError(f"--template {path}: cannot read it ({exc.strerror}).") from None
     except yaml.YAMLError as exc:
@@ -86,16 +95,27 @@ def load_template(path: Path | str) -> PromptTemplate:
     if not isinstance(data, dict):
         raise InputError(f"--template {path}: expected a mapping of fields (instruction, example, label_words, ...).")
     try:
-        return PromptTemplate.model_validate(data)
+        template = PromptTemplate.model_validate(data)
     except ValidationError as exc:
         raise InputError(format_validation_error(exc, f"--template {path}", "docs/few-shot.md lists the template fields")) from None
+    try:  # a broken or unsafe template fails now, before any model is loaded
+        _render(template.instruction, labels=["label"])
+        _render(template.example, text="text", input="text")
+    except InputError as exc:
+        raise InputError(f"--template {path}: {exc}") from None
+    return template
 
 
 def _render(source: str, **variables: Any) -> str:
-    from jinja2 import Environment, StrictUndefined, TemplateError
+    from jinja2 import StrictUndefined, TemplateError
+    from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
+    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True)
     try:
-        return Environment(undefined=StrictUndefined, keep_trailing_newline=True).from_string(source).render(**variables)
+        return env.from_string(source).render(**variables)
+    except SecurityError as exc:
+        raise InputError(f"prompt template {source[:40]!r}: refused unsafe template code ({exc}); a template may "
+                         "only use {{text}} and {{labels}}.") from None
     except TemplateError as exc:
         raise InputError(f"prompt template {source[:40]!r}: {exc}; it may use {{{{text}}}} and {{{{labels}}}}.") from None
 

@@ -117,6 +117,19 @@ def plan(answers: Any, inputs: AssessInputs) -> Plan:
     return Plan(config)
 
 
+def check(config: RagConfig) -> None:
+    """The corpus and the question file exist and are not empty (they are read in full when the probe runs)."""
+    from advisor.errors import InputError
+
+    for option, path in (("--corpus", config.corpus), ("--qa", config.qa)):
+        if path is None:
+            continue
+        if not Path(path).exists():
+            raise InputError(f"{option} {path}: no such file or folder.")
+        if Path(path).is_file() and Path(path).stat().st_size == 0:
+            raise InputError(f"{option} {path}: the file is empty.")
+
+
 def caveats(ev: dict[str, Any]) -> list[str]:
     if not ev.get("proxy"):
         return []
@@ -137,6 +150,7 @@ SPEC = ProbeSpec(
     order=20,
     placeholders={"chunk_size": (lambda ev: ev.get("best_chunk_size"), 256)},
     caveats=caveats,
+    check=check,
     command="advisor probe rag --corpus PATH [--qa FILE]",
 )
 

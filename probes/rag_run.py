@@ -313,7 +313,10 @@ class RagProbe(Probe):
         from advisor.probes.embedder import resolve_embedder
 
         digest = hashlib.sha256()
-        digest.update(json.dumps(config.model_dump(mode="json"), sort_keys=True).encode())
+        keyed = config.model_dump(mode="json", exclude={"target"})
+        if config.target is not None:  # the model measured, not how hard it is used
+            keyed["target"] = {"model": config.target.model, "url": config.target.base_url()}
+        digest.update(json.dumps(keyed, sort_keys=True).encode())
         digest.update(resolve_embedder(config.embedder).encode())
         digest.update(content_digest(config.corpus).encode())
         if config.qa is not None:

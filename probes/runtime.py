@@ -188,6 +188,21 @@ def _pick_dtype(dtype: str, device: str) -> str:
     return "float32"
 
 
+def quiet_libraries() -> None:
+    """Deprecation notices of torch and transformers are for their developers, not advisor's users
+    (``ADVISOR_VERBOSE=1`` keeps them)."""
+    import warnings
+
+    if os.environ.get("ADVISOR_VERBOSE"):
+        return
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    for module in ("torch", "transformers", "peft", "sentence_transformers"):
+        warnings.filterwarnings("ignore", category=FutureWarning, module=module)
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=module)
+
+
 def configure_torch() -> None:
     """CPU settings that matter for speed: flush denormals, use every core (no oversubscription)."""
     import torch
@@ -212,6 +227,7 @@ def _load(spec: ModelSpec) -> LoadedModel:
 
     configure_torch()
     hf_logging.disable_progress_bar()  # the CLI draws its own progress bar on stderr
+    quiet_libraries()
     source, local_only = _resolve(spec)
     device = _pick_device(spec.device)
     dtype = _pick_dtype(spec.dtype, device)
@@ -239,7 +255,13 @@ def _from_pretrained(spec: ModelSpec, source: str, local_only: bool, torch_dtype
             raise ModelNotFoundError(
                 f"--model {spec.name}: the model needs custom code; re-run with --trust-remote-code if you trust it."
             ) from None
-        raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelNotFoundError(f"--model {spec.name}: transformers cannot load this checkpoint ({first[:160]}); "
+                                 "pass a causal language model folder (config.json, tokenizer, weights).") from None
+    except Exception as exc:  # truncated or corrupt weights, a broken config: the library's own errors vary
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelNotFoundError(f"--model {spec.name}: the checkpoint is unreadable ({type(exc).__name__}: "
+                                 f"{first[:140]}); re-download or re-convert it.") from None
     return tokenizer, model
 
 

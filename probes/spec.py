@@ -164,6 +164,8 @@ class ProbeSpec:
     - ``uses_model``: it prompts a language model (loaded once before the budget clock starts);
     - ``placeholders``: values it provides to ``{name}`` in rules' next steps, with their default;
     - ``caveats``: ``caveats(facts) -> sentences`` saying where its measurement is too weak to lean on;
+    - ``check``: ``check(config)`` reads its inputs cheaply and raises ``InputError`` for a missing or unusable
+      one, so ``assess`` stops before storing anything or loading a model;
     - ``command``: the standalone command, shown when ``assess`` skips the probe;
     - ``standalone``: ``False`` when that command is another probe's with an option (``few-shot --target``).
     """
@@ -182,6 +184,7 @@ class ProbeSpec:
     uses_model: bool = False
     placeholders: dict[str, tuple[Placeholder, Any]] = field(default_factory=dict)
     caveats: Callable[[dict[str, Any]], list[str]] | None = None
+    check: Callable[[Any], None] | None = None
     command: str = ""
     standalone: bool = True  # has its own `advisor probe <name>` (False: run through another probe's command)
 

@@ -67,7 +67,7 @@ def assess(answers_file: Path | None, no_input: bool, probe_selection: str, budg
     from advisor.answers_file import read_answers_file, validate_answers
     from advisor.assessment import assess as run_assessment
     from advisor.costs import load_cost_assumptions
-    from advisor.orchestrate import Inputs, parse_probe_selection
+    from advisor.orchestrate import Inputs, check, parse_probe_selection
     from advisor.rulebook import load_rulebook
     from advisor.store import Store
 
@@ -87,6 +87,12 @@ def assess(answers_file: Path | None, no_input: bool, probe_selection: str, budg
     answers = validate_answers(data_answers, str(answers_file) if answers_file else "answers")
     rulebook = load_rulebook(rules_dir)  # an invalid rulebook or costs file fails before anything is stored
     costs = load_cost_assumptions(costs_file)
+    check(answers, inputs)  # a missing or unusable input file stops here, before storing or loading a model
+    from advisor.report import check_writable, default_report_path, environment
+
+    check_writable(out or default_report_path(answers.project_name, fmt))
+    if templates is not None:
+        environment(templates)  # a missing template folder is an error now, not after the probes
     command = "advisor " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else "advisor assess"
     with Store(resolve_db(db)) as store:
         if target is not None:  # a wrong URL, key or model is an input error before anything is stored

@@ -25,7 +25,7 @@ def compare(first: int, second: int, db: Path | None) -> None:
     from advisor.compare import compare as diff, render_text
     from advisor.store import Store
 
-    with Store(resolve_db(db)) as store:
+    with Store(resolve_db(db), read_only=True) as store:
         docs = [document_from_store(store, i) for i in (first, second)]
     for i, doc in zip((first, second), docs):
         if doc is None:

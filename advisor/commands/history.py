@@ -23,7 +23,7 @@ def history(limit: int, db: Path | None) -> None:
     """
     from advisor.store import Store
 
-    with Store(resolve_db(db)) as store:
+    with Store(resolve_db(db), read_only=True) as store:
         rows = store.assessments(limit)
     if not rows:
         click.echo("No assessments yet. Run `advisor assess` to make one.")
@@ -46,7 +46,7 @@ def show(assessment_id: int, db: Path | None) -> None:
     """
     from advisor.store import Store
 
-    with Store(resolve_db(db)) as store:
+    with Store(resolve_db(db), read_only=True) as store:
         data = store.assessment(assessment_id)
     if data is None:
         raise InputError(f"assessment {assessment_id} not found in {resolve_db(db)}; `advisor history` lists them")

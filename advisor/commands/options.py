@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Callable
 
@@ -48,8 +49,8 @@ def duration(ctx: click.Context, param: click.Parameter, value: Any) -> float | 
         seconds = float(number) * (factor or 1)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a duration; use e.g. 300s, 10m or 1h") from None
-    if seconds <= 0:
-        raise click.BadParameter(f"{value!r}: the duration must be positive")
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise click.BadParameter(f"{value!r}: give a positive, finite duration, e.g. 300s, 10m or 1h")
     return seconds
 
 

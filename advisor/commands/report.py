@@ -27,7 +27,7 @@ def report(assessment_id: int, out: Path | None, fmt: str, templates: Path | Non
     from advisor.report import render
     from advisor.store import Store
 
-    with Store(resolve_db(db)) as store:
+    with Store(resolve_db(db), read_only=True) as store:
         doc = document_from_store(store, assessment_id)
     if doc is None:
         raise InputError(f"assessment {assessment_id} has no stored recommendation in {resolve_db(db)}; "
