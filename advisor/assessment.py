@@ -115,6 +115,20 @@ def assess(
     return outcome
 
 
+def stored_document(store: Any, assessment_id: int) -> ReportDocument:
+    """:func:`document_from_store`, or one error saying whether the assessment is missing or undecided."""
+    from advisor.errors import InputError
+
+    document = document_from_store(store, assessment_id)
+    if document is not None:
+        return document
+    if store.assessment(assessment_id) is None:
+        raise InputError(f"assessment {assessment_id} not found in {store.path}; `advisor history` lists the "
+                         "assessments")
+    raise InputError(f"assessment {assessment_id} in {store.path} has no recommendation (it was interrupted before "
+                     "deciding); run `advisor assess` again")
+
+
 def document_from_store(store: Any, assessment_id: int) -> ReportDocument | None:
     """The report document of a stored assessment, from what the store holds, without asking again."""
     data = store.assessment(assessment_id)

@@ -20,7 +20,7 @@ PARTS: dict[str, set[str]] = {
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Tokens(_Strict):

@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from advisor.commands.options import db_option, resolve_db
-from advisor.errors import InputError
 
 
 @click.command()
@@ -21,14 +20,10 @@ def compare(first: int, second: int, db: Path | None) -> None:
     Example:
       advisor compare 3 4
     """
-    from advisor.assessment import document_from_store
+    from advisor.assessment import stored_document
     from advisor.compare import compare as diff, render_text
     from advisor.store import Store
 
     with Store(resolve_db(db), read_only=True) as store:
-        docs = [document_from_store(store, i) for i in (first, second)]
-    for i, doc in zip((first, second), docs):
-        if doc is None:
-            raise InputError(f"assessment {i} has no stored recommendation in {resolve_db(db)}; "
-                             "`advisor history` lists the assessments")
+        docs = [stored_document(store, i) for i in (first, second)]
     click.echo(render_text(diff(docs[0].model_dump(mode="json"), docs[1].model_dump(mode="json"))))

@@ -66,10 +66,13 @@ def run_probe_command(name: str, values: dict[str, Any], db: Path | None, *, for
     from advisor.probes.registry import get
     from advisor.store import Store
 
+    spec = get(name)
     try:
-        config = get(name).config.model_validate(values)
+        config = spec.config.model_validate(values)
     except ValidationError as exc:
         raise InputError(format_validation_error(exc, f"advisor probe {name}", f"`advisor probe {name} --help` lists the options")) from None
+    if spec.check is not None:
+        spec.check(config)  # unusable inputs stop here, before a run is recorded or a model loaded
     with Store(resolve_db(db)) as store:
         result = run_probe(name, config, store, force=force, budget_seconds=budget, artifacts_dir=artifacts_dir)
     for line in lines(result):

@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from advisor.commands.options import db_option, resolve_db
-from advisor.errors import InputError
 
 
 @click.command()
@@ -23,14 +22,11 @@ def report(assessment_id: int, out: Path | None, fmt: str, templates: Path | Non
     Example:
       advisor report 3 --out decision.md
     """
-    from advisor.assessment import document_from_store
+    from advisor.assessment import stored_document
     from advisor.report import render
     from advisor.store import Store
 
     with Store(resolve_db(db), read_only=True) as store:
-        doc = document_from_store(store, assessment_id)
-    if doc is None:
-        raise InputError(f"assessment {assessment_id} has no stored recommendation in {resolve_db(db)}; "
-                         "`advisor history` lists the assessments")
+        doc = stored_document(store, assessment_id)
     path = render(doc.model_dump(mode="json"), fmt, out, templates)
     click.echo(f"Report written to {path}")
