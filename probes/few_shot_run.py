@@ -106,9 +106,22 @@ class FewShotRun:
             return max(8, 2 + max(len(self.template.word(x).split()) for x in self.ds.labels) * 4)
         return self.config.max_new_tokens
 
+    def _check_length(self, k: int, contexts: list) -> None:
+        """A prompt longer than the local model's context is an input error, not a silent truncation."""
+        limit = getattr(self.lm, "context_length", None)
+        if self.remote or not limit:
+            return
+        longest = max(range(len(contexts)), key=lambda i: len(contexts[i]))
+        tokens = self.lm.count_tokens(contexts[longest])
+        if tokens > limit:
+            raise InputError(f"--data {self.config.data}: the k={k} prompt for example {self.split.eval[longest].id} "
+                             f"is {tokens:,} tokens, more than {self.lm.name} reads ({limit:,}); use a smaller -k "
+                             "or shorter examples.")
+
     def _unit(self, k: int, seed: int) -> dict:
         demos = self._demos(k, seed)
         contexts = self._contexts(k, seed)
+        self._check_length(k, contexts)
         started = time.monotonic()
         if self.by_generation:
             outcome = self._classify_by_generation(contexts)

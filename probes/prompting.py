@@ -98,11 +98,14 @@ def load_template(path: Path | str) -> PromptTemplate:
         template = PromptTemplate.model_validate(data)
     except ValidationError as exc:
         raise InputError(format_validation_error(exc, f"--template {path}", "docs/few-shot.md lists the template fields")) from None
-    try:  # a broken or unsafe template fails now, before any model is loaded
-        _render(template.instruction, labels=["label"])
-        _render(template.example, text="text", input="text")
-    except InputError as exc:
-        raise InputError(f"--template {path}: {exc}") from None
+    for name, variables in (("instruction", {"labels": ["label"]}), ("example", {"text": "text", "input": "text"})):
+        try:  # a broken or unsafe template fails now, before any model is loaded
+            _render(getattr(template, name), **variables)
+        except InputError as exc:
+            line = next((n for n, row in enumerate(text.splitlines(), start=1) if row.lstrip().startswith(f"{name}:")),
+                        None)
+            where = f"{path}:{line}" if line else str(path)
+            raise InputError(f"--template {where}: {name}: {exc}") from None
     return template
 
 

@@ -67,6 +67,12 @@ def _unknown_arch(tmp, model):
     return folder
 
 
+def _short_context(tmp):
+    from tiny import save_tiny_lm
+
+    return save_tiny_lm(tmp / "short", seed=0, chat=False, max_position_embeddings=48)
+
+
 ASSESS = ["assess", "--no-input"]
 
 # (id, setup(tmp, model) -> args, expected exit code, substrings of the single Error line)
@@ -138,6 +144,9 @@ CASES = [
                                          _unknown_arch(t, m)], 2, ["--model", "cannot load this checkpoint"]),
     ("model-truncated-weights", lambda t, m: ["probe", "domain", "--text", EXAMPLE / "domain.txt", "--model",
                                               _truncated_weights(t, m)], 2, ["--model", "unreadable"]),
+    ("model-context-too-short", lambda t, m: ["probe", "few-shot", "--data", EXAMPLE / "tickets.jsonl", "-k", "8",
+                                              "--seeds", "1", "--model", _short_context(t)], 2,
+     ["--data", "the k=8 prompt for example", "tokens, more than", "reads (48)", "smaller -k"]),
     ("target-url-alone", lambda t, m: ["probe", "few-shot", "--data", EXAMPLE / "tickets.jsonl", "--target-url",
                                        "http://127.0.0.1:9/v1"], 2, ["--target-url needs --target"]),
 ]
