@@ -10,20 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from advisor.probes.few_shot import ASSESS_SETTINGS, FewShotConfig, FewShotEvidence, caveats, check
+from advisor.probes import few_shot
+from advisor.probes.few_shot import FewShotConfig, FewShotEvidence, caveats, check
 from advisor.probes.spec import AssessInputs, Plan, ProbeInput, ProbeSpec
 
 
 def plan(answers: Any, inputs: AssessInputs) -> Plan:
+    """The embedded model's few-shot plan (same items, draws and seeds), pointed at the target."""
     if inputs.target is None:
         return Plan.skip("no target model given (--target MODEL --target-url URL)")
-    data = inputs.file("data")
-    if data is None:
-        return Plan.skip("no labeled data given (--data)")
-    task = answers.task_type.value
-    task = task if task in ("classification", "extraction") else "generation"
-    return Plan({"data": data, "task": task, "model": inputs.model_spec(), "target": inputs.target,
-                 "eval_size": inputs.eval_size, **ASSESS_SETTINGS})
+    local = few_shot.plan(answers, inputs)
+    return local if local.config is None else Plan({**local.config, "target": inputs.target})
 
 
 SPEC = ProbeSpec(

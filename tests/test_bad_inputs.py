@@ -291,3 +291,16 @@ def test_sigkill_leaves_a_stale_run_that_the_next_start_recognises(tmp_path, tin
     con.close()
     assert runs[0][:2] == ("lora", "stale") and "killed?" in runs[0][2]
     assert runs[1][:2] == ("domain", "done")
+
+
+def test_a_broken_pdf_is_a_skipped_file_without_the_libraries_noise(tmp_path, capfd, caplog):
+    from advisor.probes.corpus import load_corpus
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Invoices are sent on the first day of the month.")
+    (docs / "b.pdf").write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer")
+    corpus = load_corpus(docs)
+    assert [d.id for d in corpus.documents] == ["a.txt"] and "unreadable PDF" in corpus.skipped["b.pdf"]
+    _, err = capfd.readouterr()
+    assert "EOF marker" not in err and not [r for r in caplog.records if r.name.startswith("pypdf")]

@@ -17,10 +17,11 @@ from typing import Any
 import click
 from pydantic import BaseModel
 
+from advisor.commands.lazy import LazyGroup
 from advisor.commands.options import db_option, duration, int_list, run_probe_command
 
 
-class ProbeGroup(click.Group):
+class ProbeGroup(LazyGroup):
     """Subcommands from the probe registry, imported on first use."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -38,16 +39,6 @@ class ProbeGroup(click.Group):
         if find_spec(module) is not None:
             return getattr(import_module(module), spec.namespace)
         return generated_command(spec)
-
-    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
-        name = args[0] if args else ""
-        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
-            import difflib
-
-            close = difflib.get_close_matches(name, self.list_commands(ctx), n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            ctx.fail(f"No such probe {name!r}.{hint}")
-        return super().resolve_command(ctx, args)
 
 
 @click.group(cls=ProbeGroup)
