@@ -20,6 +20,10 @@ from advisor.probes.few_shot import (VERSION, FewShotConfig, accuracy_metric, ch
                                      mean_metric, seed_stats)
 from advisor.probes.textmetrics import exact_match, token_f1
 
+class PromptTooLong(InputError):
+    """A prompt longer than the model's context: that (k, seed) is skipped; with no run left, an input error."""
+
+
 NO_LABEL = "(no label)"  # a generated answer that names none of the labels
 PROBE_MODEL_NOTE = ("Figures come from the probe model, which is much smaller than a production model: "
                     "read them as a lower bound and a baseline for comparing strategies.")
@@ -38,6 +42,7 @@ class FewShotRun:
         plan = [(k, s) for k in self.ks for s in range(1 if k == 0 else self.config.seeds)]
         self.total = len(plan) * len(self.split.eval)
         self._announce(plan)
+        too_long: list[str] = []
         for n, (k, seed) in enumerate(plan):
             if self.ctx.out_of_time():
                 self.result.status = "partial"
@@ -46,12 +51,19 @@ class FewShotRun:
             self.done = n * len(self.split.eval)
             try:
                 self.units.setdefault(k, []).append(self._unit(k, seed))
+            except PromptTooLong as exc:
+                self.units = {key: outs for key, outs in self.units.items() if outs}
+                too_long.append(str(exc))
+                self.result.notes.append(f"k={k}, seed {seed} skipped: {exc}")
+                continue
             except CapReached as exc:
                 self.units = {key: outs for key, outs in self.units.items() if outs}
                 self.result.status = "partial"
                 self.result.notes.append(f"stopped after {n} of {len(plan)} (k, seed) runs: {exc}")
                 break
             self._publish()
+        if too_long and not self.units:
+            raise InputError(f"--data {self.config.data}: {too_long[0]}")
         return self.result
 
     def _announce(self, plan: list[tuple[int, int]]) -> None:
@@ -114,9 +126,8 @@ class FewShotRun:
         longest = max(range(len(contexts)), key=lambda i: len(contexts[i]))
         tokens = self.lm.count_tokens(contexts[longest])
         if tokens > limit:
-            raise InputError(f"--data {self.config.data}: the k={k} prompt for example {self.split.eval[longest].id} "
-                             f"is {tokens:,} tokens, more than {self.lm.name} reads ({limit:,}); use a smaller -k "
-                             "or shorter examples.")
+            raise PromptTooLong(f"the k={k} prompt for example {self.split.eval[longest].id} is {tokens:,} tokens, "
+                                f"more than {self.lm.name} reads ({limit:,}); use a smaller -k or shorter examples.")
 
     def _unit(self, k: int, seed: int) -> dict:
         demos = self._demos(k, seed)
