@@ -57,6 +57,19 @@ def timestamp(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).replace(microsecond=0).isoformat()
 
 
+def measured_models(evidence: EvidenceSet) -> dict[str, str]:
+    """The model each probe's figures come from (the generator of an open-book check, else the probe's model)."""
+    out = {}
+    for result in evidence.results:
+        summary = result.summary or {}
+        model = (summary.get("open_book") or {}).get("model") or summary.get("model")
+        if model:
+            out[result.probe] = str(model)
+        if summary.get("embedder"):  # chunk sizes are counted in the embedder's tokens
+            out[f"{result.probe}:embedder"] = str(summary["embedder"])
+    return out
+
+
 def decide(rulebook: Rulebook, answers: Answers, evidence: EvidenceSet,
            costs: CostAssumptions | None = None) -> Recommendation:
     """The recommendation, with sensitivity, costs, the decision matrix and the probe bookkeeping."""
@@ -66,7 +79,7 @@ def decide(rulebook: Rulebook, answers: Answers, evidence: EvidenceSet,
     rec.skipped_probes = list(evidence.skipped)
     rec.probe_failures = list(evidence.failures)
     rec.matrix = {name: meta["matrix"] for name, meta in rulebook.strategies.items()}
-    rec.costs = estimate_costs(answers, facts, costs or load_cost_assumptions())
+    rec.costs = estimate_costs(answers, facts, costs or load_cost_assumptions(), measured_models(evidence))
     return rec
 
 

@@ -80,8 +80,10 @@ def leaf_paths(data: Any, prefix: str = "") -> list[str]:
 
 
 def estimate_costs(answers: Answers, evidence: dict[str, dict[str, Any]] | None,
-                   assumptions: CostAssumptions) -> CostEstimate:
-    """Cost of every strategy for these answers; measured evidence replaces assumptions where given."""
+                   assumptions: CostAssumptions, models: dict[str, str] | None = None) -> CostEstimate:
+    """Cost of every strategy for these answers; measured evidence replaces assumptions where given.
+    ``models``: the model each probe measured on (``{"target-few-shot": "gpt-4o-mini @ ..."}``), named in
+    the figures' sources."""
     inputs = Inputs.build(answers, evidence or {}, assumptions)
     rows = [strategy_cost(s, inputs) for s in STRATEGIES]
     cheapest = min(rows, key=lambda r: (r.per_request, r.total))
@@ -91,12 +93,16 @@ def estimate_costs(answers: Answers, evidence: dict[str, dict[str, Any]] | None,
         cheapest_total=min(rows, key=lambda r: r.total).strategy,
         break_even=[break_even(r, cheapest, inputs) for r in rows if r is not cheapest],
         evidence_used=inputs.evidence_used, notes=inputs.notes,
-        assumptions=assumptions.model_dump(mode="json"), sources=sources(assumptions, inputs),
+        assumptions=assumptions.model_dump(mode="json"), sources=sources(assumptions, inputs, models or {}),
     )
 
 
-def sources(assumptions: CostAssumptions, inputs: Inputs) -> dict[str, str]:
-    """Where each assumption used came from: measured (the evidence fact), your file, or the default."""
+def sources(assumptions: CostAssumptions, inputs: Inputs, models: dict[str, str]) -> dict[str, str]:
+    """Where each assumption used came from: measured (on which model, which fact), your file, or the default."""
+    by_namespace = {probe.replace("-", "_"): model for probe, model in models.items() if model}
     out = {path: assumptions.origin(path) for path in leaf_paths(assumptions.model_dump(mode="json"))}
-    out.update({path: f"measured ({fact})" for path, fact in inputs.measured_paths.items()})
+    for path, fact in inputs.measured_paths.items():
+        namespace = fact.split(".", 1)[0]
+        model = by_namespace.get(f"{namespace}:embedder" if fact == "rag.best_chunk_size" else namespace)
+        out[path] = f"measured on {model} ({fact})" if model else f"measured ({fact})"
     return out

@@ -169,8 +169,9 @@ def cost_rows(costs: dict[str, Any]) -> list[dict[str, str]]:
         for part in path.split("."):
             value = value[part]
         source = sources.get(path, "built-in default")
-        if source.startswith("measured (") and source[10:-1] in measured:
-            value = measured[source[10:-1]]
+        fact = source.rsplit("(", 1)[-1].rstrip(")") if source.startswith("measured") else ""
+        if fact in measured:
+            value = measured[fact]
         rows.append({"path": path, "value": f"{value:.4g}" if isinstance(value, float) else str(value),
                      "source": source})
     gpu = assumptions["training"]["gpu"]

@@ -197,7 +197,8 @@ def test_assess_with_a_target_leads_with_its_figures_and_uses_its_tokens_in_cost
     assert "Measured on your target model `team-model @ http://127.0.0.1:" in report
     assert "### Few-shot prompting on your target model" in report
     assert r"| tokens.prompt\_base |" in report
-    assert r"measured (target\_few\_shot.prompt\_tokens\_zero\_shot)" in report
+    assert r"measured on team-model @ http://127.0.0.1:" in report
+    assert r"(target\_few\_shot.prompt\_tokens\_zero\_shot)" in report
     assert SECRET not in report and SECRET not in everything_stored(db_path)
 
 
