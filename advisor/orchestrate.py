@@ -28,6 +28,7 @@ class Inputs:
     files: dict[str, Path] = field(default_factory=dict)
     model: str = "smollm2-135m"
     embedder: str | None = None
+    embedder_url: str | None = None
     allow_download: bool = False
     budget_seconds: float | None = 600.0
     eval_size: int = 100
@@ -38,7 +39,7 @@ class Inputs:
 
     def for_planner(self, earlier: dict[str, Any]) -> AssessInputs:
         return AssessInputs(files={k: v for k, v in self.files.items() if v is not None}, model=self.model,
-                            embedder=self.embedder, allow_download=self.allow_download, eval_size=self.eval_size,
+                            embedder=self.embedder, embedder_url=self.embedder_url, allow_download=self.allow_download, eval_size=self.eval_size,
                             gpu=self.gpu, target=self.target, earlier=earlier)
 
 

@@ -57,7 +57,66 @@ def load_embedder(name: str = DEFAULT_EMBEDDER, allow_download: bool = False, de
 
 def embedder_key(name: str, model: Any) -> str:
     """Cache key of an embedder: where it was loaded from and how long its inputs may be."""
+    if isinstance(model, EndpointEmbedder):
+        return f"{model.url}|{model.name}|normalized"
     return f"{resolve_embedder(name)}|max_seq_length={model.max_seq_length}|normalized"
+
+
+class EndpointEmbedder:
+    """Embeddings from an OpenAI-compatible ``/v1/embeddings`` endpoint (TEI, vLLM, Ollama, a provider), with
+    the interface the RAG probe uses. Chunks are still cut with the bundled embedder's tokenizer (chunk sizes
+    are counted in its tokens); the key comes from the environment, as for the target model."""
+
+    max_seq_length = 8192  # the server truncates to its own limit
+
+    def __init__(self, name: str, url: str, key_env: str = "OPENAI_API_KEY", timeout: float = 60.0,
+                 max_retries: int = 4, batch: int = 64):
+        import os
+
+        import openai
+
+        from advisor.probes.endpoint import EndpointSpec
+
+        self.name = name
+        self.url = EndpointSpec(model=name, url=url).base_url()
+        self.batch = batch
+        self.requests = 0
+        self.client = openai.OpenAI(base_url=self.url, api_key=os.environ.get(key_env) or "not-needed",
+                                    timeout=timeout, max_retries=max_retries)
+        self.tokenizer = load_embedder(DEFAULT_EMBEDDER).tokenizer
+        self._dim: int | None = None
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        from advisor.probes.endpoint import EndpointModel, EndpointSpec
+
+        rows: list[list[float]] = []
+        for start in range(0, len(texts), self.batch):
+            try:
+                reply = self.client.embeddings.create(model=self.name, input=texts[start:start + self.batch])
+                data = sorted(reply.data, key=lambda d: d.index)
+            except Exception as exc:
+                explained = EndpointModel(EndpointSpec(model=self.name, url=self.url)).explain(exc)
+                raise type(explained)(str(explained).replace("--target-url", "--embedder-url")
+                                      .replace("--target ", "--embedder ")) from None
+            self.requests += 1
+            rows += [d.embedding for d in data]
+        out = np.asarray(rows, dtype=np.float32)
+        if out.ndim != 2 or len(out) != len(texts):
+            raise ModelNotFoundError(f"--embedder-url {self.url}: the server returned {len(out)} embeddings for "
+                                     f"{len(texts)} texts; check that it serves embeddings for {self.name!r}.")
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        self._dim = out.shape[1]
+        return np.ascontiguousarray(out / np.where(norms == 0, 1, norms), dtype=np.float32)
+
+    def encode_document(self, texts: list[str], **_: Any) -> np.ndarray:
+        return self._embed(list(texts))
+
+    encode_query = encode_document
+
+    def get_embedding_dimension(self) -> int:
+        if self._dim is None:
+            self._embed(["dimension"])
+        return int(self._dim)
 
 
 def encode(model: Any, texts: Sequence[str], batch_size: int = 32, query: bool = False) -> np.ndarray:

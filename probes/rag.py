@@ -27,6 +27,8 @@ class RagConfig(BaseModel):
     corpus: Path
     qa: Path | None = None
     embedder: str = DEFAULT_EMBEDDER
+    embedder_url: str | None = None  # embeddings from an OpenAI-compatible /v1/embeddings endpoint
+    embedder_key_env: str = "OPENAI_API_KEY"
     allow_download: bool = False
     ks: list[int] = Field(default_factory=lambda: [1, 3, 5, 10])
     chunk_sizes: list[int] = Field(default_factory=lambda: [128, 256, 512])
@@ -114,6 +116,8 @@ def plan(answers: Any, inputs: AssessInputs) -> Plan:
                               "model": inputs.model, "target": inputs.target}
     if inputs.embedder:
         config["embedder"] = inputs.embedder
+    if inputs.embedder_url:
+        config["embedder_url"] = inputs.embedder_url
     return Plan(config)
 
 

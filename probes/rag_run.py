@@ -168,10 +168,20 @@ def run(config: Any, ctx: ProbeContext) -> ProbeResult:
     result = ctx.result
     inputs, notes = load_inputs(config)
     result.notes.extend(notes)
-    model = load_embedder(config.embedder, config.allow_download)
-    key = embedder_key(config.embedder, model)
-    result.notes.extend(truncation_notes(config.chunk_sizes, model.max_seq_length))
-    query_emb = encode(model, [q.question for q in inputs.questions], config.batch_size, query=True)
+    if config.embedder_url:
+        from advisor.probes.chunking import text_hash
+        from advisor.probes.embedder import EndpointEmbedder, embed_cached
+
+        model = EndpointEmbedder(config.embedder, config.embedder_url, config.embedder_key_env)
+        key = embedder_key(config.embedder, model)
+        questions = [q.question for q in inputs.questions]
+        query_emb, _ = embed_cached(model, key + "|query", questions, [text_hash(q) for q in questions], ctx.store,
+                                    config.batch_size)
+    else:
+        model = load_embedder(config.embedder, config.allow_download)
+        key = embedder_key(config.embedder, model)
+        result.notes.extend(truncation_notes(config.chunk_sizes, model.max_seq_length))
+        query_emb = encode(model, [q.question for q in inputs.questions], config.batch_size, query=True)
     rows = result.summary.setdefault("sizes", [])
     runs: dict[int, SizeRun] = {}
     for i, size in enumerate(config.chunk_sizes):
@@ -317,7 +327,7 @@ class RagProbe(Probe):
         if config.target is not None:  # the model measured, not how hard it is used
             keyed["target"] = {"model": config.target.model, "url": config.target.base_url()}
         digest.update(json.dumps(keyed, sort_keys=True).encode())
-        digest.update(resolve_embedder(config.embedder).encode())
+        digest.update((config.embedder_url or resolve_embedder(config.embedder)).encode())
         digest.update(content_digest(config.corpus).encode())
         if config.qa is not None:
             digest.update(content_digest(config.qa).encode())

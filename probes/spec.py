@@ -117,6 +117,7 @@ class AssessInputs:
     files: dict[str, Path] = field(default_factory=dict)
     model: str = "smollm2-135m"
     embedder: str | None = None
+    embedder_url: str | None = None  # an OpenAI-compatible /v1/embeddings endpoint serving ``embedder``
     allow_download: bool = False
     eval_size: int = 100
     gpu: str | None = None

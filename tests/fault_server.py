@@ -62,7 +62,9 @@ class FaultServer:
                     self.end_headers()
                     self.wfile.write(payload)
                     return
-                if fault == "malformed":
+                if self.path.endswith("/embeddings") and fault == "ok":
+                    payload = json.dumps(_embeddings(body)).encode()
+                elif fault == "malformed":
                     payload = b"{not json"
                 elif fault == "empty":
                     payload = json.dumps({"id": "x", "object": "chat.completion", "created": 0,
@@ -85,6 +87,21 @@ class FaultServer:
     def __exit__(self, *exc) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def _embeddings(body: dict) -> dict:
+    """A deterministic bag-of-words embedding (64 hashed dimensions): texts sharing words are close."""
+    import zlib
+
+    texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+    data = []
+    for i, text in enumerate(texts):
+        vector = [0.0] * 64
+        for word in re.findall(r"[a-z]+", text.lower()):
+            vector[zlib.crc32(word.encode()) % 64] += 1.0
+        data.append({"object": "embedding", "index": i, "embedding": vector})
+    return {"object": "list", "data": data, "model": body.get("model"),
+            "usage": {"prompt_tokens": 0, "total_tokens": 0}}
 
 
 def _completion(body: dict) -> dict:

@@ -202,6 +202,28 @@ def test_assess_with_a_target_leads_with_its_figures_and_uses_its_tokens_in_cost
     assert SECRET not in report and SECRET not in everything_stored(db_path)
 
 
+def test_rag_with_embeddings_from_an_endpoint_caches_them(server, tmp_path, db_path):
+    args = ["probe", "rag", "--corpus", EXAMPLE / "docs", "--qa", EXAMPLE / "qa.jsonl", "--embedder", "team-embedder",
+            "--embedder-url", server.url, "--chunk-sizes", "128", "--no-open-book", "--db", db_path]
+    first = CliRunner().invoke(cli, [str(a) for a in args])
+    assert first.exit_code == 0, first.output
+    paid = len(server.requests)
+    assert paid >= 2 and all(r["model"] == "team-embedder" for r in server.requests)
+    con = duckdb.connect(str(db_path), read_only=True)
+    ev = json.loads(con.execute("SELECT result FROM probe_runs").fetchone()[0])["evidence"]
+    con.close()
+    assert ev["n_queries"] == 103 and 0 < ev["dense_hit_at_10"] <= 1  # bag-of-words vectors find documents
+    again = CliRunner().invoke(cli, [str(a) for a in args] + ["--force"])
+    assert again.exit_code == 0, again.output
+    assert len(server.requests) == paid  # chunks and questions all came from the cache
+    server.always = "401"
+    changed = [str(a) for a in args]
+    changed[changed.index("128")] = "64"  # new chunks: the endpoint is asked again, and refuses
+    other = CliRunner().invoke(cli, changed)
+    assert other.exit_code == 2 and "--embedder-url" in other.output and "(401)" in other.output
+    assert SECRET not in other.output
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -15,7 +15,11 @@ from advisor.commands.options import db_option, duration, int_list, run_probe_co
 @click.option("--qa", type=click.Path(path_type=Path), default=None,
               help="JSONL questions with gold_doc_ids and/or answers. Without it: a labelled self-retrieval proxy set.")
 @click.option("--embedder", default="all-minilm-l6-v2", show_default=True,
-              help="sentence-transformers model id or local folder (offline unless --allow-download).")
+              help="sentence-transformers model id or local folder (offline unless --allow-download); with "
+                   "--embedder-url, the model the endpoint serves.")
+@click.option("--embedder-url", default=None,
+              help="Base URL of an OpenAI-compatible /v1/embeddings endpoint (TEI, vLLM, Ollama, a provider); the key "
+                   "comes from $OPENAI_API_KEY.")
 @click.option("-k", "ks", default="1,3,5,10", show_default=True, callback=int_list, help="Cut-offs for hit@k and recall@k.")
 @click.option("--chunk-sizes", default="128,256,512", show_default=True, callback=int_list,
               help="Chunk sizes in embedder tokens to compare.")
@@ -31,7 +35,7 @@ from advisor.commands.options import db_option, duration, int_list, run_probe_co
 @click.option("--force", is_flag=True, help="Re-run even if an identical run is stored.")
 @target_options
 @db_option
-def rag(corpus: Path, qa: Path | None, embedder: str, ks: list[int], chunk_sizes: list[int], overlap: int,
+def rag(corpus: Path, qa: Path | None, embedder: str, embedder_url: str | None, ks: list[int], chunk_sizes: list[int], overlap: int,
         open_book: bool | None, model: str, max_questions: int, allow_download: bool, budget: float | None,
         force: bool, db: Path | None, **target: object) -> None:
     """Measure whether your documents can be retrieved for your questions.
@@ -40,7 +44,7 @@ def rag(corpus: Path, qa: Path | None, embedder: str, ks: list[int], chunk_sizes
     Example:
       advisor probe rag --corpus examples/support-desk/docs --qa examples/support-desk/qa.jsonl
     """
-    values = {"corpus": corpus, "qa": qa, "embedder": embedder, "ks": ks, "chunk_sizes": chunk_sizes,
+    values = {"corpus": corpus, "qa": qa, "embedder": embedder, "embedder_url": embedder_url, "ks": ks, "chunk_sizes": chunk_sizes,
               "overlap": overlap, "open_book": open_book, "model": model, "max_questions": max_questions,
               "allow_download": allow_download, "target": target_spec(target)}
     run_probe_command("rag", values, db, force=force, budget=budget,
