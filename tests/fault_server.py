@@ -27,6 +27,7 @@ class FaultServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self.delay = 0.05
+        self.logprobs = False  # answer with token log-probabilities when the request asks for them
         self.lock = threading.Lock()
         server = self
 
@@ -70,7 +71,7 @@ class FaultServer:
                     payload = json.dumps({"id": "x", "object": "chat.completion", "created": 0,
                                           "model": body.get("model"), "choices": []}).encode()
                 else:
-                    payload = json.dumps(_completion(body)).encode()
+                    payload = json.dumps(_completion(body, server.logprobs)).encode()
                 self.send_response(200)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(payload)))
@@ -104,12 +105,19 @@ def _embeddings(body: dict) -> dict:
             "usage": {"prompt_tokens": 0, "total_tokens": 0}}
 
 
-def _completion(body: dict) -> dict:
+def _completion(body: dict, logprobs: bool = False) -> dict:
     messages = body.get("messages", [])
     system = next((m["content"] for m in messages if m["role"] == "system"), "")
     labels = re.search(r"labels: (.*)\.", system)
-    text = labels.group(1).split(", ")[0] if labels else "Paris"
+    names = labels.group(1).split(", ") if labels else ["Paris"]
+    text = names[0]
     prompt_tokens = sum(len(m["content"].split()) for m in messages)
-    return {"id": "x", "object": "chat.completion", "created": 0, "model": body.get("model"),
-            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
+    choice = {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
+    if logprobs and body.get("logprobs"):
+        # the answer names the first label, but the second label's first token is the most likely one
+        alternatives = [{"token": names[-1][:3], "logprob": -0.2, "bytes": None},
+                        {"token": text[:3], "logprob": -1.8, "bytes": None}]
+        choice["logprobs"] = {"content": [{"token": text[:3], "logprob": -1.8, "bytes": None,
+                                           "top_logprobs": alternatives}]}
+    return {"id": "x", "object": "chat.completion", "created": 0, "model": body.get("model"), "choices": [choice],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": 1, "total_tokens": prompt_tokens + 1}}

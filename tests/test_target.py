@@ -95,6 +95,22 @@ def test_few_shot_on_a_target_measures_format_failures_usage_and_caches(tickets,
     assert "20 already cached, 0 to send" in again.output and len(server.requests) == 20
 
 
+def test_log_probabilities_give_a_calibrated_score_when_the_endpoint_returns_them(tickets, server, db_path):
+    server.logprobs = True
+    result = few_shot(tickets, server, db_path, "-k", "0")
+    assert result.exit_code == 0, result.output
+    con = duckdb.connect(str(db_path), read_only=True)
+    ev = json.loads(con.execute("SELECT result FROM probe_runs").fetchone()[0])["evidence"]
+    metrics = dict(con.execute("SELECT name, value FROM metrics").fetchall())
+    con.close()
+    labels = sorted({json.loads(line)["label"] for line in tickets.read_text().splitlines()})
+    golds = [json.loads(line)["label"] for line in tickets.read_text().splitlines()]
+    assert ev["logprobs_returned"] is True and server.requests[0]["logprobs"] is True
+    # generated answers always name the first label; the log-probabilities favour the last one
+    assert "accuracy_logprobs" in metrics and metrics["accuracy_logprobs"] != metrics["accuracy"]
+    assert labels[0] != labels[-1] and golds
+
+
 def test_concurrency_is_bounded(tickets, server, db_path):
     server.delay = 0.2
     result = few_shot(tickets, server, db_path, "--target-concurrency", "2")
