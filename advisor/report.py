@@ -184,25 +184,38 @@ def render(doc: dict[str, Any], fmt: str = "md", out: Path | None = None, templa
     """Write the report for an assessment document; return its path."""
     if fmt not in FORMATS:
         raise InputError(f"--format {fmt!r} is not supported; use one of {', '.join(FORMATS)}")
-    out = Path(out) if out else default_report_path(doc["project_name"], fmt)
+    to_stdout = out is not None and str(out) == "-"
+    out = Path(f"advisor-report.{fmt}") if to_stdout else (Path(out) if out else default_report_path(doc["project_name"], fmt))
     check_writable(out)
     try:
+        if to_stdout:  # the report on standard output; markdown's charts go to ./advisor-report_files/
+            import sys
+
+            text = json.dumps(doc, indent=2, default=str) + "\n" if fmt == "json" else _page(doc, fmt, out, templates)
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            return Path("-")
         out.parent.mkdir(parents=True, exist_ok=True)
         if fmt == "json":
             out.write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
             return out
-        env = environment(templates)
-        context = build_context(doc, out.parent, out.stem)
-        text = _render_template(env, context, templates)
-        if fmt == "html":
-            from advisor.html import markdown_to_html
-
-            text = markdown_to_html(text, out.parent, f"Decision report: {doc['project_name']}")
-        out.write_text(text, encoding="utf-8")
+        out.write_text(_page(doc, fmt, out, templates), encoding="utf-8")
     except OSError as exc:
         raise InputError(f"--out {out}: cannot write the report ({exc.strerror or exc}); choose a writable path. "
                          "The assessment itself is stored.") from None
     return out
+
+
+def _page(doc: dict[str, Any], fmt: str, out: Path, templates: Path | None) -> str:
+    """The markdown or HTML text of the report whose charts go beside ``out``."""
+    env = environment(templates)
+    context = build_context(doc, out.parent, out.stem)
+    text = _render_template(env, context, templates)
+    if fmt == "html":
+        from advisor.html import markdown_to_html
+
+        text = markdown_to_html(text, out.parent, f"Decision report: {doc['project_name']}")
+    return text
 
 
 def check_writable(out: Path) -> None:

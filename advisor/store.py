@@ -349,12 +349,14 @@ class Store:
             self.con.execute("ROLLBACK")
             raise
 
-    def assessments(self, limit: int = 50) -> list[dict]:
+    def assessments(self, limit: int = 50, project: str | None = None, since: datetime | None = None) -> list[dict]:
+        """Newest first; ``project``: a case-insensitive part of the project name; ``since``: created on or after."""
         rows = self.con.execute(
             "SELECT a.id, a.project_name, a.created_at, a.status, d.winner, d.confidence"
             " FROM assessments a LEFT JOIN decisions d ON d.assessment_id = a.id"
-            " ORDER BY a.id DESC LIMIT ?",
-            [limit],
+            " WHERE (? IS NULL OR lower(a.project_name) LIKE '%' || lower(?) || '%')"
+            " AND (? IS NULL OR a.created_at >= ?) ORDER BY a.id DESC LIMIT ?",
+            [project, project, since, since, limit],
         ).fetchall()
         keys = ["id", "project_name", "created_at", "status", "winner", "confidence"]
         return [dict(zip(keys, r)) for r in rows]

@@ -65,6 +65,10 @@ def test_assess_runs_every_probe_and_stores_everything(example_slice, tmp_path, 
     con.close()
     for chart in ("strategy_scores.png", "few_shot_accuracy.png", "rag_hit_at_k.png"):
         assert (tmp_path / "report_files" / chart).stat().st_size > 1000
+    # a markdown table never swallows the text after it (GitHub and the HTML report would join them)
+    lines = report.splitlines()
+    glued = [b for a, b in zip(lines, lines[1:]) if a.startswith("|") and b.strip() and not b.startswith("|")]
+    assert not glued, glued
     # `advisor report N` renders the stored assessment to the very same report
     again = CliRunner().invoke(cli, ["report", "1", "--out", str(tmp_path / "again" / "report.md")])
     assert again.exit_code == 0, again.output
@@ -74,6 +78,8 @@ def test_assess_runs_every_probe_and_stores_everything(example_slice, tmp_path, 
         second = CliRunner().invoke(cli, ["report", "1", "--format", fmt, "--out", str(tmp_path / "b" / f"a.{fmt}")])
         assert first.exit_code == second.exit_code == 0
         assert (tmp_path / f"a.{fmt}").read_text() == (tmp_path / "b" / f"a.{fmt}").read_text()
+    html = (tmp_path / "a.html").read_text()
+    assert "&lt;details" not in html and "&lt;/" not in html  # no literal tags
 
 
 def test_rerun_reuses_stored_probe_results(example_slice, tmp_path, tiny_lm_path, tiny_embedder, db_path):

@@ -120,7 +120,7 @@ def test_history_show_report_round_trip(answers_file, tmp_path):
     run("assess", "--answers", answers_file(), "--rules", FIXTURE_RULES, "--out", tmp_path / "a.md", "--no-input")
     hist = run("history")
     assert hist.exit_code == 0 and "Test project" in hist.output
-    shown = json.loads(run("show", "1").output)
+    shown = json.loads(run("show", "1", "--json").output)
     assert shown["answers"]["labeled_examples"] == 300
     out = tmp_path / "again.md"
     assert run("report", "1", "--out", out).exit_code == 0
@@ -129,6 +129,30 @@ def test_history_show_report_round_trip(answers_file, tmp_path):
     assert as_json["recommendation"]["winner"] == shown["recommendation"]["winner"]
     missing = run("report", "42")
     assert missing.exit_code == 2 and "assessment 42" in missing.output
+
+
+def test_show_reads_as_text_history_filters_and_the_report_goes_to_stdout(answers_file, tmp_path, monkeypatch):
+    run("assess", "--answers", answers_file(), "--rules", FIXTURE_RULES, "--out", tmp_path / "a.md", "--no-input")
+    run("assess", "--answers", answers_file(project_name="Invoice reader"), "--rules", FIXTURE_RULES,
+        "--out", tmp_path / "b.md", "--no-input")
+    shown = run("show", "2").output.splitlines()
+    assert shown[0].startswith("Assessment #2: Invoice reader") and shown[1].startswith("Recommendation: ")
+    assert any(line.startswith("  1. ") for line in shown)
+    rows = json.loads(run("history", "--json", "--project", "INVOICE").output)
+    assert [r["id"] for r in rows] == [2]
+    assert json.loads(run("history", "--json", "--since", "2000-01-01").output)[-1]["id"] == 1
+    assert run("history", "--since", "2999-01-01").output.strip() == "No assessments match."
+    monkeypatch.chdir(tmp_path)
+    out = run("report", "1", "--out", "-")
+    assert out.exit_code == 0 and out.output.startswith("# Decision report: Test project")
+    assert not (tmp_path / "-").exists()
+    as_json = run("report", "1", "--out", "-", "--format", "json")
+    assert json.loads(as_json.output)["id"] == 1
+
+
+def test_models_list_names_the_embedder_and_the_caches():
+    listing = run("models", "list").output
+    assert "smollm2-135m" in listing and "all-minilm-l6-v2" in listing and "caches:" in listing
 
 
 def test_questions_schema_and_template_round_trip(tmp_path):

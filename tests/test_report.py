@@ -58,7 +58,7 @@ def test_json_report_matches_store(answers_file, tmp_path):
     out = tmp_path / "r.json"
     run("assess", "--answers", answers_file(), "--rules", FIXTURE_RULES, "--out", out, "--format", "json", "--no-input")
     doc = json.loads(out.read_text())
-    shown = json.loads(run("show", str(doc["id"])).output)
+    shown = json.loads(run("show", str(doc["id"]), "--json").output)
     assert doc["recommendation"]["winner"] == shown["recommendation"]["winner"]
     assert doc["answers"] == shown["answers"]
 

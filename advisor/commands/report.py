@@ -11,7 +11,7 @@ from advisor.commands.options import db_option, resolve_db
 
 @click.command()
 @click.argument("assessment_id", type=int)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Report path (default: <project>-advisor-report.<format>).")
+@click.option("--out", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), help="Report path (default: <project>-advisor-report.<format>; - for standard output).")
 @click.option("--format", "fmt", type=click.Choice(["md", "json", "html"]), default="md", show_default=True)
 @click.option("--templates", type=click.Path(file_okay=False, path_type=Path), help="Folder of templates overriding the built-in ones.")
 @db_option
@@ -29,4 +29,5 @@ def report(assessment_id: int, out: Path | None, fmt: str, templates: Path | Non
     with Store(resolve_db(db), read_only=True) as store:
         doc = stored_document(store, assessment_id)
     path = render(doc.model_dump(mode="json"), fmt, out, templates)
-    click.echo(f"Report written to {path}")
+    if str(path) != "-":
+        click.echo(f"Report written to {path}")
