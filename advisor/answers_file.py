@@ -44,8 +44,17 @@ def _short(exc: Exception) -> str:
     return (getattr(exc, "problem", None) or str(exc)).splitlines()[0]
 
 
+#: The values ``advisor questions --template`` writes for the required text answers: left as they are,
+#: the file was not filled in.
+TEMPLATE_PLACEHOLDERS = {"project_name": "My project", "use_case": "Describe the task in one or two sentences"}
+
+
 def validate_answers(data: dict[str, Any], source: str = "answers") -> Answers:
     """Answers from a complete mapping; one error line naming every bad field."""
+    unfilled = [name for name, text in TEMPLATE_PLACEHOLDERS.items() if data.get(name) == text]
+    if unfilled:
+        raise InputError(f"{source}: {', '.join(unfilled)} still hold the template's placeholder text "
+                         f"({', '.join(repr(TEMPLATE_PLACEHOLDERS[n]) for n in unfilled)}); fill in the answers file")
     missing = missing_fields(data)
     if missing:
         raise InputError(
@@ -78,8 +87,7 @@ def answers_template() -> str:
 
 
 def _example(name: str) -> str:
-    examples = {"project_name": "My project", "use_case": "Describe the task in one or two sentences",
-                "task_type": "classification", "labeled_examples": "0", "budget_one_off": "5000",
+    examples = {**TEMPLATE_PLACEHOLDERS, "task_type": "classification", "labeled_examples": "0", "budget_one_off": "5000",
                 "budget_monthly": "500", "monthly_requests": "10000", "weeks_to_production": "8"}
     return _yaml_scalar(examples.get(name, ""))
 

@@ -96,11 +96,12 @@ def assess(
     fmt: str = "md",
     templates: Path | None = None,
     echo: Callable[[str], None] = print,
+    defaulted: list[str] | None = None,
 ) -> Outcome:
     """Run one assessment: the probes ``inputs`` allow (none if ``None``), the decision, the report.
 
     ``rulebook`` and ``costs`` default to the built-in ones; probe artifacts go to
-    ``artifacts_root/assessment-N``. A store failure after the decision still writes the report
+    ``artifacts_root/assessment-N``; ``defaulted`` names the answers that took their default. A store failure after the decision still writes the report
     and is reported in ``store_error``.
     """
     rulebook = rulebook or load_rulebook()
@@ -112,6 +113,7 @@ def assess(
         artifacts = artifacts_root / f"assessment-{assessment_id}" if artifacts_root else None
         evidence = gather(answers, inputs, store, assessment_id, artifacts, echo=echo)
     recommendation = decide(rulebook, answers, evidence, costs)
+    recommendation.defaulted_answers = list(defaulted or [])
     document = ReportDocument(
         id=assessment_id, project_name=answers.project_name, created_at=timestamp(created),
         advisor_version=__version__, rulebook_hash=rulebook.hash, command=command,

@@ -77,6 +77,8 @@ class Recommendation(BaseModel):
     #: the decision matrix of the rulebook that decided (strategy -> row)
     matrix: dict[str, dict[str, Any]] = Field(default_factory=dict)
     costs: CostEstimate | None = None
+    #: answers that were not given (neither in the file nor at the prompt) and took their default
+    defaulted_answers: list[str] = Field(default_factory=list)
 
 
 def build_facts(answers: dict[str, Any], evidence: dict[str, dict[str, Any]] | None) -> Facts:

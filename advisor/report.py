@@ -66,13 +66,14 @@ def default_report_path(project_name: str, fmt: str) -> Path:
     return Path(f"{slug(project_name)}-advisor-report.{fmt}")
 
 
-def answer_rows(answers: dict[str, Any]) -> list[dict[str, str]]:
-    """(question, answer) rows in questionnaire order, values as display text."""
+def answer_rows(answers: dict[str, Any], defaulted: list[str] | None = None) -> list[dict[str, str]]:
+    """(question, answer) rows in questionnaire order, values as display text; a defaulted answer says so."""
     rows = []
     for name, field in Answers.model_fields.items():
         value = answers.get(name)
         text = "not given" if value is None else ("yes" if value is True else "no" if value is False else value)
-        rows.append({"field": name, "question": field.title or name, "answer": str(text)})
+        text = f"{text} (default: not answered)" if name in (defaulted or []) else str(text)
+        rows.append({"field": name, "question": field.title or name, "answer": text})
     return rows
 
 
@@ -110,7 +111,7 @@ def build_context(doc: dict[str, Any], out_dir: Path, stem: str) -> dict[str, An
         "doc": doc,
         "rec": rec,
         "answers": doc["answers"],
-        "answer_rows": answer_rows(doc["answers"]),
+        "answer_rows": answer_rows(doc["answers"], rec.get("defaulted_answers")),
         "matrix": rec.get("matrix") or {},  # the matrix of the rulebook that decided, as stored
         "winner": next(s for s in rec["strategies"] if s["strategy"] == rec["winner"]),
         "fired_by_id": {f["id"]: f for f in rec["fired"]},

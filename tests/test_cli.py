@@ -150,6 +150,26 @@ def test_show_reads_as_text_history_filters_and_the_report_goes_to_stdout(answer
     assert json.loads(as_json.output)["id"] == 1
 
 
+def test_defaulted_answers_are_marked_and_an_unedited_template_is_refused(answers_file, tmp_path):
+    result = run("assess", "--answers", answers_file(), "--rules", FIXTURE_RULES, "--out", tmp_path / "a.md",
+                 "--no-input")
+    assert result.exit_code == 0, result.output
+    report = (tmp_path / "a.md").read_text()
+    given = {"project_name", "use_case", "task_type", "labeled_examples", "budget_one_off", "budget_monthly",
+             "monthly_requests", "weeks_to_production"}
+    from advisor.answers import Answers
+
+    defaulted = [n for n in Answers.model_fields if n not in given]
+    assert f"- {len(defaulted)} of your answers were not given and took their defaults" in report
+    assert report.count("(default: not answered)") == len(defaulted)
+    template = tmp_path / "template.yaml"
+    template.write_text(run("questions", "--template").output)
+    refused = run("assess", "--answers", template, "--no-input", "--out", tmp_path / "b.md")
+    assert refused.exit_code == 2
+    assert refused.output == (f"Error: {template}: project_name, use_case still hold the template's placeholder text "
+                              "('My project', 'Describe the task in one or two sentences'); fill in the answers file\n")
+
+
 def test_models_list_names_the_embedder_and_the_caches():
     listing = run("models", "list").output
     assert "smollm2-135m" in listing and "all-minilm-l6-v2" in listing and "caches:" in listing
@@ -160,9 +180,11 @@ def test_questions_schema_and_template_round_trip(tmp_path):
     assert "labeled_examples" in schema["properties"] and "task_type" in schema["required"]
     template = run("questions", "--template").output
     path = tmp_path / "t.yaml"
-    path.write_text(template)
+    # filled in (only the placeholder text changed), the template is a valid answers file as printed
+    path.write_text(template.replace("My project", "Routing").replace("Describe the task in one or two sentences",
+                                                                      "Route tickets"))
     result = run("assess", "--answers", path, "--rules", FIXTURE_RULES, "--out", tmp_path / "r.md", "--no-input")
-    assert result.exit_code == 0, result.output  # the template is a valid answers file as printed
+    assert result.exit_code == 0, result.output
 
 
 def test_rules_check_and_list(tmp_path):

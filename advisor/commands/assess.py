@@ -100,7 +100,9 @@ def assess(answers_file: Path | None, no_input: bool, probe_selection: str, budg
             from advisor.probes.endpoint import EndpointSpec, check_endpoint
 
             click.echo(check_endpoint(EndpointSpec.model_validate(target), store), err=True)
+        defaulted = [name for name in type(answers).model_fields if name not in data_answers]
         outcome = run_assessment(answers, store=store, command=command, inputs=inputs, rulebook=rulebook, costs=costs,
+                                 defaulted=defaulted,
                                  artifacts_root=resolve_db(db).parent / "artifacts", out=out, fmt=fmt,
                                  templates=templates, echo=lambda line: click.echo(line, err=True))
     rec = outcome.document.recommendation
