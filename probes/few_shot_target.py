@@ -8,11 +8,11 @@ Every request's tokens and latency are measured, and every response is cached in
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from advisor.probes import few_shot
-from advisor.probes.few_shot import FewShotConfig, FewShotEvidence, caveats, check
-from advisor.probes.spec import AssessInputs, Plan, ProbeInput, ProbeSpec
+from advisor.probes.spec import AssessInputs, Plan
 
 
 def plan(answers: Any, inputs: AssessInputs) -> Plan:
@@ -23,19 +23,16 @@ def plan(answers: Any, inputs: AssessInputs) -> Plan:
     return local if local.config is None else Plan({**local.config, "target": inputs.target})
 
 
-SPEC = ProbeSpec(
+#: The few-shot probe's spec (config, evidence, runner, inputs, template, checks) pointed at the target.
+SPEC = dataclasses.replace(
+    few_shot.SPEC,
     name="target-few-shot",
     description="Few-shot prompting accuracy, format failures, tokens and latency on your target model.",
-    config=FewShotConfig,
-    evidence=FewShotEvidence,
-    runner="advisor.probes.few_shot_run:FewShotProbe",
     plan=plan,
-    inputs=(ProbeInput("data", "Labeled examples (JSONL, CSV or Parquet) for the few-shot and LoRA probes."),),
-    template="probe_few_shot.md.j2",
     weight=2.0,
     order=5,  # the target's figures lead; the embedded model's follow as the proxy baseline
-    caveats=caveats,
-    check=check,
+    uses_model=False,  # nothing to load locally
+    placeholders={},
     command="advisor probe few-shot --data FILE --target MODEL --target-url URL",
     standalone=False,
 )
