@@ -21,11 +21,16 @@ def strategy_scores(rec: dict[str, Any], path: Path) -> Path:
     ax.barh(labels, answer, color="#4C72B0", label="from answers")
     ax.barh(labels, evidence, left=[a if (a >= 0) == (e >= 0) else 0 for a, e in zip(answer, evidence)],
             color="#DD8452", label="from probe evidence")
+    totals = [s["score"] for s in rows]
+    ax.scatter(totals, labels, marker="D", color="#222", s=28, zorder=3, label="total score")
+    for total, label in zip(totals, labels):
+        ax.annotate(f"{total:+g}", (total, label), xytext=(6, 0), textcoords="offset points", va="center",
+                    fontsize=8)
     ax.axvline(0, color="#333", linewidth=0.8)
-    ax.margins(x=0.1)
-    ax.set_xlabel("score")
-    ax.legend(loc="lower right", fontsize=8)
-    ax.set_title("Strategy scores")
+    ax.margins(x=0.15)
+    ax.set_xlabel("score (answers + probe evidence)")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3, fontsize=8, frameon=False)
+    ax.set_title("Strategy scores (answers + probe evidence)", fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

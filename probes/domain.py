@@ -193,17 +193,24 @@ SPEC = ProbeSpec(
 )
 
 
-def terms_chart(terms: list[dict[str, Any]], path: Path) -> Path:
-    """Horizontal bar chart of the surprising terms' mean surprisal."""
+def gap_chart(summary: dict[str, Any], path: Path) -> Path:
+    """One point: how many bits per byte the model needs for your text against general English."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 0.3 * len(terms) + 1))
-    ax.barh([t["word"] for t in reversed(terms)], [t["mean_bits"] for t in reversed(terms)], color="#4c72b0")
-    ax.set_xlabel("mean surprisal (bits per occurrence)")
-    ax.set_title("Most surprising domain terms (absent from the general sample)")
+    texts = summary["texts"]
+    general, domain = texts["general"]["bits_per_byte"], texts["domain"]["bits_per_byte"]
+    fig, ax = plt.subplots(figsize=(6.4, 2.2))
+    bars = ax.barh(["general English", "your text"], [general, domain], color=["#9aa5b1", "#4c72b0"])
+    for bar, value in zip(bars, (general, domain)):
+        ax.annotate(f"{value:.2f}", (value, bar.get_y() + bar.get_height() / 2), xytext=(4, 0),
+                    textcoords="offset points", va="center", fontsize=8)
+    ax.set_xlabel("bits per byte (lower: more familiar to the model)")
+    ax.set_xlim(0, max(general, domain) * 1.15)
+    ax.set_title(f"Your text costs {summary.get('model', 'the model')} {domain / general:.2f}x the bits per byte "
+                 "of general English", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -10,8 +10,8 @@ from pathlib import Path
 from advisor.errors import ProbeError
 from advisor.probes.base import Metric, Probe, ProbeContext, ProbeResult
 from advisor.probes.domain import (
-    MIN_TOKENS, VERSION, DomainConfig, bits_per_byte, gap_label, general_path, perplexity, read_text, scored_text,
-    surprising_terms, terms_chart, vocabulary, word_surprisals,
+    MIN_TOKENS, VERSION, DomainConfig, bits_per_byte, gap_chart, gap_label, general_path, perplexity, read_text, scored_text,
+    surprising_terms, vocabulary, word_surprisals,
 )
 
 PROBE_MODEL_NOTE = ("Perplexities come from the small probe model; they show how unusual your text is relative to "
@@ -136,7 +136,7 @@ class DomainProbe(Probe):
         return DomainRun(config, ctx).run()
 
     def charts(self, result: ProbeResult, out_dir: Path) -> dict[str, Path]:
-        terms = result.summary.get("terms") or []
-        if not terms:
+        """The gap in one chart (the surprising terms are a table: a chart would only repeat it)."""
+        if not result.summary.get("texts"):
             return {}
-        return {"surprising_terms": terms_chart(terms, Path(out_dir) / "domain_surprising_terms.png")}
+        return {"gap": gap_chart(result.summary, Path(out_dir) / "domain_gap.png")}

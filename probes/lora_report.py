@@ -225,17 +225,20 @@ def learning_curve_chart(result: ProbeResult, out_dir: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
+    fig, ax = plt.subplots(figsize=(8.2, 4.0), dpi=110)
     _plot_points(ax, s)
     _plot_fit(ax, s)
     _plot_references(ax, s)
     ax.set_xscale("log")
     _plain_ticks(ax, [p["examples"] for p in s["points"]] + [s.get("available_examples") or 0])
-    ax.set_xlabel("training examples")
+    ax.set_xlabel("training examples (log scale)")
     ax.set_ylabel("eval accuracy")
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    who = "LoRA" if s["method"] == "lora" else "Prompt tuning"
+    ax.set_title(f"{who} learning curve on {s.get('model', 'the probe model')} ({s['eval_size']} held-out examples)",
+                 fontsize=10)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)  # clear of the data
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "lora_learning_curve.png"
     fig.tight_layout()

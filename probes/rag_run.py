@@ -298,14 +298,19 @@ def charts(result: ProbeResult, out_dir: Path) -> dict[str, Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig, ax = plt.subplots(figsize=(7.6, 3.6))
+    values = [row[r][f"hit@{k}"] for row in rows for r in ("dense", "bm25") for k in ks]
+    low = max(0.0, min(values) - 0.05)  # a scale that separates the lines (the axis says where it starts)
     for i, row in enumerate(rows):
         for retriever, style in (("dense", "-o"), ("bm25", "--s")):
             ax.plot(ks, [row[retriever][f"hit@{k}"] for k in ks], style, color=f"C{i}",
-                    label=f"{retriever}, {row['chunk_size']} tokens")
-    ax.set(xlabel="k", ylabel="hit@k", ylim=(0, 1.02), xticks=ks, title="Retrieval hit rate: dense vs BM25")
+                    label=f"{retriever}, {row['chunk_size']}-token chunks")
+    ax.set(xlabel="k (results read)", ylabel="hit@k (share of questions)", ylim=(low, min(1.0, max(values)) + 0.02),
+           xticks=ks)
+    ax.set_title(f"Retrieval hit rate, dense vs BM25, on {result.summary.get('n_queries', '?')} questions",
+                 fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     path = Path(out_dir) / "rag_hit_at_k.png"
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -1,6 +1,7 @@
 """`advisor assess` end to end on a slice of the bundled example: every probe, the store, the report."""
 
 import json
+import os
 import shutil
 
 import duckdb
@@ -141,3 +142,98 @@ def test_assess_on_the_embedded_default_models(example_slice, tmp_path, db_path)
                       " AND m.name = 'hit@5' AND m.params->>'retriever' = 'dense' LIMIT 1").fetchone()
     con.close()
     assert hit is not None and hit[0] > 0.5  # a real embedder finds these documents
+
+
+# -- the HTML report in a real browser ---------------------------------------------------------------
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's headless Chromium, installed when missing (skipped only where it cannot be installed)."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which("chromium")
+    if exe is None and shutil.which("apt-get") and os.geteuid() == 0:
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], capture_output=True, env=env, timeout=600)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], capture_output=True, env=env, timeout=900)
+        exe = shutil.which("chromium")
+    if exe is None:
+        pytest.skip("Chromium is not installed and cannot be installed here (needs root and apt-get)")
+    return exe
+
+
+def dom_after_load(chromium, html_path, tmp_path):
+    """The page's DOM once loaded, with a ``data-images`` attribute on <body> saying whether each image loaded."""
+    import subprocess
+
+    probe = ("<script>window.addEventListener('load', () => document.body.setAttribute('data-images', "
+             "[...document.images].map(i => i.complete && i.naturalWidth > 0 ? 'ok' : 'broken').join(',')));"
+             "</script></body>")
+    page = tmp_path / "probe.html"
+    page.write_text(html_path.read_text().replace("</body>", probe))
+    done = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
+                           "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-500:]
+    return done.stdout
+
+
+def test_the_html_report_renders_every_section_in_a_browser(example_slice, tmp_path, tiny_lm_path, tiny_embedder,
+                                                           chromium):
+    from html.parser import HTMLParser
+
+    from advisor.answers import Answers
+
+    result = assess(example_slice, tmp_path, tiny_lm_path, tiny_embedder, "--format", "html")
+    assert result.exit_code == 0, result.output
+    dom = dom_after_load(chromium, tmp_path / "report.md", tmp_path)
+
+    class Page(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.text, self.tables, self.images, self.stack = [], [], None, []
+            self.in_table: dict[str, bool] = {}
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            if tag == "body":
+                self.images = attrs.get("data-images")
+            if tag == "table":
+                self.tables.append({"rows": 0, "head": []})
+            if tag == "tr" and self.tables:
+                self.tables[-1]["rows"] += 1
+            self.stack.append(tag)
+
+        def handle_endtag(self, tag):
+            if self.stack:
+                self.stack.pop()
+
+        def handle_data(self, data):
+            if self.stack and self.stack[-1] in ("style", "script"):
+                return
+            self.text.append(data)
+            if data.strip().startswith(("Best k:", "Break-even volumes")):
+                self.in_table[data.strip()[:10]] = "table" in self.stack
+            if self.stack and self.stack[-1] == "th" and self.tables:
+                self.tables[-1]["head"].append(data.strip())
+
+    page = Page()
+    page.feed(dom)
+    text = " ".join(page.text)
+    import re
+
+    assert not re.search(r"</?(details|summary|table|div|img|br)\b", text), "a tag shows as text"
+    charts = page.images.split(",")
+    assert len(charts) == 5 and set(charts) == {"ok"}  # strategy scores + one chart per probe, all loaded
+    by_head = {tuple(t["head"][:2]): t["rows"] for t in page.tables}
+    assert by_head[("Rank", "Strategy")] == 1 + 5  # header + five strategies
+    assert by_head[("Question", "Answer")] == 1 + len(Answers.model_fields)
+    assert any(head[0] == "k" for head in by_head)  # the few-shot table
+    for heading in ("Executive summary", "Cost model", "Few-shot prompting", "Retrieval (RAG probe)", "Domain gap"):
+        assert heading in text
+    # the sentences after a table are paragraphs, not swallowed into the table
+    assert len(page.in_table) == 2 and all(flag is False for flag in page.in_table.values()), page.in_table

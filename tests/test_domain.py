@@ -160,11 +160,11 @@ def test_report_section_renders_with_escaped_terms_and_chart(tmp_path, tiny_base
     result = run_probe("domain", config(write(tmp_path, "d.txt", "The *acme* gizmo|widget works. " * 4),
                                         write(tmp_path, "g.txt", GENERAL), tiny_base_lm_path))
     charts = DomainProbe().charts(result, tmp_path)
-    assert charts["surprising_terms"].stat().st_size > 0
+    assert set(charts) == {"gap"} and charts["gap"].stat().st_size > 0  # the terms are a table, not a chart too
     text = environment().get_template("probe_domain.md.j2").render(
-        result=result.model_dump(mode="json"), charts={"surprising_terms": "x.png"})
+        result=result.model_dump(mode="json"), charts={"gap": "x.png"})
     assert f"**{result.evidence['perplexity_ratio']:.2f}**" in text
-    assert "gizmo\\|widget" in text and "![Most surprising terms](x.png)" in text
+    assert "gizmo\\|widget" in text and "![Bits per byte: your text vs general English](x.png)" in text
     assert "small probe model" in text
 
 
