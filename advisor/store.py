@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -179,13 +180,29 @@ def _json(value: Any) -> str:
     return json.dumps(value, default=str)
 
 
+LOCK_WAIT_SECONDS = 30.0
+
+
+def _then_release(fn: Callable) -> Callable:
+    """A store operation: it opens the file if needed and lets it go when done."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(self: "Store", *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(self, *args, **kwargs)
+        finally:
+            self.release()
+
+    return wrapper
+
+
 class Store:
     """An open advisor database. Use as a context manager or call :meth:`close`."""
 
     def __init__(self, path: Path | str, read_only: bool = False):
         """Open (and create or upgrade) the database; ``read_only``: the file must exist and is never changed
         (a database from an older advisor is read through an upgraded temporary copy)."""
-        import duckdb
 
         self.path = Path(path)
         self.read_only = read_only
@@ -195,17 +212,12 @@ class Store:
                              "right file with --db or ADVISOR_DB.")
         if self.path.is_dir():
             raise StoreError(f"{self.path}: is a folder; pass a database file with --db or ADVISOR_DB.")
-        try:
-            if not read_only:
+        self._con: Any = None
+        if not read_only:
+            try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.con = duckdb.connect(str(self.path), read_only=read_only)
-        except duckdb.IOException as exc:
-            raise StoreError(_explain_open_error(self.path, exc)) from None
-        except (duckdb.Error, OSError) as exc:
-            raise StoreError(
-                f"{self.path}: cannot open the database ({_first_line(exc)}); it may be corrupt or not a DuckDB file. "
-                "Move it aside or pass another one with --db or ADVISOR_DB."
-            ) from None
+            except OSError as exc:
+                raise StoreError(f"{self.path}: cannot create its folder ({exc.strerror}); pass another --db.") from None
         try:
             self._check_is_advisor()
             if read_only:
@@ -216,6 +228,40 @@ class Store:
         except BaseException:
             self.close()
             raise
+        self.release()
+
+    # -- the connection: held only while reading or writing, so other advisor commands can read meanwhile --
+    @property
+    def con(self) -> Any:
+        if self._con is None:
+            self._con = self._connect()
+        return self._con
+
+    def _connect(self) -> Any:
+        """Open the file, waiting up to ``ADVISOR_LOCK_WAIT`` seconds (default 30) while another process holds it."""
+        import duckdb
+
+        wait = float(os.environ.get("ADVISOR_LOCK_WAIT", LOCK_WAIT_SECONDS))
+        path, read_only = (self._copy, False) if self._copy is not None else (self.path, self.read_only)
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                return duckdb.connect(str(path), read_only=read_only)
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
+                    raise StoreError(_explain_open_error(self.path, exc)) from None
+                time.sleep(0.1)
+            except (duckdb.Error, OSError) as exc:
+                raise StoreError(
+                    f"{self.path}: cannot open the database ({_first_line(exc)}); it may be corrupt or not a DuckDB "
+                    "file. Move it aside or pass another one with --db or ADVISOR_DB."
+                ) from None
+
+    def release(self) -> None:
+        """Close the connection until the next operation (a long probe run does not hold the file)."""
+        if self._con is not None:
+            self._con.close()
+            self._con = None
 
     def __enter__(self) -> "Store":
         return self
@@ -224,7 +270,7 @@ class Store:
         self.close()
 
     def close(self) -> None:
-        self.con.close()
+        self.release()
         if self._copy is not None:
             import shutil
 
@@ -257,18 +303,16 @@ class Store:
         import shutil
         import tempfile
 
-        import duckdb
 
         if self.schema_version() >= len(MIGRATIONS):
             return
-        self.con.close()
+        self.release()
         folder = Path(tempfile.mkdtemp(prefix="advisor-read-"))
         self._copy = folder / self.path.name
         shutil.copyfile(self.path, self._copy)
         wal = self.path.with_name(self.path.name + ".wal")
         if wal.exists():
             shutil.copyfile(wal, self._copy.with_name(self._copy.name + ".wal"))
-        self.con = duckdb.connect(str(self._copy))
         self.migrate()
 
     def mark_stale_runs(self) -> int:
@@ -316,6 +360,7 @@ class Store:
             ) from None
 
     # -- assessments ---------------------------------------------------------------------
+    @_then_release
     def add_assessment(self, project_name: str, answers: dict, rulebook_hash: str, version: str, command: str,
                        created_at: datetime | None = None) -> int:
         now = _now() if created_at is None else created_at.astimezone(timezone.utc).replace(tzinfo=None)
@@ -326,6 +371,7 @@ class Store:
         ).fetchone()
         return int(row[0])
 
+    @_then_release
     def save_recommendation(self, assessment_id: int, rec: dict) -> None:
         self.con.execute("BEGIN TRANSACTION")
         try:
@@ -349,6 +395,7 @@ class Store:
             self.con.execute("ROLLBACK")
             raise
 
+    @_then_release
     def assessments(self, limit: int = 50, project: str | None = None, since: datetime | None = None) -> list[dict]:
         """Newest first; ``project``: a case-insensitive part of the project name; ``since``: created on or after."""
         rows = self.con.execute(
@@ -361,6 +408,7 @@ class Store:
         keys = ["id", "project_name", "created_at", "status", "winner", "confidence"]
         return [dict(zip(keys, r)) for r in rows]
 
+    @_then_release
     def assessment(self, assessment_id: int) -> dict | None:
         row = self.con.execute(
             "SELECT a.id, a.project_name, a.created_at, a.advisor_version, a.rulebook_hash, a.command,"
@@ -379,6 +427,7 @@ class Store:
         return data
 
     # -- probe runs ----------------------------------------------------------------------
+    @_then_release
     def start_probe_run(self, probe: str, fingerprint: str, config: dict, assessment_id: int | None) -> int:
         row = self.con.execute(
             "INSERT INTO probe_runs (assessment_id, probe, fingerprint, config, status, started_at, pid, host)"
@@ -389,6 +438,7 @@ class Store:
             self._link(assessment_id, int(row[0]), reused=False)
         return int(row[0])
 
+    @_then_release
     def finish_probe_run(self, run_id: int, result: Any, status: str, error: str | None = None) -> None:
         """Record a run's outcome with all its metrics and per-example rows, in one transaction."""
         self.con.execute("BEGIN TRANSACTION")
@@ -417,6 +467,7 @@ class Store:
             self.con.execute("ROLLBACK")
             raise
 
+    @_then_release
     def attach_run(self, run_id: int, assessment_id: int) -> None:
         """Record that an assessment reused a stored run (the run keeps the assessment that made it)."""
         self._link(assessment_id, run_id, reused=True)
@@ -426,6 +477,7 @@ class Store:
             "INSERT OR IGNORE INTO assessment_runs SELECT ?, ?, coalesce(max(position), 0) + 1, ?"
             " FROM assessment_runs WHERE assessment_id = ?", [assessment_id, run_id, reused, assessment_id])
 
+    @_then_release
     def find_completed_run(self, probe: str, fingerprint: str) -> int | None:
         row = self.con.execute(
             "SELECT id FROM probe_runs WHERE probe = ? AND fingerprint = ? AND status = 'done'"
@@ -434,6 +486,7 @@ class Store:
         ).fetchone()
         return None if row is None else int(row[0])
 
+    @_then_release
     def load_probe_result(self, run_id: int) -> dict | None:
         """The stored result of a run, with its per-example rows, as a dict for ``ProbeResult``."""
         row = self.con.execute("SELECT result FROM probe_runs WHERE id = ?", [run_id]).fetchone()
@@ -452,6 +505,7 @@ class Store:
         ]
         return data
 
+    @_then_release
     def probe_runs(self, assessment_id: int) -> list[dict]:
         rows = self.con.execute(
             "SELECT r.id, r.probe, r.status, r.started_at, r.finished_at, r.error, l.reused FROM probe_runs r"
@@ -462,6 +516,7 @@ class Store:
         return [dict(zip(keys, r)) for r in rows]
 
     # -- target model responses -----------------------------------------------------------
+    @_then_release
     def cached_responses(self, keys: list[str]) -> dict[str, dict]:
         """Stored endpoint responses for the given request keys that exist."""
         if not keys:
@@ -471,6 +526,7 @@ class Store:
         ).fetchall()
         return {key: json.loads(response) for key, response in rows}
 
+    @_then_release
     def cache_response(self, key: str, endpoint: str, model: str, request: dict, response: dict) -> None:
         self.con.execute(
             "INSERT OR REPLACE INTO response_cache VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -479,6 +535,7 @@ class Store:
         )
 
     # -- embedding cache -----------------------------------------------------------------
+    @_then_release
     def cached_embeddings(self, embedder: str, text_hashes: list[str]) -> dict[str, list[float]]:
         """Cached vectors (float32 numpy arrays, usable as lists) of the given hashes that exist."""
         if not text_hashes:
@@ -492,6 +549,7 @@ class Store:
         ).fetchnumpy()
         return {h: np.asarray(v, dtype=np.float32) for h, v in zip(found["text_hash"].tolist(), found["vector"])}
 
+    @_then_release
     def cache_embeddings(self, embedder: str, items: list[tuple[str, list[float]]]) -> None:
         """Insert or replace vectors; bulk-loaded from numpy (one statement, no per-row round trip)."""
         if not items:

@@ -199,11 +199,12 @@ def test_rules_check_and_list(tmp_path):
     assert "many-labels" in listed.output and "Fixture source B" in listed.output
 
 
-def test_locked_database_is_one_clear_error(answers_file, tmp_path):
+def test_locked_database_is_one_clear_error(answers_file, tmp_path, monkeypatch):
+    monkeypatch.setenv("ADVISOR_LOCK_WAIT", "1")  # advisor waits this long for another process to let go
     db = tmp_path / "locked.duckdb"
     with Store(db):
         pass
-    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb,time; c=duckdb.connect({str(db)!r}); print('ok', flush=True); time.sleep(30)"],
+    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb,time; c=duckdb.connect({str(db)!r}); print('ok', flush=True); time.sleep(60)"],
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "ok"

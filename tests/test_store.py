@@ -78,3 +78,23 @@ def test_newer_schema_is_refused(tmp_path):
     con.close()
     with pytest.raises(StoreError, match="newer than this advisor supports"):
         Store(path)
+
+
+def test_the_file_is_held_only_while_reading_or_writing(tmp_path):
+    """`advisor history` in another process works while an assessment (a live Store) is in progress."""
+    import os
+    import subprocess
+    import sys
+
+    db = tmp_path / "live.duckdb"
+    with Store(db) as store:
+        first = store.add_assessment("Live project", {"a": 1}, "h", "v", "advisor assess")
+        run_id = store.start_probe_run("few-shot", "fp", {}, first)
+        # ... a probe is running here, for minutes; meanwhile a second terminal reads:
+        env = {**os.environ, "ADVISOR_DB": str(db)}
+        seen = subprocess.run([sys.executable, "-m", "advisor", "history"], capture_output=True, text=True, env=env,
+                              timeout=120)
+        assert seen.returncode == 0, seen.stderr
+        assert "Live project" in seen.stdout
+        store.finish_probe_run(run_id, None, "failed", "test")  # and the writer goes on afterwards
+        assert store.probe_runs(first)[0]["status"] == "failed"
