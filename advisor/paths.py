@@ -5,22 +5,21 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-
-def _xdg(var: str, fallback: str) -> Path:
-    value = os.environ.get(var)
-    return Path(value) if value else Path.home() / fallback
+import platformdirs
 
 
 def data_dir() -> Path:
-    """``$ADVISOR_HOME`` if set, else ``$XDG_DATA_HOME/advisor`` (``~/.local/share/advisor``)."""
+    """``$ADVISOR_HOME`` if set, else the platform's user data folder (``$XDG_DATA_HOME/advisor``,
+    ``~/.local/share/advisor`` on Linux)."""
     home = os.environ.get("ADVISOR_HOME")
-    return Path(home) if home else _xdg("XDG_DATA_HOME", ".local/share") / "advisor"
+    return Path(home) if home else Path(platformdirs.user_data_dir("advisor", appauthor=False))
 
 
 def cache_dir() -> Path:
-    """``$ADVISOR_CACHE`` if set, else ``$XDG_CACHE_HOME/advisor`` (``~/.cache/advisor``)."""
+    """``$ADVISOR_CACHE`` if set, else the platform's user cache folder (``$XDG_CACHE_HOME/advisor``,
+    ``~/.cache/advisor`` on Linux)."""
     cache = os.environ.get("ADVISOR_CACHE")
-    return Path(cache) if cache else _xdg("XDG_CACHE_HOME", ".cache") / "advisor"
+    return Path(cache) if cache else Path(platformdirs.user_cache_dir("advisor", appauthor=False))
 
 
 def default_db_path() -> Path:

@@ -15,27 +15,37 @@ from advisor.probes.registry import get, implementation
 
 
 def stderr_progress(label_prefix: str = "", every: float = 10.0) -> Callable[[int, int, str], None]:
-    """Progress on stderr: a redrawn bar on a terminal; otherwise (a log, CI) a plain line when a step starts
-    and at most every ``every`` seconds, so a long step is never silent."""
+    """Progress on stderr: a tqdm bar on a terminal (cleared when the step ends, so the next line starts
+    clean); otherwise (a log, CI) a plain line when a step starts and at most every ``every`` seconds."""
     tty = sys.stderr.isatty()
-    state = {"label": None, "at": 0.0}
+    state: dict[str, Any] = {"label": None, "at": 0.0, "bar": None}
+
+    def plain(done: int, total: int, label: str) -> None:
+        now = time.monotonic()
+        if label != state["label"] or done >= total or now - state["at"] >= every:
+            sys.stderr.write(f"{label_prefix}{label} {done}/{total}\n")
+            sys.stderr.flush()
+            state.update(label=label, at=now)
+
+    def bar(done: int, total: int, label: str) -> None:
+        from tqdm import tqdm
+
+        current = state["bar"]
+        if current is None or state["label"] != label or current.total != total:
+            if current is not None:
+                current.close()
+            current = tqdm(total=total, desc=f"{label_prefix}{label}", leave=False, file=sys.stderr,
+                           dynamic_ncols=True)
+            state.update(bar=current, label=label)
+        current.n = min(done, total)
+        current.refresh()
+        if done >= total:
+            current.close()
+            state["bar"] = None
 
     def report(done: int, total: int, label: str) -> None:
-        if total <= 0:
-            return
-        if not tty:
-            now = time.monotonic()
-            if label != state["label"] or done >= total or now - state["at"] >= every:
-                sys.stderr.write(f"{label_prefix}{label} {done}/{total}\n")
-                sys.stderr.flush()
-                state.update(label=label, at=now)
-            return
-        width = 30
-        filled = int(width * min(done, total) / total)
-        bar = "#" * filled + "-" * (width - filled)
-        end = "\n" if done >= total else ""
-        sys.stderr.write(f"\r{label_prefix}{label} [{bar}] {done}/{total}{end}")
-        sys.stderr.flush()
+        if total > 0:
+            (bar if tty else plain)(done, total, label)
 
     return report
 

@@ -119,7 +119,8 @@ def build_context(doc: dict[str, Any], out_dir: Path, stem: str) -> dict[str, An
         "winner_cost": next((c for c in (costs or {}).get("strategies", []) if c["strategy"] == rec["winner"]), None),
         "cost_rows": cost_rows(costs) if costs else [],
         "measured_on": measured_on(doc),
-        "sources": sorted({f["source"] for f in rec["fired"]}),
+        # one entry per source, however many rules cite it together with others
+        "sources": sorted({part.strip() for f in rec["fired"] for part in f["source"].split(";") if part.strip()}),
         "probes": probe_sections(doc, out_dir, stem),
     }
 

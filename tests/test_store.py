@@ -98,3 +98,17 @@ def test_the_file_is_held_only_while_reading_or_writing(tmp_path):
         assert "Live project" in seen.stdout
         store.finish_probe_run(run_id, None, "failed", "test")  # and the writer goes on afterwards
         assert store.probe_runs(first)[0]["status"] == "failed"
+
+
+def test_data_and_cache_folders_follow_the_platform_and_the_overrides(monkeypatch, tmp_path):
+    from advisor.paths import cache_dir, data_dir, default_db_path
+
+    for var in ("ADVISOR_HOME", "ADVISOR_CACHE", "ADVISOR_DB"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert data_dir() == tmp_path / "data" / "advisor" and cache_dir() == tmp_path / "cache" / "advisor"
+    assert default_db_path() == tmp_path / "data" / "advisor" / "advisor.duckdb"
+    monkeypatch.setenv("ADVISOR_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ADVISOR_CACHE", str(tmp_path / "c"))
+    assert data_dir() == tmp_path / "home" and cache_dir() == tmp_path / "c"
