@@ -143,3 +143,5 @@ class CostEstimate(BaseModel):
     assumptions: dict[str, Any]
     #: where each assumption (dotted path) came from: measured by a probe, your cost file, or the default
     sources: dict[str, str] = Field(default_factory=dict)
+    #: the assumptions a measurement replaced: dotted path -> the evidence fact (its value is in evidence_used)
+    measured: dict[str, str] = Field(default_factory=dict)

@@ -94,6 +94,7 @@ def estimate_costs(answers: Answers, evidence: dict[str, dict[str, Any]] | None,
         break_even=[break_even(r, cheapest, inputs) for r in rows if r is not cheapest],
         evidence_used=inputs.evidence_used, notes=inputs.notes,
         assumptions=assumptions.model_dump(mode="json"), sources=sources(assumptions, inputs, models or {}),
+        measured=dict(inputs.measured_paths),
     )
 
 

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 
 class AdvisorError(Exception):
-    """A problem the user can fix; the message names the file/field, the problem and the fix."""
+    """A problem the user can fix; the message names the file/field, the problem and the fix.
+
+    ``stops_assessment``: when a probe fails with it inside ``advisor assess``, the command exits 2 after
+    writing the report (bad input, a refusing endpoint), rather than noting the failure and going on."""
 
     exit_code = 2
+    stops_assessment = False
 
 
 class InputError(AdvisorError):
     """Bad user input: answers file, data file, option value."""
+
+    stops_assessment = True
 
 
 class RulebookError(AdvisorError):

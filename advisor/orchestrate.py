@@ -8,6 +8,7 @@ rolls over to the next one. A probe failure is recorded and the assessment goes 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,26 +22,16 @@ from advisor.probes.spec import AssessInputs, ProbeSpec
 
 
 @dataclass
-class Inputs:
-    """What the user gave ``advisor assess`` besides the answers: the probes' input files (by the
-    names their specs declare), the probe models, and the run settings."""
+class Inputs(AssessInputs):
+    """What the user gave ``advisor assess`` besides the answers: what every planner sees
+    (:class:`AssessInputs`) plus how the assessment runs (budget, reuse, probe selection)."""
 
-    files: dict[str, Path] = field(default_factory=dict)
-    model: str = "smollm2-135m"
-    embedder: str | None = None
-    embedder_url: str | None = None
-    allow_download: bool = False
     budget_seconds: float | None = 600.0
-    eval_size: int = 100
     force: bool = False
     selected: tuple[str, ...] | None = None  # None: every probe
-    gpu: str | None = None
-    target: dict[str, Any] | None = None  # EndpointSpec fields of the team's model, when given
 
     def for_planner(self, earlier: dict[str, Any]) -> AssessInputs:
-        return AssessInputs(files={k: v for k, v in self.files.items() if v is not None}, model=self.model,
-                            embedder=self.embedder, embedder_url=self.embedder_url, allow_download=self.allow_download, eval_size=self.eval_size,
-                            gpu=self.gpu, target=self.target, earlier=earlier)
+        return dataclasses.replace(self, earlier=earlier)
 
 
 @dataclass
@@ -141,10 +132,7 @@ def gather(answers: Answers, inputs: Inputs, store: Any, assessment_id: int | No
         except KeyboardInterrupt:
             raise
         except AdvisorError as exc:
-            from advisor.probes.endpoint import EndpointError
-
-            fixable = isinstance(exc, (InputError, EndpointError))
-            evidence.failures.append(ProbeFailure(probe=spec.name, error=str(exc), fixable=fixable))
+            evidence.failures.append(ProbeFailure(probe=spec.name, error=str(exc), fixable=exc.stops_assessment))
             continue
         except Exception as exc:  # a probe bug must not lose the assessment
             evidence.failures.append(ProbeFailure(probe=spec.name, error=f"{type(exc).__name__}: {exc}"))

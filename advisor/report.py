@@ -164,16 +164,15 @@ def cost_rows(costs: dict[str, Any]) -> list[dict[str, str]]:
     from advisor.costs import leaf_paths
 
     assumptions, sources = costs["assumptions"], costs.get("sources") or {}
-    measured = costs.get("evidence_used") or {}
+    values, replaced = costs.get("evidence_used") or {}, costs.get("measured") or {}
     rows = []
     for path in leaf_paths({k: assumptions[k] for k in COST_SECTIONS if k in assumptions}):
         value: Any = assumptions
         for part in path.split("."):
             value = value[part]
         source = sources.get(path, "built-in default")
-        fact = source.rsplit("(", 1)[-1].rstrip(")") if source.startswith("measured") else ""
-        if fact in measured:
-            value = measured[fact]
+        if replaced.get(path) in values:
+            value = values[replaced[path]]
         rows.append({"path": path, "value": f"{value:.4g}" if isinstance(value, float) else str(value),
                      "source": source})
     gpu = assumptions["training"]["gpu"]

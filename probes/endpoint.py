@@ -73,7 +73,9 @@ class CapReached(ProbeError):
 
 
 class EndpointError(ProbeError):
-    """The endpoint failed in a way retries did not cure (one line, no key)."""
+    """The endpoint failed in a way retries did not cure (one line, no key): the user's to look into."""
+
+    stops_assessment = True
 
 
 class EndpointModel(LanguageModel):
@@ -99,9 +101,6 @@ class EndpointModel(LanguageModel):
     @property
     def has_chat_template(self) -> bool:
         return True
-
-    def render(self, messages: list[dict[str, str]]) -> Any:
-        return messages
 
     def format_chat(self, messages: list[dict[str, str]]) -> Any:
         return messages

@@ -57,15 +57,6 @@ class Usage:
         self.completion_tokens += completion_tokens
         self.latencies.append(seconds)
 
-    def summary(self) -> dict[str, float]:
-        ordered = sorted(self.latencies)
-
-        def pct(q: float) -> float:
-            return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
-
-        return {"calls": self.calls, "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                "latency_p50": pct(0.5), "latency_p95": pct(0.95)}
-
 
 class LanguageModel:
     """A model a probe can prompt. Subclasses implement the methods of the capabilities they declare."""
