@@ -104,6 +104,11 @@ def test_evidence_replaces_built_in_assumptions():
                                  "lora.train_tokens_per_example": 500.0}
     assert est.sources["tokens.few_shot_k"] == "measured (few_shot.best_k)"
     assert est.sources["tokens.prompt_base"] == "built-in default"
+    from advisor.report import cost_rows
+
+    rows = {r["path"]: r for r in cost_rows(est.model_dump(mode="json"))}
+    assert rows["tokens.few_shot_k"]["value"] == "2"  # the measured value is shown, not the assumed 10
+    assert rows["tokens.chunk_tokens"]["value"] == "100" and rows["tokens.prompt_base"]["value"] == "1000"
 
 
 def test_a_value_in_the_users_cost_file_wins_over_a_measurement(simple):
