@@ -8,13 +8,39 @@ from pathlib import Path
 
 import click
 
+from typing import TYPE_CHECKING
+
 from advisor.commands.options import db_option, duration, resolve_db, target_options, target_spec
+
+if TYPE_CHECKING:
+    from advisor.questionnaire import Draft
 
 FILE = click.Path(exists=False, path_type=Path)
 
 
 def _interactive(no_input: bool) -> bool:
     return not no_input and sys.stdin.isatty()
+
+
+def _draft(db_path: Path, resume: bool, interactive: bool) -> "Draft | None":
+    """The questionnaire draft to continue: with ``--resume`` the saved one (an error when there is none); in
+    an interactive run, the saved one if the user wants to continue it; otherwise an empty one at the same place."""
+    from advisor.errors import InputError
+    from advisor.questionnaire import Draft
+
+    path = Draft.location(db_path)
+    saved = Draft.load(path) if path.exists() else None
+    if resume and saved is None:
+        raise InputError(f"--resume: no unfinished questionnaire in {path}; run `advisor assess` to start one")
+    if saved is not None and not resume and interactive:
+        count = len(saved.answers)
+        if not click.confirm(f"Continue the questionnaire saved on {saved.saved or 'an earlier run'} "
+                             f"({count} answer{'s' if count != 1 else ''})?", default=True, err=True):
+            saved.discard()
+            saved = None
+    if not (resume or interactive):
+        return None  # a run without prompts neither reads nor removes a draft
+    return saved if saved is not None else Draft(path, {}, {})
 
 
 class AssessCommand(click.Command):
@@ -37,6 +63,8 @@ class AssessCommand(click.Command):
 @click.command(cls=AssessCommand)
 @click.option("--answers", "answers_file", type=FILE, help="YAML or JSON answers file; only what it leaves out is asked.")
 @click.option("--no-input", is_flag=True, help="Never prompt; missing answers are an error listing them all.")
+@click.option("--resume", is_flag=True, help="Continue the questionnaire an interruption left (its answers are saved "
+              "next to the database as they are given).")
 @click.option("--probes", "probe_selection", default="all", show_default=True,
               help="Probes to run when their inputs are given: all, none, or a list such as few-shot,rag.")
 @click.option("--budget", callback=duration, default="10m", show_default=True,
@@ -55,7 +83,7 @@ class AssessCommand(click.Command):
 @click.option("--templates", type=click.Path(file_okay=False, path_type=Path), help="Folder of report templates overriding the built-in ones.")
 @target_options
 @db_option
-def assess(answers_file: Path | None, no_input: bool, probe_selection: str, budget: float, eval_size: int, model: str,
+def assess(answers_file: Path | None, no_input: bool, resume: bool, probe_selection: str, budget: float, eval_size: int, model: str,
            embedder: str | None, embedder_url: str | None, allow_download: bool, force: bool, costs_file: Path | None, rules_dir: Path | None,
            out: Path | None, fmt: str, templates: Path | None, db: Path | None, **more: object) -> None:
     """Assess a project: answers, probes on your data, a ranked recommendation and its report.
@@ -79,12 +107,26 @@ def assess(answers_file: Path | None, no_input: bool, probe_selection: str, budg
     inputs = Inputs(files={k: v for k, v in files.items() if v is not None}, model=model, embedder=embedder, embedder_url=embedder_url,
                     allow_download=allow_download, budget_seconds=budget, eval_size=eval_size, force=force,
                     selected=selected, target=target)
+    draft = _draft(resolve_db(db), resume, _interactive(no_input))
+    if draft is not None:
+        data_answers = {**data_answers, **draft.answers}
+        for key, value in draft.files.items():
+            if key not in inputs.files and Path(value).exists():
+                inputs.files[key] = Path(value)
     if _interactive(no_input):
-        from advisor.commands.ask import ask_inputs, ask_missing
+        from advisor.commands.ask import Questionnaire
 
-        data_answers = ask_missing(data_answers, only_required=answers_file is not None)
+        questionnaire = Questionnaire(data_answers, draft, only_required=answers_file is not None,
+                                      given=set(data_answers) - set(draft.answers))
+        questionnaire.run()
         if answers_file is None:
-            ask_inputs(inputs)
+            questionnaire.ask_inputs(inputs.files, inputs.selected)
+        questionnaire.review(inputs.files)
+        data_answers = questionnaire.result()
+    else:
+        from advisor.questionnaire import implied_answers
+
+        data_answers = {**data_answers, **implied_answers(data_answers)}
     answers = validate_answers(data_answers, str(answers_file) if answers_file else "answers")
     rulebook = load_rulebook(rules_dir)  # an invalid rulebook or costs file fails before anything is stored
     costs = load_cost_assumptions(costs_file)
@@ -105,6 +147,8 @@ def assess(answers_file: Path | None, no_input: bool, probe_selection: str, budg
                                  defaulted=defaulted,
                                  artifacts_root=resolve_db(db).parent / "artifacts", out=out, fmt=fmt,
                                  templates=templates, echo=lambda line: click.echo(line, err=True))
+    if draft is not None:
+        draft.discard()  # the answers are stored with the assessment now
     rec = outcome.document.recommendation
     for failure in rec.probe_failures:
         if not failure.fixable:

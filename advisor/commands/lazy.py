@@ -66,8 +66,8 @@ class ErrorBoundaryGroup(LazyGroup):
         previous = signal.signal(signal.SIGTERM, _terminate)
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except click.exceptions.Abort:
-            click.echo(INTERRUPTED, err=True)
+        except click.exceptions.Abort as exc:  # the questionnaire's own message says where its answers are
+            click.echo(getattr(exc, "message", None) or INTERRUPTED, err=True)
             sys.exit(130)
         except click.ClickException as exc:
             click.echo(f"Error: {one_line(exc.format_message())}", err=True)
