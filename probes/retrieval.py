@@ -76,48 +76,25 @@ def dense_rank(query_emb: np.ndarray, chunk_emb: np.ndarray, ranker: Ranker) -> 
 
 
 class Bm25:
-    """Okapi BM25 as ``rank_bm25.BM25Okapi`` defines it (same idf, k1, b, epsilon floor),
-    scored for many queries at once with a sparse term-by-chunk weight matrix."""
+    """BM25 over the chunks with ``bm25s`` (Lucene's variant, the one Lucene, Anserini and Pyserini use:
+    idf = ln(1 + (N - df + 0.5) / (df + 0.5)), k1 = 1.5, b = 0.75), on advisor's word tokenizer."""
 
     def __init__(self, texts: Sequence[str], k1: float = 1.5, b: float = 0.75):
-        from rank_bm25 import BM25Okapi
+        import bm25s
 
-        tokens = [bm25_tokenize(t) for t in texts]
-        self.okapi = BM25Okapi(tokens, k1=k1, b=b)
-        self.vocab = {term: i for i, term in enumerate(self.okapi.idf)}
-        self.idf = np.array([self.okapi.idf[t] for t in self.vocab], dtype=np.float64)
-        self.weights = self._weights(tokens)
-
-    def _weights(self, tokens: list[list[str]]):
-        from scipy.sparse import csr_matrix
-
-        rows, cols, tfs = [], [], []
-        for j, freqs in enumerate(self.okapi.doc_freqs):
-            for term, tf in freqs.items():
-                rows.append(self.vocab[term])
-                cols.append(j)
-                tfs.append(tf)
-        tf = np.asarray(tfs, dtype=np.float64)
-        doc_len = np.asarray(self.okapi.doc_len, dtype=np.float64)[cols]
-        k1, b, avgdl = self.okapi.k1, self.okapi.b, self.okapi.avgdl
-        w = tf * (k1 + 1) / (tf + k1 * (1 - b + b * doc_len / avgdl))
-        return csr_matrix((w, (rows, cols)), shape=(len(self.vocab), len(tokens)))
-
-    def query_matrix(self, queries: Sequence[str]):
-        from scipy.sparse import csr_matrix
-
-        rows, cols, vals = [], [], []
-        for i, query in enumerate(queries):
-            for term in bm25_tokenize(query):
-                if term in self.vocab:
-                    rows.append(i)
-                    cols.append(self.vocab[term])
-                    vals.append(self.idf[self.vocab[term]])
-        return csr_matrix((vals, (rows, cols)), shape=(len(queries), len(self.vocab)))
+        self.index = bm25s.BM25(k1=k1, b=b, method="lucene", dtype="float64")
+        self.index.index([bm25_tokenize(t) for t in texts], show_progress=False)
+        self.vocab = set(self.index.vocab_dict)
+        self.n_chunks = len(texts)
 
     def scores(self, queries: Sequence[str]) -> np.ndarray:
-        """Dense ``(len(queries), n_chunks)`` BM25 scores."""
-        return (self.query_matrix(queries) @ self.weights).toarray()
+        """Dense ``(len(queries), n_chunks)`` BM25 scores (a query term absent from the chunks scores 0)."""
+        out = np.zeros((len(queries), self.n_chunks), dtype=np.float64)
+        for i, query in enumerate(queries):
+            terms = [t for t in bm25_tokenize(query) if t in self.vocab]
+            if terms:
+                out[i] = self.index.get_scores(terms)
+        return out
 
     def rank(self, queries: Sequence[str], ranker: Ranker) -> list[list[tuple[str, float]]]:
         ranked: list[list[tuple[str, float]]] = []

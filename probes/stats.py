@@ -2,7 +2,8 @@
 
 Conventions: Wilson score interval for proportions; percentile bootstrap for means of
 per-example values; exact (binomial) McNemar test for two classifiers on the same examples;
-paired randomization (sign-flip) test for per-example metric differences.
+paired randomization (sign-flip) test for per-example metric differences. The computations are
+scipy's; this module fixes the conventions and the degenerate cases.
 """
 
 from __future__ import annotations
@@ -16,55 +17,62 @@ Z95 = 1.959963984540054
 
 
 def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion (``(0, 1)`` when ``n == 0``)."""
+    """Wilson score interval for a binomial proportion (``(0, 1)`` when ``n == 0``), from scipy."""
+    from scipy.stats import binomtest, norm
+
     if n <= 0:
         return (0.0, 1.0)
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    ci = binomtest(int(successes), int(n)).proportion_ci(confidence_level=float(2 * norm.cdf(z) - 1),
+                                                         method="wilson")
+    return (float(ci.low), float(ci.high))
 
 
 def bootstrap_ci(values: Sequence[float], n_resamples: int = 2000, seed: int = 0, alpha: float = 0.05) -> tuple[float, float]:
-    """Percentile bootstrap CI of the mean of ``values``."""
+    """Percentile bootstrap CI of the mean of ``values`` (``scipy.stats.bootstrap``)."""
+    from scipy.stats import bootstrap
+
     arr = np.asarray(values, dtype=float)
     if arr.size == 0:
         return (float("nan"), float("nan"))
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, arr.size, size=(n_resamples, arr.size))
-    means = arr[idx].mean(axis=1)
-    return (float(np.quantile(means, alpha / 2)), float(np.quantile(means, 1 - alpha / 2)))
+    if arr.size == 1 or np.all(arr == arr[0]):  # nothing to resample: the interval is the value itself
+        return (float(arr[0]), float(arr[0]))
+    ci = bootstrap((arr,), np.mean, n_resamples=n_resamples, confidence_level=1 - alpha, method="percentile",
+                   rng=np.random.default_rng(seed)).confidence_interval
+    return (float(ci.low), float(ci.high))
 
 
 def mcnemar_exact(a_correct: Sequence[bool], b_correct: Sequence[bool]) -> tuple[int, int, float]:
-    """Exact two-sided McNemar test on paired outcomes.
+    """Exact two-sided McNemar test on paired outcomes (a binomial test of the discordant pairs, scipy).
 
     Returns ``(b_only, a_only, p_value)``: the discordant counts (examples only B got right,
     only A got right) and the binomial two-sided p-value under H0 (discordant pairs split 50/50).
     """
+    from scipy.stats import binomtest
+
     if len(a_correct) != len(b_correct):
         raise ValueError("paired outcomes must have the same length")
     a_only = sum(1 for a, b in zip(a_correct, b_correct) if a and not b)
     b_only = sum(1 for a, b in zip(a_correct, b_correct) if b and not a)
-    n = a_only + b_only
-    if n == 0:
+    if a_only + b_only == 0:
         return (b_only, a_only, 1.0)
-    k = min(a_only, b_only)
-    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
-    return (b_only, a_only, min(1.0, 2 * tail))
+    return (b_only, a_only, float(binomtest(a_only, a_only + b_only, 0.5).pvalue))
 
 
 def paired_randomization(a: Sequence[float], b: Sequence[float], n_resamples: int = 10000, seed: int = 0) -> float:
-    """Two-sided paired randomization (sign-flip) test of mean(b - a) == 0; returns the p-value."""
-    diff = np.asarray(b, dtype=float) - np.asarray(a, dtype=float)
-    if diff.size == 0 or not np.any(diff):
+    """Two-sided paired randomization (sign-flip) test of mean(b - a) == 0; returns the p-value
+    (``scipy.stats.permutation_test`` with paired samples: exact when 2^n <= ``n_resamples``)."""
+    from scipy.stats import permutation_test
+
+    first, second = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if first.size == 0 or not np.any(second - first):
         return 1.0
-    observed = abs(diff.mean())
-    rng = np.random.default_rng(seed)
-    signs = rng.choice([-1.0, 1.0], size=(n_resamples, diff.size))
-    flipped = np.abs((signs * diff).mean(axis=1))
-    return float((np.sum(flipped >= observed - 1e-12) + 1) / (n_resamples + 1))
+    result = permutation_test((first, second), _mean_difference, permutation_type="samples", vectorized=True,
+                              n_resamples=n_resamples, alternative="two-sided", rng=np.random.default_rng(seed))
+    return float(min(1.0, result.pvalue))
+
+
+def _mean_difference(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.mean(y - x, axis=axis)
 
 
 def sample_size_two_proportions(p1: float, p2: float, alpha: float = 0.05, power: float = 0.8) -> int:
