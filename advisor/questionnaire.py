@@ -20,6 +20,7 @@ class Dependency:
     """``field`` is asked only when ``applies(answers)``; otherwise its answer is ``implied``."""
 
     field: str
+    on: str  # the earlier question it depends on
     applies: Callable[[dict[str, Any]], bool]
     implied: Any
     reason: str
@@ -34,12 +35,12 @@ def _is_not(name: str, value: Any) -> Callable[[dict[str, Any]], bool]:
 
 
 DEPENDENCIES: dict[str, Dependency] = {d.field: d for d in (
-    Dependency("corpus_documents", _is("has_corpus", True), 0, "no document corpus"),
-    Dependency("corpus_change", _is("has_corpus", True), "static", "no document corpus"),
-    Dependency("citations_needed", _is("has_corpus", True), False, "no document corpus"),
-    Dependency("cost_per_label", _is("can_produce_more_labels", True), 0.0, "no more labels can be produced"),
-    Dependency("hosted_api_allowed", _is("data_may_leave", True), False, "the data may not leave your premises"),
-    Dependency("base_model_size_b", _is_not("base_model", "hosted_api"), None, "a hosted API's size is not published"),
+    Dependency("corpus_documents", "has_corpus", _is("has_corpus", True), 0, "no document corpus"),
+    Dependency("corpus_change", "has_corpus", _is("has_corpus", True), "static", "no document corpus"),
+    Dependency("citations_needed", "has_corpus", _is("has_corpus", True), False, "no document corpus"),
+    Dependency("cost_per_label", "can_produce_more_labels", _is("can_produce_more_labels", True), 0.0, "no more labels can be produced"),
+    Dependency("hosted_api_allowed", "data_may_leave", _is("data_may_leave", True), False, "the data may not leave your premises"),
+    Dependency("base_model_size_b", "base_model", _is_not("base_model", "hosted_api"), None, "a hosted API's size is not published"),
 )}
 
 
@@ -59,8 +60,10 @@ def questions_for(answers: dict[str, Any], only_required: bool = False) -> list[
 
 
 def implied_answers(answers: dict[str, Any]) -> dict[str, Any]:
-    """The answers that follow from the given ones for every question they make irrelevant and leave unanswered."""
-    return {name: d.implied for name, d in DEPENDENCIES.items() if name not in answers and not d.applies(answers)}
+    """The answers that follow from the given ones for every question they make irrelevant and leave unanswered
+    (only from a given answer: a question whose own answer was defaulted implies nothing)."""
+    return {name: d.implied for name, d in DEPENDENCIES.items()
+            if name not in answers and d.on in answers and not d.applies(answers)}
 
 
 def normalise_choice(raw: str) -> str:

@@ -92,11 +92,11 @@ def test_interactive_asks_only_what_the_file_leaves_out(tmp_path, monkeypatch):
     path.write_text(yaml.safe_dump(partial))
     # task type: '?' shows help, 'poetry' is refused, '2' picks extraction; labels: 'many' refused, then 1,500
     result = run("assess", "--answers", path, "--rules", FIXTURE_RULES, "--out", tmp_path / "r.md",
-                 input="?\npoetry\n2\nmany\n1,500\n")
+                 input="?\npoetry\n2\nmany\n1,500\n\n")  # Enter accepts the review
     assert result.exit_code == 0, result.output
     assert "why: Narrow tasks" in result.output
     assert "'poetry' is not one of the choices" in result.output
-    assert "1. classification" in result.output and "Project name" not in result.output
+    assert "1. classification" in result.output and "] Project name" not in result.output  # not asked again
     assert "Recommendation: Fine-tuning" in result.output  # 1,500 labels fire the fixture rule
 
 
@@ -106,10 +106,16 @@ def test_fully_interactive_questionnaire_shows_defaults(tmp_path, monkeypatch):
     monkeypatch.setattr("advisor.commands.assess._interactive", lambda no_input: True)
     values = {"project_name": "Chat", "use_case": "An assistant", "task_type": "chat", "labeled_examples": "0",
               "budget_one_off": "100", "budget_monthly": "10", "monthly_requests": "1000", "weeks_to_production": "2"}
-    lines = [values.get(name, "") for name in Answers.model_fields]  # empty line = accept the default
+    from advisor.questionnaire import questions_for
+
+    # empty line = accept the default; the defaults (no corpus, no more labels) skip the questions they make moot
+    asked = questions_for({"has_corpus": False, "can_produce_more_labels": False, "data_may_leave": True,
+                           "base_model": "undecided"})
+    assert len(asked) < len(Answers.model_fields)
+    lines = [values.get(name, "") for name in asked]
     paths = ["missing.jsonl", "", "", ""]  # a wrong data path is asked again; blank skips each probe
     result = run("assess", "--rules", FIXTURE_RULES, "--out", tmp_path / "r.md",
-                 input="\n".join(lines + paths) + "\n")
+                 input="\n".join(lines + paths + [""]) + "\n")  # the last Enter accepts the review
     assert result.exit_code == 0, result.output
     assert "[EUR]" in result.output and "[medium]" in result.output
     assert "missing.jsonl: no such file or folder" in result.output

@@ -40,6 +40,7 @@ def test_questions_made_irrelevant_by_earlier_answers_are_not_asked_and_their_an
     implied = implied_answers({"has_corpus": False, "data_may_leave": False, "corpus_documents": 7})
     assert implied["hosted_api_allowed"] is False and implied["citations_needed"] is False
     assert "corpus_documents" not in implied  # an answer that was given is never replaced
+    assert implied_answers({}) == {}  # a defaulted answer implies nothing
     assert implied_answers({"has_corpus": True, "can_produce_more_labels": True, "data_may_leave": True,
                             "base_model": "open_weights"}) == {}
     # a question an earlier answer keeps relevant is asked, even when it has a default

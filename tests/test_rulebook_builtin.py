@@ -119,3 +119,21 @@ def test_next_steps_use_known_placeholders(rules):
         if rule.next_step:
             names = {f for _, f, _, _ in string.Formatter().parse(rule.next_step) if f}
             assert names <= PLACEHOLDERS, f"{rule.id}: {names - PLACEHOLDERS}"
+
+
+def test_every_rule_cites_a_primary_source_beside_the_seed_articles(rules):
+    """A vendor's documentation or a paper, not only blog or press pages (the seeds stay where they gave the idea)."""
+    seed_titles = [title.split(",")[0] for title in SEED_ARTICLES.values()]
+    blog_only = [r.id for r in rules
+                 if all(any(t in part for t in seed_titles) for part in r.source.split(";"))]
+    assert blog_only == []
+
+
+def test_the_rule_list_in_the_docs_is_the_rulebook():
+    from pathlib import Path
+
+    from advisor.commands.rules import rules_markdown
+
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "rulebook.md").read_text(encoding="utf-8")
+    assert docs.rstrip().endswith(rules_markdown(load_rulebook()).rstrip()), \
+        "docs/rulebook.md is out of date: paste `advisor rules list --markdown` into its last section"

@@ -19,7 +19,8 @@ def rules() -> None:
 
 @rules.command("list")
 @click.option("--rules", "rules_dir", type=click.Path(path_type=Path), help="A rulebook folder (default: built-in).")
-def list_rules(rules_dir: Path | None) -> None:
+@click.option("--markdown", is_flag=True, help="Markdown tables, one per file (id, rationale, source).")
+def list_rules(rules_dir: Path | None, markdown: bool) -> None:
     """List every rule: id, what it favours, and its source.
 
     \b
@@ -29,6 +30,9 @@ def list_rules(rules_dir: Path | None) -> None:
     from advisor.rulebook import load_rulebook
 
     book = load_rulebook(rules_dir)
+    if markdown:
+        click.echo(rules_markdown(book), nl=False)
+        return
     for rule in book.rules:
         effects = ", ".join(f"{k} {v:+g}" for k, v in rule.effect.items())
         effects += "".join(f", rules out {k}" for k in rule.exclude)
@@ -75,3 +79,19 @@ def facts(probe_name: str | None) -> None:
     if probe_name is None:
         names = sorted({*DECISION_PLACEHOLDERS, *(n for s in specs() for n in s.placeholders)})
         click.echo("next_step placeholders: " + ", ".join("{" + n + "}" for n in names))
+
+
+def rules_markdown(book) -> str:
+    """The rulebook as markdown tables, one per file in file order (``docs/rulebook.md`` holds this text)."""
+    def cell(text: str) -> str:
+        return " ".join(text.split()).replace("|", "\\|")
+
+    by_file: dict[str, list] = {}
+    for rule in book.rules:
+        by_file.setdefault(Path(rule.file).name or "rules", []).append(rule)
+    out = []
+    for name, rules_in_file in by_file.items():
+        out += [f"### `{name}` ({len(rules_in_file)} rules)", "", "| id | rationale | source |", "| --- | --- | --- |"]
+        out += [f"| `{r.id}` | {cell(r.rationale)} | {cell(r.source)} |" for r in rules_in_file]
+        out.append("")
+    return "\n".join(out)
