@@ -95,6 +95,7 @@ def assess(
     out: Path | None = None,
     fmt: str = "md",
     templates: Path | None = None,
+    lang: str = "en",
     echo: Callable[[str], None] = print,
     defaulted: list[str] | None = None,
 ) -> Outcome:
@@ -126,7 +127,7 @@ def assess(
         outcome.store_error = str(exc)
     except Exception as exc:  # a database failure must not lose the report
         outcome.store_error = f"{store.path}: saving the recommendation failed ({exc}); the report was still written"
-    outcome.report_path = render(outcome.document.model_dump(mode="json"), fmt, out, templates)
+    outcome.report_path = render(outcome.document.model_dump(mode="json"), fmt, out, templates, lang)
     return outcome
 
 

@@ -20,14 +20,14 @@ h1 { border-bottom: 2px solid #333; }
 """
 
 
-def markdown_to_html(markdown_text: str, base_dir: Path, title: str) -> str:
+def markdown_to_html(markdown_text: str, base_dir: Path, title: str, lang: str = "en") -> str:
     """Render markdown (raw HTML disabled, so user text stays text) and inline local images."""
     from markdown_it import MarkdownIt
 
     body = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown_text)
     body = _IMG.sub(lambda m: f'<img src="{_data_uri(base_dir, m.group(1))}"', body)
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<!DOCTYPE html>\n<html lang=\"{html.escape(lang)}\"><head><meta charset=\"utf-8\">"
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>\n<body>\n{body}</body></html>\n"
     )
 

@@ -19,7 +19,7 @@ from advisor.mdtext import md_escape
 FORMATS = ("md", "json", "html")
 
 
-def environment(user_dir: Path | None = None) -> Any:
+def environment(user_dir: Path | None = None, lang: str = "en") -> Any:
     import jinja2
 
     from advisor.resources import templates_dir
@@ -43,10 +43,17 @@ def environment(user_dir: Path | None = None) -> Any:
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    from advisor.i18n import install
+
+    translate = install(env, lang)
+    env.filters["t"] = translate.gettext  # a known phrase (a label, a status) in the report's language
+    env.filters["code"] = lambda v: f"`{v}`"
     env.filters["md"] = md_escape
     env.filters["pct"] = lambda v, digits=1: "n/a" if v is None else f"{100 * float(v):.{digits}f}%"
-    env.filters["num"] = _num
+    env.filters["num"] = lambda v, digits=0: _grouped(_num(v, digits), lang)
+    env.filters["num_g"] = lambda v, digits=6: _grouped(f"{float(v):,.{digits}g}", lang)
     env.filters["signed"] = lambda v: f"{float(v):+g}"
     return env
 
@@ -55,6 +62,12 @@ def _num(value: Any, digits: int = 0) -> str:
     if value is None:
         return "n/a"
     return f"{float(value):,.{digits}f}"
+
+
+def _grouped(text: str, lang: str) -> str:
+    """Thousands grouped with a comma in English; in French with a narrow no-break space, the ISO 80000-1
+    grouping that no reader takes for a decimal comma (the decimal point is kept throughout the report)."""
+    return text if lang == "en" else text.replace(",", "\u202f")
 
 
 def slug(name: str) -> str:
@@ -66,14 +79,18 @@ def default_report_path(project_name: str, fmt: str) -> Path:
     return Path(f"{slug(project_name)}-advisor-report.{fmt}")
 
 
-def answer_rows(answers: dict[str, Any], defaulted: list[str] | None = None) -> list[dict[str, str]]:
+def answer_rows(answers: dict[str, Any], defaulted: list[str] | None = None, lang: str = "en") -> list[dict[str, str]]:
     """(question, answer) rows in questionnaire order, values as display text; a defaulted answer says so."""
+    from advisor.i18n import translator
+
+    _ = translator(lang)
     rows = []
     for name, field in Answers.model_fields.items():
         value = answers.get(name)
-        text = "not given" if value is None else ("yes" if value is True else "no" if value is False else value)
-        text = f"{text} (default: not answered)" if name in (defaulted or []) else str(text)
-        rows.append({"field": name, "question": field.title or name, "answer": text})
+        text = _("not given") if value is None else (_("yes") if value is True else _("no") if value is False
+                                                     else _.gettext(str(value)))
+        text = _("%(answer)s (default: not answered)", answer=text) if name in (defaulted or []) else str(text)
+        rows.append({"field": name, "question": _.gettext(field.title or name), "answer": text})
     return rows
 
 
@@ -100,7 +117,7 @@ def probe_sections(doc: dict[str, Any], out_dir: Path, stem: str) -> list[dict[s
     return sections
 
 
-def build_context(doc: dict[str, Any], out_dir: Path, stem: str) -> dict[str, Any]:
+def build_context(doc: dict[str, Any], out_dir: Path, stem: str, lang: str = "en") -> dict[str, Any]:
     from advisor.charts import strategy_scores
 
     rec = doc["recommendation"]
@@ -111,47 +128,55 @@ def build_context(doc: dict[str, Any], out_dir: Path, stem: str) -> dict[str, An
         "doc": doc,
         "rec": rec,
         "answers": doc["answers"],
-        "answer_rows": answer_rows(doc["answers"], rec.get("defaulted_answers")),
+        "answer_rows": answer_rows(doc["answers"], rec.get("defaulted_answers"), lang),
         "matrix": rec.get("matrix") or {},  # the matrix of the rulebook that decided, as stored
         "winner": next(s for s in rec["strategies"] if s["strategy"] == rec["winner"]),
         "fired_by_id": {f["id"]: f for f in rec["fired"]},
         "costs": costs,
         "winner_cost": next((c for c in (costs or {}).get("strategies", []) if c["strategy"] == rec["winner"]), None),
         "cost_rows": cost_rows(costs) if costs else [],
-        "measured_on": measured_on(doc),
+        "measured_on": measured_on(doc, lang),
         # one entry per source, however many rules cite it together with others
         "sources": sorted({part.strip() for f in rec["fired"] for part in f["source"].split(";") if part.strip()}),
         "probes": probe_sections(doc, out_dir, stem),
     }
 
 
-def measured_on(doc: dict[str, Any]) -> list[str]:
+def measured_on(doc: dict[str, Any], lang: str = "en") -> list[str]:
     """Sentences for the executive summary naming the model each headline figure was measured on: the
     target's figures first, the probe model's as the proxy baseline."""
+    from advisor.i18n import translator
+
+    _ = translator(lang)
     by_probe = {r["probe"]: r for r in doc.get("probe_results", [])}
     lines = []
     target, proxy = by_probe.get("target-few-shot"), by_probe.get("few-shot")
     if target and target["evidence"].get("best_accuracy") is not None:
         ev, s = target["evidence"], target["summary"]
-        text = (f"Measured on your target model `{s.get('model', '?')}`: few-shot accuracy "
-                f"{100 * ev['best_accuracy']:.1f}% (±{100 * ev.get('ci_halfwidth', 0):.1f} points) at k={ev.get('best_k')}")
+        text = _("Measured on your target model `%(model)s`: few-shot accuracy %(accuracy).1f%% (±%(half).1f points) "
+                 "at k=%(k)s", model=s.get("model", "?"), accuracy=100 * ev["best_accuracy"],
+                 half=100 * ev.get("ci_halfwidth", 0), k=ev.get("best_k"))
         if ev.get("format_failure_rate") is not None:
-            text += f", {100 * ev['format_failure_rate']:.1f}% of answers naming no allowed label"
+            text += _(", %(rate).1f%% of answers naming no allowed label", rate=100 * ev["format_failure_rate"])
         if ev.get("latency_p50") is not None:
-            text += f", latency p50 {ev['latency_p50']:.2f} s / p95 {ev['latency_p95']:.2f} s"
+            text += _(", latency p50 %(p50).2f s / p95 %(p95).2f s", p50=ev["latency_p50"], p95=ev["latency_p95"])
         lines.append(text + ".")
     rag = by_probe.get("rag")
     if rag and rag["evidence"].get("open_book_on_target"):
         ev = rag["evidence"]
-        lines.append(f"Retrieved context changes the target's answer accuracy by {100 * ev['open_book_lift']:+.1f} "
-                     f"points ({100 * ev['closed_book_accuracy']:.0f}% → {100 * ev['open_book_accuracy']:.0f}% on "
-                     f"{ev['open_book_questions']} questions).")
+        lines.append(_("Retrieved context changes the target's answer accuracy by %(lift)+.1f points (%(closed).0f%% → "
+                       "%(open).0f%% on %(n)s questions).", lift=100 * ev["open_book_lift"],
+                       closed=100 * ev["closed_book_accuracy"], open=100 * ev["open_book_accuracy"],
+                       n=ev["open_book_questions"]))
     if proxy and proxy["evidence"].get("best_accuracy") is not None:
-        s = proxy["summary"]
-        role = "the proxy baseline" if target else "a proxy, not your production model"
-        lines.append(f"Figures from the probe model `{s.get('model', '?')}` are {role}: few-shot accuracy "
-                     f"{100 * proxy['evidence']['best_accuracy']:.1f}%"
-                     f"{'' if target else '; point --target at your model to measure it'}.")
+        model, accuracy = proxy["summary"].get("model", "?"), 100 * proxy["evidence"]["best_accuracy"]
+        if target:
+            lines.append(_("Figures from the probe model `%(model)s` are the proxy baseline: few-shot accuracy "
+                           "%(accuracy).1f%%.", model=model, accuracy=accuracy))
+        else:
+            lines.append(_("Figures from the probe model `%(model)s` are a proxy, not your production model: few-shot "
+                           "accuracy %(accuracy).1f%%; point --target at your model to measure it.", model=model,
+                           accuracy=accuracy))
     return lines
 
 
@@ -181,7 +206,8 @@ def cost_rows(costs: dict[str, Any]) -> list[dict[str, str]]:
     return rows
 
 
-def render(doc: dict[str, Any], fmt: str = "md", out: Path | None = None, templates: Path | None = None) -> Path:
+def render(doc: dict[str, Any], fmt: str = "md", out: Path | None = None, templates: Path | None = None,
+           lang: str = "en") -> Path:
     """Write the report for an assessment document; return its path."""
     if fmt not in FORMATS:
         raise InputError(f"--format {fmt!r} is not supported; use one of {', '.join(FORMATS)}")
@@ -192,7 +218,7 @@ def render(doc: dict[str, Any], fmt: str = "md", out: Path | None = None, templa
         if to_stdout:  # the report on standard output; markdown's charts go to ./advisor-report_files/
             import sys
 
-            text = json.dumps(doc, indent=2, default=str) + "\n" if fmt == "json" else _page(doc, fmt, out, templates)
+            text = json.dumps(doc, indent=2, default=str) + "\n" if fmt == "json" else _page(doc, fmt, out, templates, lang)
             sys.stdout.write(text)
             sys.stdout.flush()
             return Path("-")
@@ -200,22 +226,25 @@ def render(doc: dict[str, Any], fmt: str = "md", out: Path | None = None, templa
         if fmt == "json":
             out.write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
             return out
-        out.write_text(_page(doc, fmt, out, templates), encoding="utf-8")
+        out.write_text(_page(doc, fmt, out, templates, lang), encoding="utf-8")
     except OSError as exc:
         raise InputError(f"--out {out}: cannot write the report ({exc.strerror or exc}); choose a writable path. "
                          "The assessment itself is stored.") from None
     return out
 
 
-def _page(doc: dict[str, Any], fmt: str, out: Path, templates: Path | None) -> str:
+def _page(doc: dict[str, Any], fmt: str, out: Path, templates: Path | None, lang: str = "en") -> str:
     """The markdown or HTML text of the report whose charts go beside ``out``."""
-    env = environment(templates)
-    context = build_context(doc, out.parent, out.stem)
+    from advisor.i18n import translator
+
+    env = environment(templates, lang)
+    context = build_context(doc, out.parent, out.stem, lang)
     text = _render_template(env, context, templates)
     if fmt == "html":
         from advisor.html import markdown_to_html
 
-        text = markdown_to_html(text, out.parent, f"Decision report: {doc['project_name']}")
+        title = translator(lang)("Decision report: %(name)s", name=doc["project_name"])
+        text = markdown_to_html(text, out.parent, title, lang)
     return text
 
 

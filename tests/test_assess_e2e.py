@@ -69,6 +69,7 @@ def test_assess_runs_every_probe_and_stores_everything(example_slice, tmp_path, 
     # a markdown table never swallows the text after it (GitHub and the HTML report would join them)
     lines = report.splitlines()
     glued = [b for a, b in zip(lines, lines[1:]) if a.startswith("|") and b.strip() and not b.startswith("|")]
+    glued += [a for a, b in zip(lines, lines[1:]) if b.startswith("|") and a.strip() and not a.startswith("|")]
     assert not glued, glued
     # `advisor report N` renders the stored assessment to the very same report
     again = CliRunner().invoke(cli, ["report", "1", "--out", str(tmp_path / "again" / "report.md")])
@@ -81,6 +82,28 @@ def test_assess_runs_every_probe_and_stores_everything(example_slice, tmp_path, 
         assert (tmp_path / f"a.{fmt}").read_text() == (tmp_path / "b" / f"a.{fmt}").read_text()
     html = (tmp_path / "a.html").read_text()
     assert "&lt;details" not in html and "&lt;/" not in html  # no literal tags
+    # the same assessment in French: every sentence of the templates translated, the rulebook's text kept
+    for fmt in ("md", "html"):
+        fr = CliRunner().invoke(cli, ["report", "1", "--lang", "fr", "--format", fmt, "--out", str(tmp_path / f"fr.{fmt}")])
+        assert fr.exit_code == 0, fr.output
+    french = (tmp_path / "fr.md").read_text()
+    for heading in ("## Synthèse", "## Classement des stratégies", "### Écart de domaine", "### Prompting few-shot",
+                    "### Recherche documentaire (sonde RAG)", "### Essai de fine-tuning", "## Modèle de coûts",
+                    "## Vos réponses", "| Nom du projet | Tessera support desk |"):
+        assert heading in french, heading
+    assert "citées en anglais" in french  # the note that rule rationales stay in English
+    from test_i18n import template_messages
+
+    from advisor.i18n import translator
+
+    fr_messages = translator("fr").messages
+    untranslated = [m for m in template_messages()
+                    if "%" not in m and len(m.split()) >= 3 and fr_messages.get(m, m) != m and m in french]
+    assert untranslated == []
+    lines = french.splitlines()
+    assert not [b for a, b in zip(lines, lines[1:]) if a.startswith("|") and b.strip() and not b.startswith("|")]
+    assert not [a for a, b in zip(lines, lines[1:]) if b.startswith("|") and a.strip() and not a.startswith("|")]
+    assert '<html lang="fr">' in (tmp_path / "fr.html").read_text()
 
 
 def test_rerun_reuses_stored_probe_results(example_slice, tmp_path, tiny_lm_path, tiny_embedder, db_path):

@@ -114,13 +114,13 @@ def test_k_larger_than_the_pool_is_an_input_error(tmp_path, tiny_base_lm_path):
 
 
 def test_report_partial_and_chart_render(tmp_path, tiny_base_lm_path):
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+    from advisor.report import environment
 
     data = sentiment_file(tmp_path / "s.jsonl")
     result = run_probe("few-shot", config(data, tiny_base_lm_path))
     charts = FewShotProbe().charts(result, tmp_path / "out")
     assert charts["accuracy_vs_k"].read_bytes()[:4] == b"\x89PNG"
-    env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined)
+    env = environment()
     text = env.get_template(SPEC.template).render(
         result=result.model_dump(mode="json"), charts={"accuracy_vs_k": "few_shot_accuracy.png"})
     assert "| 0" in text and "| 2" in text and "(few_shot_accuracy.png)" in text and "lower bound" in text
@@ -248,10 +248,9 @@ def test_generation_run_scores_squad_exact_match_and_token_f1(tmp_path, tiny_bas
     assert ev["best_accuracy"] == pytest.approx(n_em / len(expect)) and ev["n_labels"] == 0
     assert ev["best_token_f1"] == pytest.approx(metrics["token_f1"].value) and "best_json_valid" not in ev
 
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+    from advisor.report import environment
 
-    env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined)
-    text = env.get_template(SPEC.template).render(result=result.model_dump(mode="json"), charts={})
+    text = environment().get_template(SPEC.template).render(result=result.model_dump(mode="json"), charts={})
     assert "Exact match" in text and "token F1" in text
 
 

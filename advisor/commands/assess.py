@@ -10,7 +10,7 @@ import click
 
 from typing import TYPE_CHECKING
 
-from advisor.commands.options import db_option, duration, resolve_db, target_options, target_spec
+from advisor.commands.options import db_option, duration, lang_option, resolve_db, target_options, target_spec
 
 if TYPE_CHECKING:
     from advisor.questionnaire import Draft
@@ -81,11 +81,12 @@ class AssessCommand(click.Command):
 @click.option("--out", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), help="Report path (default: <project>-advisor-report.<format>; - for standard output).")
 @click.option("--format", "fmt", type=click.Choice(["md", "json", "html"]), default="md", show_default=True, help="Report format.")
 @click.option("--templates", type=click.Path(file_okay=False, path_type=Path), help="Folder of report templates overriding the built-in ones.")
+@lang_option
 @target_options
 @db_option
 def assess(answers_file: Path | None, no_input: bool, resume: bool, probe_selection: str, budget: float, eval_size: int, model: str,
            embedder: str | None, embedder_url: str | None, allow_download: bool, force: bool, costs_file: Path | None, rules_dir: Path | None,
-           out: Path | None, fmt: str, templates: Path | None, db: Path | None, **more: object) -> None:
+           out: Path | None, fmt: str, templates: Path | None, lang: str, db: Path | None, **more: object) -> None:
     """Assess a project: answers, probes on your data, a ranked recommendation and its report.
 
     \b
@@ -135,7 +136,7 @@ def assess(answers_file: Path | None, no_input: bool, resume: bool, probe_select
 
     check_writable(out or default_report_path(answers.project_name, fmt))
     if templates is not None:
-        environment(templates)  # a missing template folder is an error now, not after the probes
+        environment(templates, lang.lower())  # a missing template folder is an error now, not after the probes
     command = "advisor " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else "advisor assess"
     with Store(resolve_db(db)) as store:
         if target is not None:  # a wrong URL, key or model is an input error before anything is stored
@@ -146,7 +147,7 @@ def assess(answers_file: Path | None, no_input: bool, resume: bool, probe_select
         outcome = run_assessment(answers, store=store, command=command, inputs=inputs, rulebook=rulebook, costs=costs,
                                  defaulted=defaulted,
                                  artifacts_root=resolve_db(db).parent / "artifacts", out=out, fmt=fmt,
-                                 templates=templates, echo=lambda line: click.echo(line, err=True))
+                                 templates=templates, lang=lang.lower(), echo=lambda line: click.echo(line, err=True))
     if draft is not None:
         draft.discard()  # the answers are stored with the assessment now
     rec = outcome.document.recommendation

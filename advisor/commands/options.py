@@ -132,3 +132,10 @@ def target_spec(values: dict[str, Any]) -> dict[str, Any] | None:
 
     EndpointSpec.model_validate(spec).base_url()  # no URL at all is an input error now
     return spec
+
+
+def lang_option(fn: Callable) -> Callable:
+    from advisor.i18n import LANGS
+
+    return click.option("--lang", type=click.Choice(LANGS, case_sensitive=False), default="en", show_default=True,
+                        help="Language of the report (rule rationales and sources stay as the rulebook states them).")(fn)
