@@ -72,14 +72,22 @@ def measured_models(evidence: EvidenceSet) -> dict[str, str]:
 
 def decide(rulebook: Rulebook, answers: Answers, evidence: EvidenceSet,
            costs: CostAssumptions | None = None) -> Recommendation:
-    """The recommendation, with sensitivity, costs, the decision matrix and the probe bookkeeping."""
-    facts = evidence.facts()
-    rec = recommend(rulebook, answers, facts, evidence.thin)
-    rec.sensitivity = flips(rulebook, answers, facts)
+    """The recommendation: the measurements read by provenance and strength (advisor/interpret.py), the
+    costs at the stated volume, then the ranking, with sensitivity, the decision matrix and the probe
+    bookkeeping."""
+    from advisor.interpret import decision_facts
+
+    facts, reading = decision_facts(evidence.results)
+    assumptions = costs or load_cost_assumptions()
+    estimate = estimate_costs(answers, facts, assumptions, measured_models(evidence))
+    rec = recommend(rulebook, answers, facts, evidence.thin, costs=estimate)
+    rec.sensitivity = flips(rulebook, answers, facts, assumptions=assumptions)
     rec.skipped_probes = list(evidence.skipped)
     rec.probe_failures = list(evidence.failures)
     rec.matrix = {name: meta["matrix"] for name, meta in rulebook.strategies.items()}
-    rec.costs = estimate_costs(answers, facts, costs or load_cost_assumptions(), measured_models(evidence))
+    rec.costs = estimate
+    rec.evidence_sources = [s.model_dump(mode="json") for s in reading.sources]
+    rec.evidence_notes = list(reading.notes)
     return rec
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import math
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ from advisor.probes.spec import FactType
 
 STRATEGIES = ("prompt_engineering", "rag", "fine_tuning", "rag_prompt", "rag_fine_tuning")
 METHODS = ("lora", "prompt_tuning", "full", "preference_tuning")
-NON_RULE_FILES = {"strategies.yaml", "costs.yaml"}
+NON_RULE_FILES = {"strategies.yaml", "costs.yaml", "groups.yaml"}
 
 
 class Rule(BaseModel):
@@ -51,6 +52,8 @@ class Rule(BaseModel):
     source: str = Field(min_length=5)
     risk: str | None = None
     next_step: str | None = None
+    #: the decision factor (``groups.yaml``); a group's total effect per strategy is capped
+    group: str = ""
     file: str = ""
     line: int = 0
 
@@ -77,6 +80,15 @@ class Rulebook(BaseModel):
     strategies: dict[str, dict[str, Any]]
     hash: str
     paths: list[str]
+    #: decision factors: group id -> {label, cap}
+    groups: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    def cap(self, group: str) -> float:
+        """The cap of a group's total effect per strategy (a rule without a group is its own, uncapped)."""
+        return float(self.groups.get(group, {}).get("cap", math.inf))
+
+    def group_of(self, rule: Rule) -> str:
+        return rule.group or rule.id
 
     def get(self, rule_id: str) -> Rule | None:
         return next((r for r in self.rules if r.id == rule_id), None)
@@ -153,7 +165,7 @@ def _parse_rule(raw: Any, path: Path) -> Rule:
         where = ".".join(str(p) for p in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown key (allowed: id, when, effect, exclude, method, rationale, source, risk, next_step)"
+            msg = "unknown key (allowed: id, when, effect, exclude, method, group, rationale, source, risk, next_step)"
         raise RulebookError(f"{path}:{line}: rule {rid!r}: {where}: {msg}") from None
     rule.file, rule.line = str(path), raw.get("__line__", 0)
     _check_fields(rule, path)
@@ -176,11 +188,21 @@ def _check_fields(rule: Rule, path: Path) -> None:
             raise RulebookError(f"{path}:{rule.line}: rule {rule.id!r}: next_step: {problem}")
 
 
+def fact_namespaces() -> dict[str, dict[str, FactType]]:
+    """Every fact a rule may test, by namespace: each probe's own facts, and the decision facts read from them
+    by provenance and strength (``quality``: the target model; ``data``: what transfers; advisor/interpret.py)."""
+    from advisor.interpret import DERIVED
+    from advisor.probes.spec import fact_types
+
+    spaces = {ns: spec.facts() for ns, spec in by_namespace().items()}
+    spaces.update({ns: fact_types(model) for ns, model in DERIVED.items()})
+    return spaces
+
+
 def fact_type(name: str) -> FactType | None:
-    """The declared type of an evidence fact ``namespace.fact``, or ``None`` if no probe declares it."""
+    """The declared type of an evidence fact ``namespace.fact``, or ``None`` if nothing declares it."""
     namespace, _, fact = name.partition(".")
-    spec = by_namespace().get(namespace)
-    return None if spec is None else spec.facts().get(fact)
+    return fact_namespaces().get(namespace, {}).get(fact)
 
 
 def _check_name(rule: Rule, name: str, path: Path, line: int) -> None:
@@ -194,11 +216,11 @@ def _check_name(rule: Rule, name: str, path: Path, line: int) -> None:
                                 "`advisor questions --template` lists the answer fields")
         return
     namespace, _, fact = name.partition(".")
-    specs = by_namespace()
-    if namespace not in specs:
+    spaces = fact_namespaces()
+    if namespace not in spaces:
         raise RulebookError(f"{where}: unknown probe in field {name!r}; "
-                            f"evidence fields start with one of {', '.join(specs)}")
-    facts = specs[namespace].facts()
+                            f"evidence fields start with one of {', '.join(spaces)}")
+    facts = spaces[namespace]
     if fact not in facts:
         close = difflib.get_close_matches(fact, list(facts), n=1)
         hint = f" (did you mean '{namespace}.{close[0]}'?)" if close else ""
@@ -304,10 +326,47 @@ def load_rulebook(directory: Path | None = None) -> Rulebook:
     _check_unique(rules)
     meta_dir = directory if (directory / "strategies.yaml").exists() else builtin
     strategies = load_strategies(meta_dir)
+    groups_dir = directory if (directory / "groups.yaml").exists() else builtin
+    groups = load_groups(groups_dir / "groups.yaml")
+    _check_groups(rules, groups)
     digest = hashlib.sha256()
-    for path in files + [meta_dir / "strategies.yaml"]:
+    for path in files + [meta_dir / "strategies.yaml", groups_dir / "groups.yaml"]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return Rulebook(rules=rules, strategies=strategies, hash=digest.hexdigest()[:16], paths=[str(p) for p in files])
+    return Rulebook(rules=rules, strategies=strategies, hash=digest.hexdigest()[:16], paths=[str(p) for p in files],
+                    groups=groups)
+
+
+def load_groups(path: Path) -> dict[str, dict[str, Any]]:
+    """The decision factors: ``groups: {id: {label, cap}}``; a cap is a positive number of points."""
+    data = _strip_lines(_read_yaml(path)) if path.exists() else {"groups": {}}
+    groups = (data or {}).get("groups")
+    if not isinstance(groups, dict):
+        raise RulebookError(f"{path}: must hold 'groups:', a mapping of group id to label and cap")
+    for name, meta in groups.items():
+        cap = (meta or {}).get("cap") if isinstance(meta, dict) else None
+        if isinstance(cap, bool) or not isinstance(cap, (int, float)) or not 0 < cap < 100:
+            raise RulebookError(f"{path}: group {name!r}: cap must be a positive number of points such as 3")
+        if not str((meta or {}).get("label", "")).strip():
+            raise RulebookError(f"{path}: group {name!r}: give it a label (a few words naming the factor)")
+    return groups
+
+
+def _check_groups(rules: list[Rule], groups: dict[str, dict[str, Any]]) -> None:
+    """Every named group exists, and a group holds rules of one kind (answers or evidence), so its capped total
+    counts in one column of the ranking."""
+    kinds: dict[str, tuple[bool, Rule]] = {}
+    for rule in rules:
+        if not rule.group:
+            continue
+        if rule.group not in groups:
+            close = difflib.get_close_matches(rule.group, list(groups), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise RulebookError(f"{rule.where}: rule {rule.id!r}: unknown group {rule.group!r}{hint}; groups.yaml "
+                                f"defines {', '.join(groups)}")
+        first = kinds.setdefault(rule.group, (rule.uses_evidence, rule))
+        if first[0] != rule.uses_evidence:
+            raise RulebookError(f"{rule.where}: rule {rule.id!r}: group {rule.group!r} mixes rules on answers and on "
+                                f"probe evidence (see {first[1].id!r}); put them in separate groups")
 
 
 def _check_unique(rules: list[Rule]) -> None:

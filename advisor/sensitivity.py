@@ -53,24 +53,31 @@ def _fmt(value: Any) -> str:
     return f"{value:,.0f}" if float(value).is_integer() and abs(value) >= 1 else f"{value:g}"
 
 
-def flips(rulebook: Rulebook, answers: Answers, evidence: dict | None = None, limit: int = 8) -> list[dict[str, Any]]:
-    """Nearest winner-changing value per answer, then per measured number; nearest first."""
+def flips(rulebook: Rulebook, answers: Answers, evidence: dict | None = None, limit: int = 8,
+          assumptions: Any = None) -> list[dict[str, Any]]:
+    """Nearest winner-changing value per answer (volume and budgets re-price every strategy when
+    ``assumptions`` are given), then per measured number and evidence threshold; nearest first."""
     plain = answers_as_plain(answers)
-    current_winner = winner_of(rulebook, plain, evidence)
+
+    def winner(values: dict, facts: dict | None) -> str:
+        return winner_of(rulebook, values, facts, assumptions)
+
+    current_winner = winner(plain, evidence)
     found = []
     for name in list(NUMERIC_GRIDS) + list(SCALED) + list(ORDINALS) + list(BOOLS):
         for value in _candidates(name, plain[name]):
-            changed = winner_of(rulebook, {**plain, name: value}, evidence)
+            changed = winner({**plain, name: value}, evidence)
             if changed != current_winner:
                 label = rulebook.strategies[changed]["label"]
                 found.append({"field": name, "kind": "answer", "current": plain[name], "value": value,
                               "winner": changed, "text": _describe(name, plain[name], value, label)})
                 break
-    found += _evidence_flips(rulebook, plain, evidence or {}, current_winner)
+    found += _evidence_flips(winner, plain, evidence or {}, current_winner, rulebook)
     return found[:limit]
 
 
-def _evidence_flips(rulebook: Rulebook, plain: dict, evidence: dict, current_winner: str) -> list[dict[str, Any]]:
+def _evidence_flips(winner: Any, plain: dict, evidence: dict, current_winner: str,
+                    rulebook: Rulebook) -> list[dict[str, Any]]:
     found = []
     for probe, facts in evidence.items():
         for key, current in facts.items():
@@ -80,7 +87,7 @@ def _evidence_flips(rulebook: Rulebook, plain: dict, evidence: dict, current_win
                 if abs(value - current) < 1e-9:
                     continue
                 trial = {**evidence, probe: {**facts, key: value}}
-                changed = winner_of(rulebook, plain, trial)
+                changed = winner(plain, trial)
                 if changed != current_winner:
                     name = f"{probe.replace('-', '_')}.{key}"
                     label = rulebook.strategies[changed]["label"]

@@ -104,7 +104,7 @@ def _record(result: ProbeResult, correct: dict[str, list[bool]], config: Any, ch
         result.metrics.append(Metric(name="answer_accuracy", value=acc[mode], ci_low=low, ci_high=high, n=n,
                                      params={"mode": mode, "chunk_size": chunk_size, "k": config.open_book_k,
                                              "model": lm.source}))
-    _, _, p_value = mcnemar_exact(correct["closed-book"], correct["open-book"])
+    open_only, closed_only, p_value = mcnemar_exact(correct["closed-book"], correct["open-book"])
     lift = acc["open-book"] - acc["closed-book"]
     from advisor.probes.endpoint import EndpointModel
 
@@ -114,6 +114,7 @@ def _record(result: ProbeResult, correct: dict[str, list[bool]], config: Any, ch
     per_chunk = max(0.0, (open_tokens - closed_tokens) / config.open_book_k)
     result.evidence.update({"open_book_accuracy": acc["open-book"], "closed_book_accuracy": acc["closed-book"],
                             "open_book_lift": lift, "open_book_questions": n, "open_book_p_value": p_value,
+                            "open_book_only_correct": open_only, "closed_book_only_correct": closed_only,
                             "open_book_on_target": target, "closed_book_prompt_tokens": closed_tokens,
                             "open_book_prompt_tokens": open_tokens, "context_tokens_per_chunk": per_chunk})
     latency = sorted(usage["open-book"]["latency"])

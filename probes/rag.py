@@ -96,6 +96,9 @@ class RagEvidence(Evidence):
     open_book_lift: float | None = fact("open-book minus closed-book accuracy", "fraction", ge=-1, le=1)
     open_book_questions: int | None = fact("questions answered both ways", "questions", ge=0)
     open_book_p_value: float | None = fact("exact McNemar p-value of open vs closed book", "probability", ge=0, le=1)
+    open_book_only_correct: int | None = fact("questions answered right only with the retrieved chunks", "questions",
+                                              ge=0)
+    closed_book_only_correct: int | None = fact("questions answered right only without them", "questions", ge=0)
     open_book_on_target: bool | None = fact("the open-book check ran on the target model (not the local proxy)")
     closed_book_prompt_tokens: float | None = fact("mean prompt tokens of a question without context, as measured",
                                                    "tokens", ge=0)

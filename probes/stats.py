@@ -91,3 +91,34 @@ def sample_size_two_proportions(p1: float, p2: float, alpha: float = 0.05, power
 def n_for_halfwidth(p: float, halfwidth: float) -> int:
     """Examples for a 95% normal-approximation half-width of ``halfwidth`` around a proportion ``p``."""
     return int((Z95**2) * p * (1 - p) / halfwidth**2) + 1
+
+
+def paired_difference_ci_cells(both: int, b_only: int, a_only: int, neither: int,
+                               z: float = Z95) -> tuple[float, float]:
+    """Newcombe's method 10 from the four cells of the paired table (B right and A right, only B, only A,
+    neither): CI of p_B - p_A."""
+    n = both + b_only + a_only + neither
+    if n <= 0:
+        return (-1.0, 1.0)
+    p_b, p_a = (both + b_only) / n, (both + a_only) / n
+    l_b, u_b = wilson_interval(both + b_only, n, z)
+    l_a, u_a = wilson_interval(both + a_only, n, z)
+    denominator = (both + b_only) * (a_only + neither) * (both + a_only) * (b_only + neither)
+    phi = (both * neither - b_only * a_only) / math.sqrt(denominator) if denominator > 0 else 0.0
+    diff = p_b - p_a
+    delta = math.sqrt(max(0.0, (p_b - l_b) ** 2 - 2 * phi * (p_b - l_b) * (u_a - p_a) + (u_a - p_a) ** 2))
+    epsilon = math.sqrt(max(0.0, (u_b - p_b) ** 2 - 2 * phi * (u_b - p_b) * (p_a - l_a) + (p_a - l_a) ** 2))
+    return (max(-1.0, diff - delta), min(1.0, diff + epsilon))
+
+
+def difference_ci(k_b: int, n_b: int, k_a: int, n_a: int, z: float = Z95) -> tuple[float, float]:
+    """95% CI of p_B - p_A for independent samples: Newcombe's (1998) hybrid score interval (method 10 of
+    the unpaired paper), from the two Wilson intervals. Conservative for paired data whose cells are unknown."""
+    if n_b <= 0 or n_a <= 0:
+        return (-1.0, 1.0)
+    p_b, p_a = k_b / n_b, k_a / n_a
+    l_b, u_b = wilson_interval(k_b, n_b, z)
+    l_a, u_a = wilson_interval(k_a, n_a, z)
+    diff = p_b - p_a
+    return (max(-1.0, diff - math.sqrt((p_b - l_b) ** 2 + (u_a - p_a) ** 2)),
+            min(1.0, diff + math.sqrt((u_b - p_b) ** 2 + (p_a - l_a) ** 2)))

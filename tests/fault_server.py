@@ -28,6 +28,10 @@ class FaultServer:
         self.max_in_flight = 0
         self.delay = 0.05
         self.logprobs = False  # answer with token log-probabilities when the request asks for them
+        #: the model's behaviour: a function of the request body returning the answer text (default: the
+        #: first allowed label), so a test can play a target model that is always right, or never follows
+        #: the format
+        self.answer = None
         self.lock = threading.Lock()
         server = self
 
@@ -71,7 +75,7 @@ class FaultServer:
                     payload = json.dumps({"id": "x", "object": "chat.completion", "created": 0,
                                           "model": body.get("model"), "choices": []}).encode()
                 else:
-                    payload = json.dumps(_completion(body, server.logprobs)).encode()
+                    payload = json.dumps(_completion(body, server.logprobs, server.answer)).encode()
                 self.send_response(200)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(payload)))
@@ -112,12 +116,12 @@ def _embeddings(body: dict) -> dict:
             "usage": {"prompt_tokens": 0, "total_tokens": 0}}
 
 
-def _completion(body: dict, logprobs: bool = False) -> dict:
+def _completion(body: dict, logprobs: bool = False, answer=None) -> dict:
     messages = body.get("messages", [])
     system = next((m["content"] for m in messages if m["role"] == "system"), "")
     labels = re.search(r"labels: (.*)\.", system)
     names = labels.group(1).split(", ") if labels else ["Paris"]
-    text = names[0]
+    text = answer(body) if answer is not None else names[0]
     prompt_tokens = sum(len(m["content"].split()) for m in messages)
     choice = {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
     if logprobs and body.get("logprobs"):

@@ -11,16 +11,15 @@ from advisor.conditions import fields_of
 from advisor.rulebook import STRATEGIES, load_rulebook
 
 # The probe facts the rulebook may test: the contract with the probes.
-EVIDENCE_FIELDS = {
-    "few_shot.best_accuracy", "few_shot.best_k", "few_shot.zero_shot_accuracy", "few_shot.gain_0_to_best",
-    "few_shot.seed_spread", "few_shot.chance_accuracy", "few_shot.eval_size", "few_shot.ci_halfwidth",
-    "lora.best_accuracy", "lora.gain_over_few_shot", "lora.significant", "lora.p_value",
-    "lora.crossover_examples", "lora.forgetting_ratio", "lora.projected_accuracy",
-    "lora.baseline",  # what lora.significant compares with: few-shot or zero-shot (probes/lora.py)
-    "rag.proxy", "rag.dense_hit_at_5", "rag.dense_mrr_at_10", "rag.bm25_hit_at_5", "rag.dense_minus_bm25_mrr",
-    "rag.max_hit", "rag.open_book_lift", "rag.open_book_accuracy", "rag.closed_book_accuracy",
-    "domain.perplexity_ratio",
-    "domain.bits_per_byte_ratio",
+EVIDENCE_FIELDS = {  # the decision facts of advisor/interpret.py: the built-in rules read no raw probe fact
+    "quality.accuracy_low", "quality.accuracy_high", "quality.above_chance", "quality.demonstrations_gain_low",
+    "quality.demonstrations_gain_high", "quality.seed_spread", "quality.format_failure_low",
+    "quality.format_failure_high", "quality.open_book_lift_low", "quality.open_book_lift_high",
+    "quality.closed_book_low",
+    "data.tuning_gain_low", "data.tuning_gain_high", "data.labels_learnable", "data.label_noise_suspected",
+    "data.crossover_examples", "data.more_data_helps", "data.forgetting_ratio", "data.retrieval_real_questions",
+    "data.retrieval_hit_low", "data.retrieval_hit_high", "data.retrieval_max_hit_high", "data.lexical_beats_dense",
+    "data.vocabulary_gap",
 }
 
 SEED_ARTICLES = {

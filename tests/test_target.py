@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from advisor.cli import cli
 from advisor.probes.endpoint import EndpointModel, EndpointSpec, label_logprobs, match_label
 from fault_server import FaultServer
-from tests.helpers import EXAMPLE
+from tests.helpers import EXAMPLE, ROOT
 
 SECRET = "sk-test-5ecret-value-never-printed"
 
@@ -216,6 +216,45 @@ def test_assess_with_a_target_leads_with_its_figures_and_uses_its_tokens_in_cost
     assert r"measured on team-model @ http://127.0.0.1:" in report
     assert r"(target\_few\_shot.prompt\_tokens\_zero\_shot)" in report
     assert SECRET not in report and SECRET not in everything_stored(db_path)
+
+
+def _oracle(tickets):
+    """A target model that names the right label of every ticket (looked up from the data file)."""
+    gold = {row["text"]: row["label"] for row in map(json.loads, tickets.read_text().splitlines())}
+
+    def answer(body):
+        last = [m["content"] for m in body.get("messages", []) if m["role"] == "user"][-1]
+        return next((label for text, label in gold.items() if text in last), "no idea")
+    return answer
+
+
+@pytest.mark.parametrize("behaviour, answers_kw, before, after", [
+    ("always right", {"labeled_examples": 3000, "determinism": "high"}, "fine_tuning", "prompt_engineering"),
+    ("never follows the format", {}, "prompt_engineering", "fine_tuning"),
+])
+def test_target_evidence_overturns_an_answers_only_decision(tickets, server, tmp_path, behaviour, answers_kw,
+                                                            before, after):
+    """The same answers, decided on answers alone and then with the team's model measured through its endpoint:
+    a target that is always right moves a fine-tuning decision to prompting; one that never answers in the
+    required format moves a prompting decision to fine-tuning."""
+    import yaml
+
+    answers = yaml.safe_load((ROOT / "tests" / "scenarios" / "ticket_routing.yaml").read_text())
+    path = tmp_path / "answers.yaml"
+    path.write_text(yaml.safe_dump({**answers, **answers_kw}))
+    server.answer = _oracle(tickets) if behaviour == "always right" else (lambda body: "I cannot tell.")
+    common = ["assess", "--no-input", "--answers", path, "--data", tickets, "--format", "json"]
+    alone = CliRunner().invoke(cli, [str(a) for a in common + ["--probes", "none", "--out", tmp_path / "a.json"]])
+    measured = CliRunner().invoke(cli, [str(a) for a in common + [
+        "--probes", "target-few-shot", "--target", "team-model", "--target-url", server.url, "--eval-size", "30",
+        "--out", tmp_path / "b.json"]])
+    assert alone.exit_code == 0 and measured.exit_code == 0, measured.output
+    first = json.loads((tmp_path / "a.json").read_text())["recommendation"]
+    second = json.loads((tmp_path / "b.json").read_text())["recommendation"]
+    assert (first["winner"], second["winner"]) == (before, after)
+    assert second["answer_only_winner"] == before and second["evidence_changed"]
+    sources = {s["name"]: s for s in second["evidence_sources"]}
+    assert sources["quality.accuracy"]["role"] == "target" and "team-model" in sources["quality.accuracy"]["model"]
 
 
 def test_rag_with_embeddings_from_an_endpoint_caches_them(server, tmp_path, db_path):

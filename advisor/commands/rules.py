@@ -37,9 +37,17 @@ def list_rules(rules_dir: Path | None, markdown: bool) -> None:
         effects = ", ".join(f"{k} {v:+g}" for k, v in rule.effect.items())
         effects += "".join(f", rules out {k}" for k in rule.exclude)
         click.echo(f"{rule.id:34} {effects.strip(', ')}")
+        click.echo(f"{'':34} group: {_group_text(book, rule)}")
         click.echo(f"{'':34} {rule.rationale}")
         click.echo(f"{'':34} source: {rule.source}")
-    click.echo(f"{len(book.rules)} rules, rulebook {book.hash}")
+    click.echo(f"{len(book.rules)} rules in {len({book.group_of(r) for r in book.rules})} groups, rulebook {book.hash}")
+
+
+def _group_text(book, rule) -> str:
+    if not rule.group:
+        return "(none: the rule counts on its own, uncapped)"
+    meta = book.groups[rule.group]
+    return f"{rule.group} — {meta['label']} (capped at ±{meta['cap']:g} per strategy)"
 
 
 @rules.command("check")
@@ -70,12 +78,18 @@ def facts(probe_name: str | None) -> None:
     from advisor.placeholders import DECISION_PLACEHOLDERS
     from advisor.probes.registry import get, specs
 
+    from advisor.interpret import DERIVED
+    from advisor.probes.spec import fact_types
+
     chosen = [get(probe_name)] if probe_name else specs()
-    for spec in chosen:
-        click.echo(f"{spec.namespace}  ({spec.name} probe: {spec.description})")
-        for name, ftype in spec.facts().items():
-            click.echo(f"  {spec.namespace}.{name:28} {ftype.describe()}")
-            click.echo(f"  {'':{len(spec.namespace) + 29}} {ftype.description}")
+    spaces = [(s.namespace, f"{s.name} probe: {s.description}", s.facts()) for s in chosen]
+    if probe_name is None:  # the decision facts read from the probes' (the ones the built-in rules test)
+        spaces += [(ns, " ".join((model.__doc__ or "").split()), fact_types(model)) for ns, model in DERIVED.items()]
+    for namespace, about, facts_of in spaces:
+        click.echo(f"{namespace}  ({about})")
+        for name, ftype in facts_of.items():
+            click.echo(f"  {namespace}.{name:28} {ftype.describe()}")
+            click.echo(f"  {'':{len(namespace) + 29}} {ftype.description}")
     if probe_name is None:
         names = sorted({*DECISION_PLACEHOLDERS, *(n for s in specs() for n in s.placeholders)})
         click.echo("next_step placeholders: " + ", ".join("{" + n + "}" for n in names))
@@ -89,9 +103,16 @@ def rules_markdown(book) -> str:
     by_file: dict[str, list] = {}
     for rule in book.rules:
         by_file.setdefault(Path(rule.file).name or "rules", []).append(rule)
-    out = []
+    members: dict[str, list[str]] = {}
+    for rule in book.rules:
+        members.setdefault(book.group_of(rule), []).append(rule.id)
+    out = ["### Decision factors (groups)", "", "| group | factor | cap per strategy | rules |", "| --- | --- | ---: | ---: |"]
+    out += [f"| `{name}` | {cell(meta['label'])} | ±{meta['cap']:g} | {len(members.get(name, []))} |"
+            for name, meta in book.groups.items()]
+    out.append("")
     for name, rules_in_file in by_file.items():
-        out += [f"### `{name}` ({len(rules_in_file)} rules)", "", "| id | rationale | source |", "| --- | --- | --- |"]
-        out += [f"| `{r.id}` | {cell(r.rationale)} | {cell(r.source)} |" for r in rules_in_file]
+        out += [f"### `{name}` ({len(rules_in_file)} rules)", "", "| id | group | rationale | source |",
+                "| --- | --- | --- | --- |"]
+        out += [f"| `{r.id}` | {r.group or '—'} | {cell(r.rationale)} | {cell(r.source)} |" for r in rules_in_file]
         out.append("")
     return "\n".join(out)

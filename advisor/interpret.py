@@ -1,0 +1,324 @@
+"""Reading the probes' measurements as decision facts, by provenance and strength.
+
+Evidence about **the model** (how well it does the task, format failures, open-book lift, latency) counts
+only when it was measured on the team's **target** model: those facts live in the ``quality`` namespace.
+Evidence about **the data** transfers across model sizes and may come from the small probe model: labels a
+model can learn, more data still helping, answers findable in the corpus, unusual vocabulary, and same-model
+comparisons (a LoRA adapter against the same model's best prompt). Those live in the ``data`` namespace.
+
+Every derived fact keeps its confidence interval, so a rule can ask that the interval, not the point
+estimate, supports its claim (``quality.open_book_lift_high < 0.02`` for "no lift"); a measurement whose
+interval straddles a rule's threshold fires nothing, and the report says how many items would settle it.
+A probe model that does not do the task (not above the majority class by its interval) gives no evidence
+about model quality or same-model comparisons, and the report says so in one sentence.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from advisor.probes.spec import Evidence, fact
+from advisor.probes.stats import difference_ci, paired_difference_ci_cells, wilson_interval
+
+#: a gain smaller than this (3 points) is not worth a strategy's cost; rules and the notes use it
+MEANINGFUL_GAIN = 0.03
+
+
+class QualityFacts(Evidence):
+    """How well your target model does the task; never from the probe model."""
+
+    accuracy: float | None = fact("target model's best few-shot accuracy", "fraction", ge=0, le=1)
+    accuracy_low: float | None = fact("lower end of its Wilson 95% interval", "fraction", ge=0, le=1)
+    accuracy_high: float | None = fact("upper end of its Wilson 95% interval", "fraction", ge=0, le=1)
+    chance_accuracy: float | None = fact("majority-class rate of the eval set (0 for generation)", "fraction",
+                                         ge=0, le=1)
+    above_chance: bool | None = fact("the accuracy interval lies above the majority-class rate")
+    best_k: int | None = fact("demonstrations at the best accuracy", "demonstrations", ge=0)
+    demonstrations_gain_low: float | None = fact(
+        "lower end of the 95% interval of best minus zero-shot accuracy (Newcombe)", "fraction", ge=-1, le=1)
+    demonstrations_gain_high: float | None = fact("upper end of that interval", "fraction", ge=-1, le=1)
+    seed_spread: float | None = fact("std of accuracy across demonstration draws at the best k", "fraction",
+                                     ge=0, le=1)
+    format_failure_low: float | None = fact("lower end of the Wilson 95% interval of the format-failure rate",
+                                            "fraction", ge=0, le=1)
+    format_failure_high: float | None = fact("upper end of that interval", "fraction", ge=0, le=1)
+    open_book_lift: float | None = fact("open-book minus closed-book answer accuracy on the target",
+                                        "fraction", ge=-1, le=1)
+    open_book_lift_low: float | None = fact("lower end of its 95% interval (Newcombe, paired)", "fraction",
+                                            ge=-1, le=1)
+    open_book_lift_high: float | None = fact("upper end of that interval", "fraction", ge=-1, le=1)
+    closed_book_low: float | None = fact("lower end of the Wilson interval of closed-book accuracy", "fraction",
+                                         ge=0, le=1)
+    latency_p50: float | None = fact("median seconds per request on the target", "seconds", ge=0)
+    eval_size: int | None = fact("examples scored on the target", "examples", ge=0)
+
+
+class DataFacts(Evidence):
+    """What the measurements say about the data, which transfers across model sizes."""
+
+    proxy_competent: bool | None = fact(
+        "the probe model does the task: its few-shot interval lies above the majority-class rate")
+    labels_learnable: bool | None = fact(
+        "a LoRA adapter trained on your labels scores above the majority class by its interval")
+    label_noise_suspected: bool | None = fact(
+        "after training, accuracy stays within 5 points of the majority class by its interval (classification)")
+    tuning_gain: float | None = fact("LoRA minus the same model's best prompt, paired on the eval set",
+                                     "fraction", ge=-1, le=1)
+    tuning_gain_low: float | None = fact("lower end of its 95% interval (Newcombe, paired)", "fraction", ge=-1, le=1)
+    tuning_gain_high: float | None = fact("upper end of that interval", "fraction", ge=-1, le=1)
+    crossover_examples: float | None = fact(
+        "training examples at which LoRA overtakes the same model's best prompt (competent probe model only)",
+        "examples", ge=0)
+    more_data_helps: bool | None = fact(
+        "the fitted learning curve projects at least 3 points more at your label count than the best measured size")
+    forgetting_ratio: float | None = fact("general-text loss after / before LoRA training", "ratio", ge=0)
+    retrieval_real_questions: bool | None = fact("retrieval was measured on your questions (not self-retrieval)")
+    retrieval_hit_low: float | None = fact("lower end of the Wilson interval of dense hit@5", "fraction", ge=0, le=1)
+    retrieval_hit_high: float | None = fact("upper end of that interval", "fraction", ge=0, le=1)
+    retrieval_max_hit_high: float | None = fact("upper end of the Wilson interval of the deepest hit rate",
+                                                "fraction", ge=0, le=1)
+    lexical_beats_dense: bool | None = fact("BM25 MRR@10 above dense by 2 points or more, p < 0.05")
+    vocabulary_gap: float | None = fact("domain / general bits per byte (tokenizer-independent)", "ratio", ge=0)
+
+
+DERIVED = {"quality": QualityFacts, "data": DataFacts}
+
+
+class FactSource(BaseModel):
+    """One derived fact, where it came from and how firm it is."""
+
+    name: str
+    value: Any
+    low: float | None = None
+    high: float | None = None
+    probe: str
+    model: str
+    role: Literal["target", "proxy", "data"]
+
+
+class Interpretation(BaseModel):
+    facts: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    sources: list[FactSource] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
+def interpret(results: list[Any]) -> Interpretation:
+    """The ``quality`` and ``data`` facts of a list of probe results (``ProbeResult`` or dicts)."""
+    by_probe = {(_get(r, "probe")): r for r in results}
+    out = Interpretation()
+    quality: dict[str, Any] = {}
+    data: dict[str, Any] = {}
+    target = by_probe.get("target-few-shot")
+    if target is not None and _ev(target).get("best_accuracy") is not None:
+        _target_quality(target, quality, out)
+    proxy = by_probe.get("few-shot")
+    competent = None
+    if proxy is not None and _ev(proxy).get("best_accuracy") is not None:
+        competent = _proxy_competence(proxy, data, out)
+    lora = by_probe.get("lora")
+    if lora is not None and _ev(lora).get("best_accuracy") is not None:
+        _lora_data(lora, competent, _ev(proxy) if proxy is not None else {}, data, out)
+    rag = by_probe.get("rag")
+    if rag is not None:
+        _rag_facts(rag, quality, data, out)
+    domain = by_probe.get("domain")
+    if domain is not None and _ev(domain).get("bits_per_byte_ratio") is not None:
+        data["vocabulary_gap"] = _ev(domain)["bits_per_byte_ratio"]
+        out.sources.append(FactSource(name="data.vocabulary_gap", value=data["vocabulary_gap"], probe="domain",
+                                      model=_model(domain), role="data"))
+    out.facts = {name: facts for name, facts in (("quality", quality), ("data", data)) if facts}
+    return out
+
+
+# -- the target model ---------------------------------------------------------------------------------------
+
+def _target_quality(result: Any, quality: dict, out: Interpretation) -> None:
+    ev, model = _ev(result), _model(result)
+    n = int(ev.get("eval_size") or 0)
+    acc = float(ev["best_accuracy"])
+    low, high = wilson_interval(round(acc * n), n)
+    chance = float(ev.get("chance_accuracy") or 0.0)
+    quality.update(accuracy=acc, accuracy_low=low, accuracy_high=high, chance_accuracy=chance, eval_size=n)
+    if low > chance or high <= chance:  # only a conclusive interval says above or not above chance
+        quality["above_chance"] = low > chance
+    if ev.get("best_k") is not None:
+        quality["best_k"] = ev["best_k"]
+    out.sources.append(FactSource(name="quality.accuracy", value=acc, low=low, high=high, probe="target-few-shot",
+                                  model=model, role="target"))
+    if ev.get("zero_shot_accuracy") is not None and n:
+        g_low, g_high = difference_ci(round(acc * n), n, round(ev["zero_shot_accuracy"] * n), n)
+        quality.update(demonstrations_gain_low=g_low, demonstrations_gain_high=g_high)
+        out.sources.append(FactSource(name="quality.demonstrations_gain", value=acc - ev["zero_shot_accuracy"],
+                                      low=g_low, high=g_high, probe="target-few-shot", model=model, role="target"))
+    if ev.get("seed_spread") is not None:
+        quality["seed_spread"] = ev["seed_spread"]
+    if ev.get("format_failure_rate") is not None and n:
+        f_low, f_high = wilson_interval(round(ev["format_failure_rate"] * n), n)
+        quality.update(format_failure_low=f_low, format_failure_high=f_high)
+        out.sources.append(FactSource(name="quality.format_failure_rate", value=ev["format_failure_rate"],
+                                      low=f_low, high=f_high, probe="target-few-shot", model=model, role="target"))
+    if ev.get("latency_p50") is not None:
+        quality["latency_p50"] = ev["latency_p50"]
+
+
+# -- the probe model: competence, then what its runs say about the data ---------------------------------------
+
+def _proxy_competence(result: Any, data: dict, out: Interpretation) -> bool:
+    ev, model = _ev(result), _model(result)
+    n = int(ev.get("eval_size") or 0)
+    acc, chance = float(ev["best_accuracy"]), float(ev.get("chance_accuracy") or 0.0)
+    low, high = wilson_interval(round(acc * n), n)
+    competent = low > chance
+    if competent or high <= chance + 0.05:  # conclusive either way; otherwise the fact stays unknown
+        data["proxy_competent"] = competent
+    out.sources.append(FactSource(name="data.proxy_competent", value=competent, low=low, high=high, probe="few-shot",
+                                  model=model, role="proxy"))
+    if competent:
+        out.notes.append(
+            f"The probe model `{model}` does the task (few-shot {acc:.0%}, 95% CI {low:.0%}–{high:.0%}, above the "
+            f"majority class {chance:.0%}); its scores are read as evidence about your data and as same-model "
+            "comparisons, not as a forecast of your production model's accuracy.")
+    else:
+        out.notes.append(
+            f"The probe model `{model}` cannot do this task (few-shot {acc:.0%}, 95% CI {low:.0%}–{high:.0%}, not "
+            f"above the majority class {chance:.0%}): its scores say nothing about your production model and are not "
+            "used as evidence of model quality; point --target at your model to measure that.")
+    return competent
+
+
+def _lora_data(result: Any, competent: bool | None, few_shot: dict, data: dict, out: Interpretation) -> None:
+    ev, model = _ev(result), _model(result)
+    summary = _get(result, "summary") or {}
+    n = int(ev.get("eval_size") or 0)
+    best = float(ev["best_accuracy"])
+    chance = few_shot.get("chance_accuracy")
+    if chance is not None and n and chance > 0:
+        low, high = wilson_interval(round(best * n), n)
+        if low > chance:
+            data["labels_learnable"] = True
+        if high < chance + 0.05 and int(ev.get("best_size") or 0) >= 32:
+            data["label_noise_suspected"] = True
+            out.notes.append(
+                f"After training on {ev.get('best_size')} of your examples the adapter still scores {best:.0%} "
+                f"(95% CI {low:.0%}–{high:.0%}), at the majority class ({chance:.0%}): check the labels for noise "
+                "or inconsistency before paying for fine-tuning.")
+        out.sources.append(FactSource(name="data.labels_learnable", value=low > chance, low=low, high=high,
+                                      probe="lora", model=model, role="data"))
+    comparison = summary.get("comparison") or {}
+    same_model = competent is True and comparison.get("baseline") == "few-shot"
+    if same_model and comparison.get("n"):
+        n_pairs = int(comparison["n"])
+        tuned_only, base_only = int(comparison["lora_only"]), int(comparison["baseline_only"])
+        base_right = round(float(comparison["baseline_accuracy"]) * n_pairs)
+        both = max(0, base_right - base_only)
+        neither = max(0, n_pairs - both - tuned_only - base_only)
+        g_low, g_high = paired_difference_ci_cells(both, tuned_only, base_only, neither)
+        gain = (tuned_only - base_only) / n_pairs
+        data.update(tuning_gain=gain, tuning_gain_low=g_low, tuning_gain_high=g_high)
+        out.sources.append(FactSource(name="data.tuning_gain", value=gain, low=g_low, high=g_high, probe="lora",
+                                      model=model, role="proxy"))
+        if g_low < MEANINGFUL_GAIN <= g_high or g_low < 0 < g_high:
+            needed = _pairs_to_settle(both, tuned_only, base_only, neither)
+            out.notes.append(
+                f"LoRA against the same model's best prompt: {gain:+.0%} on {n_pairs} paired examples (95% CI "
+                f"{g_low:+.0%} to {g_high:+.0%}) is inconclusive"
+                + (f"; about {needed:,} examples would settle it." if needed else "."))
+        if g_high < 0:
+            out.notes.append(f"The trained adapter scores below the same model's best prompt ({gain:+.0%}, 95% CI "
+                             f"{g_low:+.0%} to {g_high:+.0%}): on this data, tuning made the model worse.")
+        if ev.get("crossover_examples") is not None:
+            data["crossover_examples"] = ev["crossover_examples"]
+    if ev.get("projected_accuracy") is not None:
+        data["more_data_helps"] = ev["projected_accuracy"] >= best + MEANINGFUL_GAIN
+    if ev.get("forgetting_ratio") is not None:
+        data["forgetting_ratio"] = ev["forgetting_ratio"]
+
+
+# -- retrieval: data evidence; the open-book check is model evidence, so it counts on the target only ---------
+
+def _rag_facts(result: Any, quality: dict, data: dict, out: Interpretation) -> None:
+    ev = _ev(result)
+    summary = _get(result, "summary") or {}
+    embedder = str(summary.get("embedder") or "?")
+    n = int(ev.get("n_queries") or 0)
+    if ev.get("dense_hit_at_5") is not None and n:
+        low, high = wilson_interval(round(ev["dense_hit_at_5"] * n), n)
+        data.update(retrieval_hit_low=low, retrieval_hit_high=high, retrieval_real_questions=not ev.get("proxy"))
+        out.sources.append(FactSource(name="data.retrieval_hit_at_5", value=ev["dense_hit_at_5"], low=low, high=high,
+                                      probe="rag", model=embedder, role="data"))
+    if ev.get("max_hit") is not None and n:
+        data["retrieval_max_hit_high"] = wilson_interval(round(ev["max_hit"] * n), n)[1]
+    diff, p = ev.get("dense_minus_bm25_mrr"), ev.get("mrr_p_value")
+    if diff is not None and p is not None:
+        data["lexical_beats_dense"] = diff <= -0.02 and p < 0.05
+    if ev.get("open_book_lift") is None:
+        return
+    m = int(ev.get("open_book_questions") or 0)
+    model = str((summary.get("open_book") or {}).get("model") or "?")
+    if not ev.get("open_book_on_target"):
+        out.notes.append(
+            f"The open-book check ran on the probe model `{model}` ({ev['closed_book_accuracy']:.0%} → "
+            f"{ev['open_book_accuracy']:.0%} on {m} questions): how much retrieved context helps depends on the "
+            "model that reads it, so it is not used; run it on your model with --target.")
+        return
+    closed_k, open_k = round(ev["closed_book_accuracy"] * m), round(ev["open_book_accuracy"] * m)
+    gained, lost = ev.get("open_book_only_correct"), ev.get("closed_book_only_correct")
+    if gained is not None and lost is not None:
+        both = max(0, open_k - int(gained))
+        neither = max(0, m - both - int(gained) - int(lost))
+        low, high = paired_difference_ci_cells(both, int(gained), int(lost), neither)
+    else:
+        low, high = difference_ci(open_k, m, closed_k, m)
+    quality.update(open_book_lift=ev["open_book_lift"], open_book_lift_low=low, open_book_lift_high=high,
+                   closed_book_low=wilson_interval(closed_k, m)[0])
+    out.sources.append(FactSource(name="quality.open_book_lift", value=ev["open_book_lift"], low=low, high=high,
+                                  probe="rag", model=model, role="target"))
+    if low < MEANINGFUL_GAIN < high:
+        needed = _questions_to_settle(open_k, closed_k, m)
+        out.notes.append(
+            f"Open-book lift on your model: {ev['open_book_lift']:+.0%} on {m} questions (95% CI {low:+.0%} to "
+            f"{high:+.0%}) is inconclusive" + (f"; about {needed:,} questions would settle it." if needed else "."))
+
+
+def _pairs_to_settle(both: int, b_only: int, a_only: int, neither: int) -> int | None:
+    """Pairs, at the same proportions, for the interval to fall on one side of both 0 and the meaningful gain."""
+    n = both + b_only + a_only + neither
+    for factor in (1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64):
+        cells = [round(c * factor) for c in (both, b_only, a_only, neither)]
+        low, high = paired_difference_ci_cells(*cells)
+        if (high < MEANINGFUL_GAIN or low > MEANINGFUL_GAIN) and not (low < 0 < high and high >= MEANINGFUL_GAIN):
+            return int(math.ceil(n * factor))
+    return None
+
+
+def _questions_to_settle(open_k: int, closed_k: int, m: int) -> int | None:
+    for factor in (1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64):
+        size = round(m * factor)
+        low, high = difference_ci(round(open_k * factor), size, round(closed_k * factor), size)
+        if high < MEANINGFUL_GAIN or low > MEANINGFUL_GAIN:
+            return size
+    return None
+
+
+def _get(result: Any, key: str) -> Any:
+    return result.get(key) if isinstance(result, dict) else getattr(result, key, None)
+
+
+def _ev(result: Any) -> dict[str, Any]:
+    return dict(_get(result, "evidence") or {})
+
+
+def _model(result: Any) -> str:
+    summary = _get(result, "summary") or {}
+    return str(summary.get("model") or "?")
+
+
+def decision_facts(results: list[Any]) -> tuple[dict[str, dict[str, Any]], Interpretation]:
+    """Every fact rules may test: each probe's own evidence (by probe name) and the ``quality``/``data``
+    facts read from them."""
+    reading = interpret(results)
+    raw = {_get(r, "probe"): _ev(r) for r in results}
+    return {**raw, **reading.facts}, reading
