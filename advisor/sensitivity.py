@@ -21,6 +21,11 @@ SCALES = [0.0, 0.1, 0.25, 0.5, 2, 4, 10, 100]
 BOOLS = ("has_corpus", "citations_needed", "style_voice", "can_produce_more_labels", "data_may_leave",
          "hosted_api_allowed", "quality_is_subjective")
 UNIT_GRID = [round(0.05 * i, 2) for i in range(21)]
+#: measured token counts the cost model uses (probe name, fact), tried at these multiples of the measurement
+TOKEN_FACTS = (("target-few-shot", "prompt_tokens_zero_shot"), ("target-few-shot", "prompt_tokens_per_demo"),
+               ("target-few-shot", "completion_tokens"), ("rag", "context_tokens_per_chunk"),
+               ("lora", "train_tokens_per_example"))
+TOKEN_SCALES = (2, 0.5, 4, 0.25, 10)
 
 
 def _candidates(name: str, current: Any) -> list[Any]:
@@ -73,7 +78,31 @@ def flips(rulebook: Rulebook, answers: Answers, evidence: dict | None = None, li
                               "winner": changed, "text": _describe(name, plain[name], value, label)})
                 break
     found += _evidence_flips(winner, plain, evidence or {}, current_winner, rulebook)
+    if assumptions is not None:
+        found += _token_flips(winner, plain, evidence or {}, current_winner, rulebook)
     return found[:limit]
+
+
+def _token_flips(winner: Any, plain: dict, evidence: dict, current_winner: str,
+                 rulebook: Rulebook) -> list[dict[str, Any]]:
+    """Measured token counts (cost drivers) at a few multiples of the measurement."""
+    found = []
+    for probe, key in TOKEN_FACTS:
+        current = (evidence.get(probe) or {}).get(key)
+        if isinstance(current, bool) or not isinstance(current, (int, float)) or current <= 0:
+            continue
+        for scale in TOKEN_SCALES:
+            trial = {**evidence, probe: {**evidence[probe], key: current * scale}}
+            changed = winner(plain, trial)
+            if changed != current_winner:
+                name = f"{probe.replace('-', '_')}.{key}"
+                label = rulebook.strategies[changed]["label"]
+                found.append({"field": name, "kind": "cost driver", "current": current, "value": current * scale,
+                              "winner": changed,
+                              "text": f"with {name} at {scale:g}x the measurement ({_fmt(current * scale)} instead of "
+                                      f"{_fmt(current)} tokens), {label} would rank first"})
+                break
+    return found
 
 
 def _evidence_flips(winner: Any, plain: dict, evidence: dict, current_winner: str,

@@ -217,3 +217,25 @@ def test_removing_or_weakening_evidence_never_raises_confidence(rulebook):
             checked += 1
         assert decide(rulebook, {}, **kw).confidence_score <= full + 1e-9
     assert checked == 450
+
+
+def test_sensitivity_names_cost_drivers_volume_budget_and_measured_tokens(rulebook):
+    from advisor.costs import estimate_costs, load_cost_assumptions
+    from advisor.interpret import decision_facts
+    from advisor.recommend import recommend
+    from advisor.sensitivity import flips
+
+    a = answers(labeled_examples=40, can_produce_more_labels=False, monthly_requests=3_000_000, budget_monthly=3000,
+                budget_one_off=3000, base_model="hosted_api", weeks_to_production=4, currency="USD")
+    evidence = [{"probe": "target-few-shot", "summary": {"model": "t"},
+                 "evidence": {"best_accuracy": 0.7, "eval_size": 200, "chance_accuracy": 0.2, "best_k": 8,
+                              "prompt_tokens_zero_shot": 300, "prompt_tokens_per_demo": 80, "completion_tokens": 5}}]
+    facts, _ = decision_facts(evidence)
+    assumptions = load_cost_assumptions()
+    rec = recommend(rulebook, a, facts, costs=estimate_costs(a, facts, assumptions))
+    found = {f["field"]: f for f in flips(rulebook, a, facts, assumptions=assumptions)}
+    assert rec.winner == "prompt_engineering"
+    assert found["monthly_requests"]["value"] > 3_000_000 and found["monthly_requests"]["winner"] == "fine_tuning"
+    assert "budget_monthly" in found
+    driver = found["target_few_shot.prompt_tokens_zero_shot"]
+    assert driver["kind"] == "cost driver" and driver["value"] > 300 and "tokens" in driver["text"]
