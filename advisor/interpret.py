@@ -178,12 +178,12 @@ def _proxy_competence(result: Any, data: dict, out: Interpretation) -> bool:
                                   model=model, role="proxy"))
     if competent:
         out.notes.append(
-            f"The probe model `{model}` does the task (few-shot {acc:.0%}, 95% CI {low:.0%}–{high:.0%}, above the "
+            f"The probe model {model} does the task (few-shot {acc:.0%}, 95% CI {low:.0%}–{high:.0%}, above the "
             f"majority class {chance:.0%}); its scores are read as evidence about your data and as same-model "
             "comparisons, not as a forecast of your production model's accuracy.")
     else:
         out.notes.append(
-            f"The probe model `{model}` cannot do this task (few-shot {acc:.0%}, 95% CI {low:.0%}–{high:.0%}, not "
+            f"The probe model {model} cannot do this task (few-shot {acc:.0%}, 95% CI {low:.0%}–{high:.0%}, not "
             f"above the majority class {chance:.0%}): its scores say nothing about your production model and are not "
             "used as evidence of model quality; point --target at your model to measure that.")
     return competent
@@ -260,7 +260,7 @@ def _rag_facts(result: Any, quality: dict, data: dict, out: Interpretation) -> N
     model = str((summary.get("open_book") or {}).get("model") or "?")
     if not ev.get("open_book_on_target"):
         out.notes.append(
-            f"The open-book check ran on the probe model `{model}` ({ev['closed_book_accuracy']:.0%} → "
+            f"The open-book check ran on the probe model {model} ({ev['closed_book_accuracy']:.0%} → "
             f"{ev['open_book_accuracy']:.0%} on {m} questions): how much retrieved context helps depends on the "
             "model that reads it, so it is not used; run it on your model with --target.")
         return

@@ -235,6 +235,7 @@ def recommend(
                        for g in groups.values() if g["evidence"]]
     evidence_used = bool(evidence_groups)
     level, value = confidence_of(answer_margin, evidence_groups)
+    level = _capped_level(level, margin, len(live))
     notes = [] if evidence_used else ["Based on answers only: no probe measurement was firm enough to count."]
     notes += list(thin_evidence or [])
     if len(live) > 1 and margin < CLOSE_CALL:
@@ -265,6 +266,16 @@ def recommend(
                        "raw": g["raw"], "total": g["total"], "evidence": g["evidence"]}
                 for name, g in groups.items()},
     )
+
+
+def _capped_level(level: str, margin: float, live: int) -> str:
+    """The confidence level, never "high" for a near tie: a final margin under CLOSE_CALL points caps it at
+    medium, under a quarter of that at low (the score itself stays monotone in the evidence)."""
+    if live < 2 or margin >= CLOSE_CALL:
+        return level
+    order = ["low", "medium", "high"]
+    cap = "low" if margin < CLOSE_CALL / 4 else "medium"
+    return order[min(order.index(level), order.index(cap))]
 
 
 def _answers_only_margin(rulebook: Rulebook, answers: Answers, fired: list[Rule]) -> float:

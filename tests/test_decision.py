@@ -239,3 +239,11 @@ def test_sensitivity_names_cost_drivers_volume_budget_and_measured_tokens(rulebo
     assert "budget_monthly" in found
     driver = found["target_few_shot.prompt_tokens_zero_shot"]
     assert driver["kind"] == "cost driver" and driver["value"] > 300 and "tokens" in driver["text"]
+
+
+def test_a_near_tie_is_never_reported_with_high_confidence():
+    from advisor.recommend import _capped_level
+
+    assert _capped_level("high", 1.4, 5) == "medium" and _capped_level("high", 0.3, 5) == "low"
+    assert _capped_level("high", 2.5, 5) == "high" and _capped_level("low", 1.0, 5) == "low"
+    assert _capped_level("high", 0.0, 1) == "high"  # a single feasible strategy is no tie
