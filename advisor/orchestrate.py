@@ -118,8 +118,8 @@ def gather(answers: Answers, inputs: Inputs, store: Any, assessment_id: int | No
     evidence.skipped = [SkippedProbe(probe=p.probe, reason=p.skip_reason or "", command=p.spec.command)
                         for p in plans if p.config is None]
     runnable = [p.spec for p in plans if p.config is not None]
+    budget = Budget(inputs.budget_seconds)  # model loading counts against the budget
     _warm_up(inputs, runnable, echo)
-    budget = Budget(inputs.budget_seconds)
     for i, spec in enumerate(runnable):
         seconds = budget.share(spec, runnable[i:])
         # planned again now, so a probe can build on the ones that ran before it
@@ -137,6 +137,14 @@ def gather(answers: Answers, inputs: Inputs, store: Any, assessment_id: int | No
         except Exception as exc:  # a probe bug must not lose the assessment
             evidence.failures.append(ProbeFailure(probe=spec.name, error=f"{type(exc).__name__}: {exc}"))
             continue
+        if result.status == "empty":
+            need = result.summary.get("budget_needed")
+            suffice = f"; about {need:.0f}s would measure its first point" if need else ""
+            evidence.skipped.append(SkippedProbe(
+                probe=spec.name, command=spec.command,
+                reason=f"not measured within its {seconds or 0:.0f}s share of the budget{suffice} (raise --budget)"))
+            echo(f"    not measured within {seconds or 0:.0f}s{suffice}")
+            continue
         evidence.results.append(result)
         echo(f"    {result.headline}")
     evidence.thin = thin_evidence(evidence)
@@ -144,17 +152,19 @@ def gather(answers: Answers, inputs: Inputs, store: Any, assessment_id: int | No
 
 
 def _warm_up(inputs: Inputs, runnable: list[ProbeSpec], echo: Callable[[str], None]) -> None:
-    """Load (and on first use convert) the probe model before the budget clock starts, so the
-    budget measures experiments; loads are memoized, so the probes reuse this one."""
+    """Load (and on first use convert) the probe model once, before the first probe; the time counts against
+    the budget and is shown. Loads are memoized, so the probes reuse this one."""
     if not any(spec.uses_model for spec in runnable):
         return
     from advisor.probes.runtime import ModelSpec, load_causal_lm
 
     echo(f"loading {inputs.model} ...")
+    started = time.monotonic()
     try:
         load_causal_lm(ModelSpec(name=inputs.model, allow_download=inputs.allow_download))
     except AdvisorError:
-        pass  # each probe reports the problem as its own failure
+        return  # each probe reports the problem as its own failure
+    echo(f"    loaded in {time.monotonic() - started:.0f} s (counted in the budget)")
 
 
 def thin_evidence(evidence: EvidenceSet) -> list[str]:

@@ -47,6 +47,13 @@ def stderr_progress(label_prefix: str = "", every: float = 10.0) -> Callable[[in
         if total > 0:
             (bar if tty else plain)(done, total, label)
 
+    def close() -> None:
+        """End an unfinished bar (a budget stopped the step), so the next line starts on its own line."""
+        if state["bar"] is not None:
+            state["bar"].close()
+            state["bar"] = None
+
+    report.close = close  # type: ignore[attr-defined]
     return report
 
 
@@ -96,7 +103,10 @@ def run_probe(
     result.run_id = run_id
     started = time.monotonic()
     try:
-        result = probe.run(config, ctx)
+        try:
+            result = probe.run(config, ctx)
+        finally:
+            getattr(ctx.progress, "close", lambda: None)()
         result.run_id = run_id
         result.evidence = spec.check_evidence(result.evidence)
     except KeyboardInterrupt:
@@ -120,6 +130,6 @@ def _record(store: Any, run_id: int | None, result: ProbeResult, started: float,
     if store is None or run_id is None:
         return
     result.wall_seconds = time.monotonic() - started
-    if status != "done":
+    if status != "done" and result.status != "empty":  # "empty" is stored as partial, but the caller must know
         result.status = status
     store.finish_probe_run(run_id, result, status, error)

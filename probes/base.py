@@ -47,7 +47,9 @@ class ProbeResult(BaseModel):
       them as ``<probe>.<key>`` with dashes turned into underscores (``few_shot.best_accuracy``);
     - ``headline``: one sentence for the report;
     - ``summary``: structured data the report template renders (tables, chart paths);
-    - ``status``: ``done``, ``partial`` (budget or Ctrl-C stopped it; what is there is valid) or ``failed``.
+    - ``status``: ``done``, ``partial`` (budget or Ctrl-C stopped it; what is there is valid), ``empty`` (the
+      budget ran out before anything was measured; ``summary["budget_needed"]`` estimates the seconds that
+      would do) or ``failed``.
     """
 
     model_config = ConfigDict(extra="forbid")

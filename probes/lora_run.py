@@ -44,6 +44,7 @@ class LoraRun:
         self.correct: dict[int, list[bool]] = {}
 
     def run(self) -> ProbeResult:
+        self.started = time.monotonic()
         self._prepare()
         self._baseline()
         self._publish()
@@ -53,11 +54,27 @@ class LoraRun:
                 self.result.status = "partial"
                 self.result.notes.append(f"stopped by the time budget after {n} of {len(self.sizes)} sizes ({reason})")
                 break
-            self.ctx.progress(n, len(self.sizes), f"training on {size} examples")
-            self._trial(size)
+            if not self._trial(size):
+                self.result.status = "partial"
+                self.result.notes.append(
+                    f"stopped by the time budget inside the {size}-example size after {self.cut['steps']} of "
+                    f"{self.cut['planned']} training steps; that adapter was not evaluated")
+                break
             self._publish()
-        self.ctx.progress(len(self.points), len(self.sizes), "done")
+        if not self.points and self.result.status == "partial":
+            self.result.status = "empty"  # nothing measured: the caller says so and what budget would do
+            self.result.summary["budget_needed"] = self._budget_needed()
         return self.result
+
+    def _budget_needed(self) -> float:
+        """Seconds for the first size from start to finish, from the pace measured before the budget ran out."""
+        spent = time.monotonic() - self.started
+        cut = getattr(self, "cut", None)
+        if cut and cut["steps"]:
+            remaining = (cut["planned"] - cut["steps"]) * cut["seconds"] / cut["steps"]
+        else:
+            remaining = spent  # not even one step: at least as long again
+        return spent + remaining + self.zero_shot.get("eval_seconds", 0.0)
 
     # -- setup -------------------------------------------------------------------------------
     def _prepare(self) -> None:
@@ -180,7 +197,8 @@ class LoraRun:
         return f"{size} examples would need about {estimate:.0f}s, {left:.0f}s left" if estimate > left else None
 
     # -- one size ----------------------------------------------------------------------------
-    def _trial(self, size: int) -> None:
+    def _trial(self, size: int) -> bool:
+        """Train and evaluate one size; False when the budget ran out inside it (nothing recorded)."""
         from advisor.probes.training import train
 
         c = self.config
@@ -189,8 +207,14 @@ class LoraRun:
         examples = [self.encoded[e.id] for e in self.order[:size]]
         pad = self.loaded.tokenizer.pad_token_id
         adapter = AttachedAdapter(self.loaded, c)
+        label = f"training on {size} examples"
         with adapter as model:
-            stats = train(model, examples, settings, pad_id=pad, device=self.loaded.device)
+            stats = train(model, examples, settings, pad_id=pad, device=self.loaded.device,
+                          should_stop=self.ctx.out_of_time, on_step=lambda done, total: self.ctx.progress(done, total, label))
+            if stats.stopped_early:
+                planned = -(-len(examples) // settings.batch_size) * settings.epochs
+                self.cut = {"size": size, "steps": stats.steps, "planned": planned, "seconds": stats.seconds}
+                return False
             started = time.monotonic()
             pred, correct = self._evaluate(model)
             general = self._general_loss(model)
@@ -205,6 +229,7 @@ class LoraRun:
             "train_seconds": stats.seconds, "tokens_per_second": stats.tokens_per_second, "eval_seconds": eval_seconds,
             "general_loss": general, "trainable_params": adapter.trainable, "adapter": str(path)})
         self.result.artifacts[f"adapter_{size}"] = str(path)
+        return True
 
     def _publish(self) -> None:
         from advisor.probes.lora_report import publish

@@ -146,9 +146,10 @@ def train_step(model: Any, batch: dict[str, Any], optimizer: Any, schedule: Any,
 
 def train(
     model: Any, examples: Sequence[TrainExample], settings: TrainSettings, pad_id: int, device: str = "cpu",
-    should_stop: Callable[[], bool] | None = None,
+    should_stop: Callable[[], bool] | None = None, on_step: Callable[[int, int], None] | None = None,
 ) -> TrainStats:
-    """Train the trainable parameters of ``model`` on ``examples``; ``should_stop`` is polled between steps."""
+    """Train the trainable parameters of ``model`` on ``examples``; ``should_stop`` is polled between steps and
+    ``on_step(done, total)`` told after each one (a progress bar inside a long run)."""
     import torch
 
     if not examples:
@@ -170,6 +171,8 @@ def train(
             stats.losses.append(train_step(model, batch, optimizer, schedule, settings, device))
             stats.tokens += int(batch["attention_mask"].sum())
             stats.steps += 1
+            if on_step is not None:
+                on_step(stats.steps, steps_per_epoch * settings.epochs)
         if stats.stopped_early:
             break
     stats.seconds = time.perf_counter() - started

@@ -207,12 +207,59 @@ def test_prompt_tuning_trains_a_soft_prompt(tickets, tiny_lm_path, tmp_path):
     assert "projected_accuracy" not in result.evidence  # one size: no curve, no extrapolation
 
 
-def test_budget_stops_between_sizes(tickets, tiny_lm_path, tmp_path):
+def test_a_spent_budget_measures_nothing_and_says_what_would_do(tickets, tiny_lm_path, tmp_path):
     result = run_probe("lora", config(tickets, tiny_lm_path), None, budget_seconds=1e-6, artifacts_dir=tmp_path)
-    assert result.status == "partial" and result.summary["points"] == []
+    assert result.status == "empty" and result.summary["points"] == []
+    assert result.summary["budget_needed"] > 0
     assert any("time budget" in n for n in result.notes)
     assert result.evidence["complete"] is False and "zero_shot_accuracy" in result.evidence
     assert "No adapter finished" in _render_text(result)
+
+
+class _Clock:
+    """A fake clock for the probe's deadline checks: every reading advances one second."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def monotonic(self):
+        self.now += 1.0
+        return self.now
+
+
+def _run_with_clock(monkeypatch, cfg, deadline, tmp_path):
+    from advisor.probes.base import ProbeContext
+
+    clock = _Clock()
+    monkeypatch.setattr("advisor.probes.base.time", clock)
+    ctx = ProbeContext(result=ProbeResult(probe="lora"), deadline=deadline, artifacts_dir=tmp_path)
+    return LoraProbe().run(cfg, ctx)
+
+
+@pytest.mark.parametrize("deadline, points", [(5.0, 0), (34.0, 1)])
+def test_lora_stops_inside_a_size_and_keeps_what_it_measured(monkeypatch, tickets, tiny_lm_path, tmp_path,
+                                                               deadline, points):
+    """With a fake clock (one second per deadline check, one check per training step) the budget runs out in
+    the middle of the first size, or of the second: the unfinished adapter is dropped, the finished sizes kept."""
+    cfg = config(tickets, tiny_lm_path, sizes=[8, 16], epochs=None, batch_size=8)
+    result = _run_with_clock(monkeypatch, cfg, deadline, tmp_path)
+    assert len(result.summary["points"]) == points
+    cut = next(n for n in result.notes if "inside the" in n)
+    assert f"inside the {[8, 16][points]}-example size" in cut and "training steps" in cut
+    assert result.status == ("empty" if points == 0 else "partial")
+
+
+def test_a_standalone_probe_that_measured_nothing_is_one_error_line(tickets, tiny_lm_path, tmp_path):
+    from click.testing import CliRunner
+
+    from advisor.cli import cli
+
+    data, template = tickets
+    out = CliRunner().invoke(cli, ["probe", "lora", "--data", str(data), "--model", str(tiny_lm_path),
+                                   "--template", str(template), "--budget", "0.001s", "--db", str(tmp_path / "a.db")])
+    assert out.exit_code == 2, out.output
+    lines = [line for line in out.output.splitlines() if line.startswith("Error:")]
+    assert len(lines) == 1 and "measured nothing within --budget 0s" in lines[0] and "would measure" in lines[0]
 
 
 def _render_text(result: ProbeResult) -> str:
@@ -263,3 +310,19 @@ def test_default_model_learns_on_cpu(tickets, tmp_path):
     ev = result.evidence
     assert result.status == "done" and ev["best_accuracy"] >= 0.8
     assert ev["best_accuracy"] > ev["zero_shot_accuracy"] + 0.1
+
+
+def test_assess_lists_a_probe_that_measured_nothing_with_the_budget_that_would_do(tickets, tiny_lm_path, tmp_path,
+                                                                                answers_file):
+    from click.testing import CliRunner
+
+    from advisor.cli import cli
+
+    data, _ = tickets
+    out = CliRunner().invoke(cli, ["assess", "--no-input", "--answers", str(answers_file()), "--data", str(data),
+                                   "--model", str(tiny_lm_path), "--probes", "lora", "--budget", "0.001s",
+                                   "--out", str(tmp_path / "r.md")])
+    assert out.exit_code == 0, out.output
+    report = (tmp_path / "r.md").read_text()
+    row = next(line for line in report.splitlines() if line.startswith("| lora |"))
+    assert "not measured within its 0s share of the budget" in row and "would measure its first point" in row

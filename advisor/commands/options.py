@@ -75,6 +75,11 @@ def run_probe_command(name: str, values: dict[str, Any], db: Path | None, *, for
         spec.check(config)  # unusable inputs stop here, before a run is recorded or a model loaded
     with Store(resolve_db(db)) as store:
         result = run_probe(name, config, store, force=force, budget_seconds=budget, artifacts_dir=artifacts_dir)
+    if result.status == "empty":
+        need = result.summary.get("budget_needed")
+        more = f"; about {need:.0f}s would measure the first point (--budget {math.ceil(need / 60)}m)" if need else ""
+        raise InputError(f"the {name} probe measured nothing within --budget {budget:.0f}s{more}. What it "
+                         "finished is stored.")
     for line in lines(result):
         click.echo(line)
     return result
