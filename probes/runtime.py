@@ -189,8 +189,8 @@ def _pick_dtype(dtype: str, device: str) -> str:
 
 
 def quiet_libraries() -> None:
-    """Deprecation notices of torch and transformers are for their developers, not advisor's users
-    (``ADVISOR_VERBOSE=1`` keeps them)."""
+    """Deprecation notices, warnings and progress bars of torch, transformers and friends are for their
+    developers, not advisor's users (``advisor -v`` or ``ADVISOR_VERBOSE=1`` keeps them)."""
     import warnings
 
     if os.environ.get("ADVISOR_VERBOSE"):
@@ -198,9 +198,10 @@ def quiet_libraries() -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
-    for module in ("torch", "transformers", "peft", "sentence_transformers"):
-        warnings.filterwarnings("ignore", category=FutureWarning, module=module)
-        warnings.filterwarnings("ignore", category=DeprecationWarning, module=module)
+    hf_logging.disable_progress_bar()
+    for module in ("torch", "transformers", "peft", "sentence_transformers", "huggingface_hub", "bm25s"):
+        for category in (FutureWarning, DeprecationWarning, UserWarning):
+            warnings.filterwarnings("ignore", category=category, module=rf"{module}(\.|$)")
 
 
 def configure_torch() -> None:

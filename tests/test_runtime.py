@@ -66,3 +66,20 @@ def test_embedded_default_converts_and_keeps_its_chat_template():
     assert loaded.is_chat and "<|im_start|>" in loaded.tokenizer.chat_template
     assert (loaded.model.config.model_type, loaded.model.config.num_hidden_layers) == ("llama", 30)
     assert model_fingerprint(ModelSpec()) == model_fingerprint(ModelSpec(name="smollm2-135m"))
+
+
+def test_normal_output_carries_no_third_party_warnings_or_bars(tiny_lm_path, tmp_path):
+    """A probe run with stderr redirected: advisor's own lines only; -v lets the libraries speak."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    text = tmp_path / "domain.txt"
+    text.write_text("Invoices are finalized after the VAT rates are checked against the OSS registry. " * 20)
+    advisor = str(Path(sys.executable).with_name("advisor"))
+    args = [advisor, "probe", "domain", "--text", str(text), "--model", str(tiny_lm_path), "--db", str(tmp_path / "a.db")]
+    quiet = subprocess.run(args, capture_output=True, text=True, env={**__import__("os").environ, "ADVISOR_VERBOSE": ""})
+    assert quiet.returncode == 0, quiet.stderr
+    noise = [line for line in quiet.stderr.splitlines()
+             if "Warning" in line or "warn(" in line or "Loading" in line or "it/s]" in line]
+    assert noise == []
