@@ -31,6 +31,7 @@ VERSION = "1"
 DEFAULT_SIZES = [16, 32, 64, 128]
 MIN_STEPS = 24  # small subsets get more epochs, so every size sees at least this many optimizer steps
 MAX_EPOCHS = 20
+WARM_STEPS = 8  # a size that continues from the previous one's adapter trains at least this many steps
 
 
 class LoraProbeConfig(BaseModel):
@@ -60,6 +61,8 @@ class LoraProbeConfig(BaseModel):
     target_modules: list[str] | None = None
     virtual_tokens: int = Field(20, ge=1)
     epochs: int | None = Field(None, ge=1)
+    #: each size continues from the previous size's adapter (nested subsets), with fewer steps
+    warm_start: bool = False
     learning_rate: float | None = Field(None, gt=0)
     batch_size: int = Field(8, ge=1)
     max_length: int = Field(512, ge=16)
@@ -133,7 +136,8 @@ def plan(answers: Any, inputs: AssessInputs) -> Plan:
         return Plan.skip("the LoRA trial measures classification tasks only")
     config: dict[str, Any] = {"data": data, "model": inputs.model_spec(), "eval_size": inputs.eval_size,
                               "available_examples": answers.labeled_examples,
-                              "production_model_b": answers.base_model_size_b, "sizes": ASSESS_SIZES}
+                              "production_model_b": answers.base_model_size_b, "sizes": ASSESS_SIZES,
+                              "warm_start": True}  # an assessment wants the curve's shape within its budget
     if inputs.gpu:
         config["gpu"] = inputs.gpu
     few = inputs.earlier.get("few-shot")
@@ -183,10 +187,13 @@ SPEC = ProbeSpec(
 
 
 # -- small pure helpers --------------------------------------------------------------------
-def epochs_for(n: int, batch_size: int, fixed: int | None = None) -> int:
-    """``fixed`` if given, else enough epochs for ``MIN_STEPS`` optimizer steps (3 to 20)."""
+def epochs_for(n: int, batch_size: int, fixed: int | None = None, warm: bool = False) -> int:
+    """``fixed`` if given, else enough epochs for ``MIN_STEPS`` optimizer steps (3 to 20); a warm-started size
+    (continuing from the previous size's adapter) needs ``WARM_STEPS`` steps and at least one epoch."""
     if fixed is not None:
         return fixed
+    if warm:
+        return min(MAX_EPOCHS, max(1, math.ceil(WARM_STEPS * batch_size / max(1, n))))
     return min(MAX_EPOCHS, max(3, math.ceil(MIN_STEPS * batch_size / max(1, n))))
 
 

@@ -61,6 +61,8 @@ class LoraRun:
                     f"{self.cut['planned']} training steps; that adapter was not evaluated")
                 break
             self._publish()
+        if getattr(self, "kept", None) is not None:
+            self.kept.detach()
         if not self.points and self.result.status == "partial":
             self.result.status = "empty"  # nothing measured: the caller says so and what budget would do
             self.result.summary["budget_needed"] = self._budget_needed()
@@ -191,7 +193,7 @@ class LoraRun:
         if left is None or not self.points:
             return None
         last = self.points[-1]
-        work = size * epochs_for(size, self.config.batch_size, self.config.epochs)
+        work = size * self._epochs(size)
         done = last["examples"] * last["epochs"]
         estimate = last["train_seconds"] * work / done + last["eval_seconds"]
         return f"{size} examples would need about {estimate:.0f}s, {left:.0f}s left" if estimate > left else None
@@ -202,11 +204,12 @@ class LoraRun:
         from advisor.probes.training import train
 
         c = self.config
-        settings = TrainSettings(epochs=epochs_for(size, c.batch_size, c.epochs), batch_size=c.batch_size,
-                                 learning_rate=c.learning_rate or DEFAULT_LR[c.method], seed=c.seed, bf16=self.bf16)
+        settings = TrainSettings(epochs=self._epochs(size), batch_size=c.batch_size,
+                                 learning_rate=c.learning_rate or DEFAULT_LR[c.method], seed=c.seed, bf16=self.bf16,
+                                 target_only_logits=c.method == "lora")  # soft prompts shift positions: full loss
         examples = [self.encoded[e.id] for e in self.order[:size]]
         pad = self.loaded.tokenizer.pad_token_id
-        adapter = AttachedAdapter(self.loaded, c)
+        adapter = self._adapter()
         label = f"training on {size} examples"
         with adapter as model:
             stats = train(model, examples, settings, pad_id=pad, device=self.loaded.device,
@@ -230,6 +233,18 @@ class LoraRun:
             "general_loss": general, "trainable_params": adapter.trainable, "adapter": str(path)})
         self.result.artifacts[f"adapter_{size}"] = str(path)
         return True
+
+    def _epochs(self, size: int) -> int:
+        c = self.config
+        return epochs_for(size, c.batch_size, c.epochs, warm=c.warm_start and bool(self.points))
+
+    def _adapter(self) -> "AttachedAdapter":
+        """A fresh adapter per size, or (warm start) the one adapter kept across sizes."""
+        if not self.config.warm_start:
+            return AttachedAdapter(self.loaded, self.config)
+        if getattr(self, "kept", None) is None:
+            self.kept = KeptAdapter(self.loaded, self.config)
+        return self.kept
 
     def _publish(self) -> None:
         from advisor.probes.lora_report import publish
@@ -275,6 +290,29 @@ class AttachedAdapter:
         for name, p in base.named_parameters():
             p.requires_grad_(self.flags.get(name, p.requires_grad))
         base.eval()
+
+
+class KeptAdapter(AttachedAdapter):
+    """The warm-start adapter: attached on first use and kept across sizes; detached when the run ends."""
+
+    def __init__(self, loaded: Any, config: LoraProbeConfig):
+        super().__init__(loaded, config)
+        self.attached = False
+
+    def __enter__(self) -> Any:
+        if not self.attached:
+            super().__enter__()
+            self.attached = True
+        return self.peft
+
+    def __exit__(self, *exc: Any) -> None:
+        if exc and exc[0] is not None:
+            self.detach()
+
+    def detach(self) -> None:
+        if self.attached:
+            super().__exit__(None, None, None)
+            self.attached = False
 
 
 def lora_config(config: LoraProbeConfig, base: Any) -> Any:

@@ -2,8 +2,10 @@
 
 What makes it fast on a CPU: dynamic padding (each batch is padded to its own longest
 sequence), length-grouped batches (examples of similar length share a batch, so little
-padding), gradients only for the trainable adapter weights (the optimizer sees nothing else),
-and optional bf16 autocast on CPUs with native bf16 (AVX512-BF16 or AMX).
+padding), logits only for the target tokens (the vocabulary-wide output matrix of every prompt
+token is never computed: with a 49k vocabulary that is most of the loss's cost), gradients only
+for the trainable adapter weights (the optimizer sees nothing else), and optional bf16 autocast
+on CPUs with native bf16 (AVX512-BF16 or AMX).
 
 Loss is the usual next-token cross-entropy, averaged over the target tokens of a batch (the
 prompt tokens are masked with ``-100``). Optimizer: AdamW over the trainable parameters,
@@ -41,6 +43,9 @@ class TrainSettings:
     seed: int = 0
     bf16: bool = False
     group_by_length: bool = True
+    #: left-pad the batch and compute logits only over the target tokens at the end of each example (the
+    #: prompt's logits, a vocabulary-wide matrix per token, are never built); the loss is unchanged
+    target_only_logits: bool = True
 
 
 @dataclass
@@ -89,8 +94,9 @@ def batch_order(lengths: Sequence[int], batch_size: int, rng: random.Random, gro
     return batches
 
 
-def collate(examples: Sequence[TrainExample], pad_id: int, device: Any = "cpu") -> dict[str, Any]:
-    """Right-pad a batch to its longest example: input_ids, attention_mask, labels (pads -> -100)."""
+def collate(examples: Sequence[TrainExample], pad_id: int, device: Any = "cpu", left: bool = False) -> dict[str, Any]:
+    """Pad a batch to its longest example: input_ids, attention_mask, labels (pads -> -100); right padding, or
+    left padding with position ids counted from each example's first real token."""
     import torch
 
     width = max(len(e.input_ids) for e in examples)
@@ -99,10 +105,29 @@ def collate(examples: Sequence[TrainExample], pad_id: int, device: Any = "cpu") 
     mask = torch.zeros((len(examples), width), dtype=torch.long)
     for row, e in enumerate(examples):
         n = len(e.input_ids)
-        ids[row, :n] = torch.tensor(e.input_ids)
-        labels[row, :n] = torch.tensor(e.labels)
-        mask[row, :n] = 1
-    return {"input_ids": ids.to(device), "attention_mask": mask.to(device), "labels": labels.to(device)}
+        cols = slice(width - n, width) if left else slice(0, n)
+        ids[row, cols] = torch.tensor(e.input_ids)
+        labels[row, cols] = torch.tensor(e.labels)
+        mask[row, cols] = 1
+    batch = {"input_ids": ids.to(device), "attention_mask": mask.to(device), "labels": labels.to(device)}
+    if left:
+        batch["position_ids"] = (mask.cumsum(dim=1) - 1).clamp(min=0).to(device)
+    return batch
+
+
+def target_only_loss(model: Any, batch: dict[str, Any]) -> Any:
+    """The mean next-token loss over the target tokens of a left-padded batch, from logits of the last
+    positions only (``logits_to_keep``): the same value as the model's own loss over the whole sequence."""
+    import torch
+
+    labels = batch["labels"]
+    targets = int((labels != IGNORE).sum(dim=1).max())
+    keep = targets + 1  # the logits at position t predict token t + 1
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    logits = model(**inputs, logits_to_keep=keep).logits[:, :-1, :]
+    wanted = labels[:, -targets:]
+    return torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), wanted.reshape(-1),
+                                             ignore_index=IGNORE)
 
 
 # -- training -----------------------------------------------------------------------------
@@ -134,7 +159,7 @@ def train_step(model: Any, batch: dict[str, Any], optimizer: Any, schedule: Any,
     import torch
 
     with autocast(device, settings.bf16):
-        loss = model(**batch).loss
+        loss = target_only_loss(model, batch) if settings.target_only_logits else model(**batch).loss
     loss.backward()
     if settings.max_grad_norm:
         torch.nn.utils.clip_grad_norm_(trainable_parameters(model), settings.max_grad_norm)
@@ -167,7 +192,7 @@ def train(
             if should_stop is not None and should_stop():
                 stats.stopped_early = True
                 break
-            batch = collate([examples[i] for i in batch_idx], pad_id, device)
+            batch = collate([examples[i] for i in batch_idx], pad_id, device, left=settings.target_only_logits)
             stats.losses.append(train_step(model, batch, optimizer, schedule, settings, device))
             stats.tokens += int(batch["attention_mask"].sum())
             stats.steps += 1

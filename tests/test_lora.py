@@ -326,3 +326,48 @@ def test_assess_lists_a_probe_that_measured_nothing_with_the_budget_that_would_d
     report = (tmp_path / "r.md").read_text()
     row = next(line for line in report.splitlines() if line.startswith("| lora |"))
     assert "not measured within its 0s share of the budget" in row and "would measure its first point" in row
+
+
+def test_target_only_logits_give_the_models_own_loss_and_gradients(tiny_lm_path):
+    """Left padding with logits over the targets only is the same loss, and the same gradients, as the model's
+    own loss over right-padded full sequences."""
+    import torch
+
+    from advisor.probes.runtime import load_causal_lm
+    from advisor.probes.training import collate, target_only_loss
+
+    loaded = load_causal_lm(ModelSpec(name=str(tiny_lm_path)))
+    model = _lora(loaded.model)
+    try:
+        examples = _cue_examples(6) + [supervised_example([11, 12, 13, 14, 15, 16, 17, 18, 19], [51, 52], 32)]
+        pad = loaded.tokenizer.pad_token_id or 0
+        model.train()
+        full = model(**collate(examples, pad)).loss
+        full.backward()
+        grads = [p.grad.clone() for p in model.parameters() if p.requires_grad]
+        model.zero_grad(set_to_none=True)
+        mine = target_only_loss(model, collate(examples, pad, left=True))
+        mine.backward()
+        assert float(mine) == pytest.approx(float(full), rel=1e-5)
+        for g, h in zip(grads, [p.grad for p in model.parameters() if p.requires_grad]):
+            torch.testing.assert_close(g, h, rtol=1e-4, atol=1e-6)
+    finally:
+        model.unload()
+
+
+def test_warm_start_continues_one_adapter_with_fewer_steps_and_restores_the_model(tickets, tiny_lm_path, tmp_path):
+    import torch
+
+    from advisor.probes.runtime import load_causal_lm
+
+    cfg = config(tickets, tiny_lm_path, sizes=[8, 16, 32], epochs=None, warm_start=True)
+    loaded = load_causal_lm(cfg.model)
+    before = {k: v.clone() for k, v in loaded.model.state_dict().items()}
+    flags = {k: p.requires_grad for k, p in loaded.model.named_parameters()}
+    result = run_probe("lora", cfg, None, artifacts_dir=tmp_path)
+    points = result.summary["points"]
+    assert [p["examples"] for p in points] == [8, 16, 32]
+    assert points[0]["steps"] >= 20 and all(p["steps"] < points[0]["steps"] for p in points[1:])
+    after = loaded.model.state_dict()
+    assert set(after) == set(before) and all(torch.equal(before[k], after[k]) for k in before)
+    assert {k: p.requires_grad for k, p in loaded.model.named_parameters()} == flags

@@ -1,6 +1,7 @@
 """A non-editable install finds its rulebook and templates from any directory."""
 
 import os
+import re
 import subprocess
 import sys
 import sysconfig
@@ -39,4 +40,8 @@ def test_wheel_install_runs_assess_from_another_directory(tmp_path):
     assert "## Strategy ranking" in (work / "r.md").read_text()
     listed = subprocess.run([str(env_dir / "bin" / "advisor"), "rules", "list"], capture_output=True, text=True,
                             cwd=work, env=env, check=True).stdout
-    assert " rules, rulebook " in listed
+    assert re.search(r" rules in \d+ groups, rulebook ", listed)
+    french = subprocess.run([str(env_dir / "bin" / "advisor"), "report", "1", "--lang", "fr", "--out", "fr.md"],
+                            capture_output=True, text=True, cwd=work, env=env)
+    assert french.returncode == 0, french.stderr
+    assert "## Synthèse" in (work / "fr.md").read_text()  # the catalog ships in the wheel

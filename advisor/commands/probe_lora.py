@@ -21,6 +21,8 @@ from advisor.commands.options import db_option, duration, int_list, run_probe_co
 @click.option("--alpha", default=None, type=float, help="LoRA alpha (default: 2 x rank).")
 @click.option("--target-modules", default=None, help="Comma-separated module names (default: per architecture).")
 @click.option("--epochs", default=None, type=click.IntRange(min=1), help="Epochs (default: 3-20, more for small sizes).")
+@click.option("--warm-start", is_flag=True, help="Each size continues from the previous size's adapter (fewer steps; "
+              "faster curves).")
 @click.option("--lr", "learning_rate", default=None, type=float, help="Learning rate (default 1e-3; 3e-2 prompt tuning).")
 @click.option("--eval-size", default=200, show_default=True, type=click.IntRange(min=1), help="Held-out examples.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of subsets, adapter init and batches.")
@@ -35,7 +37,7 @@ from advisor.commands.options import db_option, duration, int_list, run_probe_co
 @click.option("--gpu-price", "gpu_price_per_hour", default=None, type=click.FloatRange(min=0), help="USD per GPU-hour.")
 @click.option("--bf16", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
               help="bf16 autocast for training (auto: when the CPU/GPU supports bf16).")
-@click.option("--budget", callback=duration, default=None, help="Stop between sizes after this long (e.g. 300s).")
+@click.option("--budget", callback=duration, default=None, help="Stop after this long, inside a size if need be (e.g. 300s).")
 @click.option("--artifacts", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where to save adapters (default: advisor's cache directory).")
 @click.option("--force", is_flag=True, help="Re-run even if an identical run is stored.")
