@@ -273,7 +273,11 @@ class AttachedAdapter:
         from peft import get_peft_model
 
         if self.config.method == "lora":
-            return get_peft_model(base, lora_config(self.config, base))
+            from advisor.probes.training import fast_dropout
+
+            model = get_peft_model(base, lora_config(self.config, base))
+            fast_dropout(model)
+            return model
         model = get_peft_model(base, prompt_tuning_config(self.config))
         init_soft_prompt(model, self.loaded, self.config.virtual_tokens)
         return model

@@ -130,6 +130,71 @@ def target_only_loss(model: Any, batch: dict[str, Any]) -> Any:
                                              ignore_index=IGNORE)
 
 
+# -- faster kernels with the same arithmetic ----------------------------------------------------
+def fast_dropout(model: Any) -> int:
+    """Swap peft's LoRA input dropout for :class:`UniformDropout` (the same iid Bernoulli mask and 1/(1-p)
+    scaling, drawn from ``torch.rand`` instead of ``bernoulli_``, about twice as fast on a CPU, where mask
+    generation was a quarter of a training step). Returns the number of dropouts swapped."""
+    import torch
+
+    swapped = 0
+    for module in model.modules():
+        dropouts = getattr(module, "lora_dropout", None)
+        if not isinstance(dropouts, torch.nn.ModuleDict):
+            continue
+        for key, layer in list(dropouts.items()):
+            if isinstance(layer, torch.nn.Dropout) and layer.p > 0:
+                dropouts[key] = UniformDropout(layer.p)
+                swapped += 1
+    return swapped
+
+
+def _uniform_dropout_class() -> Any:
+    import torch
+
+    class _UniformDropout(torch.nn.Module):
+        """Elementwise dropout: keep each value with probability 1 - p, scale the kept by 1 / (1 - p)."""
+
+        def __init__(self, p: float):
+            super().__init__()
+            self.p = float(p)
+
+        def forward(self, x: Any) -> Any:
+            if not self.training or self.p == 0:
+                return x
+            keep = torch.rand_like(x) >= self.p
+            return x * keep.to(x.dtype) * (1.0 / (1.0 - self.p))
+
+    return _UniformDropout
+
+
+def UniformDropout(p: float) -> Any:  # noqa: N802 - a class made on first use (torch is imported lazily)
+    global _UNIFORM
+    if _UNIFORM is None:
+        _UNIFORM = _uniform_dropout_class()
+    return _UNIFORM(p)
+
+
+_UNIFORM: Any = None
+
+
+class eager_attention:  # noqa: N801 - used as a context manager
+    """Train with the eager attention kernel: for the short sequences of a probe's examples it is faster on a
+    CPU than the flash-attention kernel's backward pass; the previous kernel is restored on exit."""
+
+    def __init__(self, model: Any):
+        self.config = getattr(model, "config", None)
+
+    def __enter__(self) -> None:
+        self.previous = getattr(self.config, "_attn_implementation", None)
+        if self.previous is not None:
+            self.config._attn_implementation = "eager"
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.previous is not None:
+            self.config._attn_implementation = self.previous
+
+
 # -- training -----------------------------------------------------------------------------
 def trainable_parameters(model: Any) -> list[Any]:
     return [p for p in model.parameters() if p.requires_grad]
@@ -187,6 +252,17 @@ def train(
     stats = TrainStats()
     model.train()
     started = time.perf_counter()
+    with eager_attention(getattr(model, "get_base_model", lambda: model)()):
+        _epochs(model, examples, settings, pad_id, device, should_stop, on_step, rng, lengths, steps_per_epoch,
+                optimizer, schedule, stats)
+    stats.seconds = time.perf_counter() - started
+    model.eval()
+    return stats
+
+
+def _epochs(model: Any, examples: Sequence[TrainExample], settings: TrainSettings, pad_id: int, device: str,
+            should_stop: Callable[[], bool] | None, on_step: Callable[[int, int], None] | None, rng: random.Random,
+            lengths: list[int], steps_per_epoch: int, optimizer: Any, schedule: Any, stats: TrainStats) -> None:
     for _ in range(settings.epochs):
         for batch_idx in batch_order(lengths, settings.batch_size, rng, settings.group_by_length):
             if should_stop is not None and should_stop():
@@ -200,9 +276,6 @@ def train(
                 on_step(stats.steps, steps_per_epoch * settings.epochs)
         if stats.stopped_early:
             break
-    stats.seconds = time.perf_counter() - started
-    model.eval()
-    return stats
 
 
 # -- evaluation helpers -------------------------------------------------------------------

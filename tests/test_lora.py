@@ -371,3 +371,31 @@ def test_warm_start_continues_one_adapter_with_fewer_steps_and_restores_the_mode
     after = loaded.model.state_dict()
     assert set(after) == set(before) and all(torch.equal(before[k], after[k]) for k in before)
     assert {k: p.requires_grad for k, p in loaded.model.named_parameters()} == flags
+
+
+def test_the_fast_dropout_is_the_same_dropout(tiny_lm_path):
+    import torch
+
+    from advisor.probes.runtime import load_causal_lm
+    from advisor.probes.training import UniformDropout, fast_dropout
+
+    layer = UniformDropout(0.2).train()
+    x = torch.ones(200_000)
+    y = layer(x)
+    kept = (y != 0).float()
+    assert abs(float(kept.mean()) - 0.8) < 0.005 and torch.allclose(y[y != 0], torch.tensor(1 / 0.8))
+    assert abs(float(y.mean()) - 1.0) < 0.01  # the expectation is preserved
+    assert torch.equal(layer.eval()(x), x)
+    from peft import LoraConfig, get_peft_model
+
+    loaded = load_causal_lm(ModelSpec(name=str(tiny_lm_path)))
+    model = get_peft_model(loaded.model, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.1, task_type="CAUSAL_LM",
+                                                    target_modules=["q_proj", "v_proj", "up_proj"]))
+    try:
+        lora_layers = sum(1 for m in model.modules() if hasattr(m, "lora_dropout") and
+                          any(isinstance(d, torch.nn.Dropout) and d.p > 0 for d in m.lora_dropout.values()))
+        assert lora_layers > 0 and fast_dropout(model) == lora_layers
+        assert not any(isinstance(d, torch.nn.Dropout) for m in model.modules() if hasattr(m, "lora_dropout")
+                       for d in m.lora_dropout.values())
+    finally:
+        model.unload()
