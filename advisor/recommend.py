@@ -237,6 +237,9 @@ def recommend(
     level, value = confidence_of(answer_margin, evidence_groups)
     level = _capped_level(level, margin, len(live))
     notes = [] if evidence_used else ["Based on answers only: no probe measurement was firm enough to count."]
+    if not answers.data_may_leave:
+        notes.insert(0, "A hosted API is ruled out for every strategy: the data may not leave your premises, so each "
+                        "is priced and planned on a self-hosted open-weights model.")
     notes += list(thin_evidence or [])
     if len(live) > 1 and margin < CLOSE_CALL:
         notes.insert(0, f"Too close to call between {live[0].label} and {live[1].label} (margin {margin:g}); "
@@ -261,6 +264,7 @@ def recommend(
         answer_only_winner_label=rulebook.strategies[answer_order[0]]["label"],
         confidence_notes=notes,
         top_reasons=_top_reasons(fired, order),
+        costs=costs,
         groups={name: {"label": rulebook.groups.get(name, {}).get("label", name),
                        "cap": None if math.isinf(g["cap"]) else g["cap"], "rules": g["rules"],
                        "raw": g["raw"], "total": g["total"], "evidence": g["evidence"]}

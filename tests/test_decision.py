@@ -247,3 +247,9 @@ def test_a_near_tie_is_never_reported_with_high_confidence():
     assert _capped_level("high", 1.4, 5) == "medium" and _capped_level("high", 0.3, 5) == "low"
     assert _capped_level("high", 2.5, 5) == "high" and _capped_level("low", 1.0, 5) == "low"
     assert _capped_level("high", 0.0, 1) == "high"  # a single feasible strategy is no tie
+
+
+def test_private_data_rules_out_a_hosted_api_and_prices_self_hosting(rulebook):
+    rec = decide(rulebook, data_may_leave=False, hosted_api_allowed=False, base_model="undecided")
+    assert any(n.startswith("A hosted API is ruled out for every strategy") for n in rec.confidence_notes)
+    assert {row.price_class for row in rec.costs.strategies} == {"self_hosted"}
