@@ -32,6 +32,7 @@ DEFAULT_SIZES = [16, 32, 64, 128]
 MIN_STEPS = 24  # small subsets get more epochs, so every size sees at least this many optimizer steps
 MAX_EPOCHS = 20
 WARM_STEPS = 8  # a size that continues from the previous one's adapter trains at least this many steps
+WARM_FIRST_STEPS = 16  # the first size of a warm-started curve (later sizes add steps on top of it)
 
 
 class LoraProbeConfig(BaseModel):
@@ -125,7 +126,7 @@ class LoraEvidence(Evidence):
 
 
 #: Sizes ``assess`` trains (the standalone probe's default too).
-ASSESS_SIZES = list(DEFAULT_SIZES)
+ASSESS_SIZES = [8, 16, 32, 64]  # warm-started in an assessment: four points of the curve within its budget
 
 
 def plan(answers: Any, inputs: AssessInputs) -> Plan:
@@ -187,14 +188,17 @@ SPEC = ProbeSpec(
 
 
 # -- small pure helpers --------------------------------------------------------------------
-def epochs_for(n: int, batch_size: int, fixed: int | None = None, warm: bool = False) -> int:
+def epochs_for(n: int, batch_size: int, fixed: int | None = None, warm: bool = False,
+               first_of_warm: bool = False) -> int:
     """``fixed`` if given, else enough epochs for ``MIN_STEPS`` optimizer steps (3 to 20); a warm-started size
-    (continuing from the previous size's adapter) needs ``WARM_STEPS`` steps and at least one epoch."""
+    (continuing from the previous size's adapter) needs ``WARM_STEPS`` steps and at least one epoch, and the
+    first size of a warm-started curve ``WARM_FIRST_STEPS``."""
     if fixed is not None:
         return fixed
     if warm:
         return min(MAX_EPOCHS, max(1, math.ceil(WARM_STEPS * batch_size / max(1, n))))
-    return min(MAX_EPOCHS, max(3, math.ceil(MIN_STEPS * batch_size / max(1, n))))
+    steps = WARM_FIRST_STEPS if first_of_warm else MIN_STEPS
+    return min(MAX_EPOCHS, max(3, math.ceil(steps * batch_size / max(1, n))))
 
 
 def nested_order(pool: list, seed: int) -> list:

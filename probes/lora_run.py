@@ -236,7 +236,8 @@ class LoraRun:
 
     def _epochs(self, size: int) -> int:
         c = self.config
-        return epochs_for(size, c.batch_size, c.epochs, warm=c.warm_start and bool(self.points))
+        return epochs_for(size, c.batch_size, c.epochs, warm=c.warm_start and bool(self.points),
+                          first_of_warm=c.warm_start and not self.points)
 
     def _adapter(self) -> "AttachedAdapter":
         """A fresh adapter per size, or (warm start) the one adapter kept across sizes."""

@@ -367,7 +367,7 @@ def test_warm_start_continues_one_adapter_with_fewer_steps_and_restores_the_mode
     result = run_probe("lora", cfg, None, artifacts_dir=tmp_path)
     points = result.summary["points"]
     assert [p["examples"] for p in points] == [8, 16, 32]
-    assert points[0]["steps"] >= 20 and all(p["steps"] < points[0]["steps"] for p in points[1:])
+    assert points[0]["steps"] >= 16 and all(p["steps"] < points[0]["steps"] for p in points[1:])
     after = loaded.model.state_dict()
     assert set(after) == set(before) and all(torch.equal(before[k], after[k]) for k in before)
     assert {k: p.requires_grad for k, p in loaded.model.named_parameters()} == flags
