@@ -25,6 +25,10 @@ class PromptTooLong(InputError):
 
 
 NO_LABEL = "(no label)"  # a generated answer that names none of the labels
+
+
+class BudgetSpent(Exception):
+    """Raised from the progress callback when the deadline passes inside a (k, seed) run."""
 PROBE_MODEL_NOTE = ("Figures come from the probe model, which is much smaller than a production model: "
                     "read them as a lower bound and a baseline for comparing strategies.")
 
@@ -38,6 +42,7 @@ class FewShotRun:
     def run(self) -> ProbeResult:
         from advisor.probes.endpoint import CapReached
 
+        self.started = time.monotonic()
         self._prepare()
         plan = [(k, s) for k in self.ks for s in range(1 if k == 0 else self.config.seeds)]
         self.total = len(plan) * len(self.split.eval)
@@ -48,7 +53,7 @@ class FewShotRun:
                 self.result.status = "partial"
                 self.result.notes.append(f"stopped by the time budget after {n} of {len(plan)} (k, seed) runs")
                 break
-            self.done = n * len(self.split.eval)
+            self.done, self.scored = n * len(self.split.eval), 0
             try:
                 self.units.setdefault(k, []).append(self._unit(k, seed))
             except PromptTooLong as exc:
@@ -60,6 +65,18 @@ class FewShotRun:
                 self.units = {key: outs for key, outs in self.units.items() if outs}
                 self.result.status = "partial"
                 self.result.notes.append(f"stopped after {n} of {len(plan)} (k, seed) runs: {exc}")
+                break
+            except BudgetSpent:
+                self.units = {key: outs for key, outs in self.units.items() if outs}
+                self.result.status = "partial"
+                self.result.notes.append(
+                    f"stopped by the time budget inside run {n + 1} of {len(plan)} (k={k}, seed {seed}) after "
+                    f"{self.scored} of {len(self.split.eval)} examples; that run was dropped")
+                if not self.units:  # nothing measured: say how long the first run would take
+                    spent = time.monotonic() - self.started
+                    share = max(self.scored, 1) / len(self.split.eval)
+                    self.result.status = "empty"
+                    self.result.summary["budget_needed"] = spent / share
                 break
             self._publish()
         if too_long and not self.units:
@@ -145,7 +162,11 @@ class FewShotRun:
         return outcome
 
     def _progress(self, done: int, total: int) -> None:
+        """Progress of the running (k, seed) run; the budget is checked here, between batches."""
+        self.scored = done
         self.ctx.progress(self.done + done, self.total, "scoring")
+        if done < total and self.ctx.out_of_time():
+            raise BudgetSpent
 
     def _classify(self, contexts: list[str]) -> dict:
         labels = self.ds.labels

@@ -286,3 +286,27 @@ def test_extraction_run_computes_json_validity_from_the_prediction(tmp_path, whi
         assert metrics[("token_f1", k)].n == n
     best = {r["k"]: r for r in result.summary["per_k"]}[ev["best_k"]]
     assert ev["best_json_valid"] == pytest.approx(best["json_valid"]) and ev["best_token_f1"] == pytest.approx(best["token_f1"])
+
+
+def test_the_budget_is_checked_inside_a_run_and_an_unfinished_run_is_dropped(tmp_path, tiny_base_lm_path,
+                                                                             monkeypatch):
+    """A fake clock (one second per deadline check): the deadline passes between two scoring batches of the
+    first (k, seed) run, so nothing is measured; the probe says so and how long the run would take."""
+    from advisor.probes.base import ProbeContext, ProbeResult
+    from advisor.probes.few_shot_run import FewShotProbe
+
+    class Clock:
+        now = 0.0
+
+        def monotonic(self):
+            Clock.now += 1.0
+            return Clock.now
+
+    data = sentiment_file(tmp_path / "s.jsonl")
+    cfg = config(data, tiny_base_lm_path, batch_tokens=256)
+    monkeypatch.setattr("advisor.probes.base.time", Clock())
+    ctx = ProbeContext(result=ProbeResult(probe="few-shot"), deadline=3.0)
+    result = FewShotProbe().run(cfg, ctx)
+    assert result.status == "empty" and result.summary["budget_needed"] > 0
+    note = next(n for n in result.notes if "inside run 1" in n)
+    assert "that run was dropped" in note and "examples" in note
