@@ -97,6 +97,11 @@ class ProbeContext:
         return left is not None and left <= 0
 
 
+class BudgetSpent(Exception):
+    """Raised from a probe's progress callback when its deadline passes inside a unit of work; the probe
+    drops that unit and keeps what it finished."""
+
+
 class Probe(ABC):
     """A probe's implementation; what it is (name, config, evidence, report section) is its
     :class:`advisor.probes.spec.ProbeSpec`, in the probe's declaration module.

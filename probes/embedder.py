@@ -17,7 +17,7 @@ import numpy as np
 from advisor.errors import ModelNotFoundError
 
 DEFAULT_EMBEDDER = "all-minilm-l6-v2"
-ENCODE_BLOCK = 2048  # texts per encode call: progress, cache writes and Ctrl-C points between blocks
+ENCODE_BLOCK = 256  # texts per encode call: progress, cache writes, budget and Ctrl-C points between blocks
 
 
 def default_model_dir() -> Path:

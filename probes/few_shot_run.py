@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from advisor.errors import InputError
-from advisor.probes.base import ExampleResult, Probe, ProbeContext, ProbeResult
+from advisor.probes.base import BudgetSpent, ExampleResult, Probe, ProbeContext, ProbeResult
 from advisor.probes.few_shot import (VERSION, FewShotConfig, accuracy_metric, check_k, confusion, draw_demos, macro_f1,
                                      mean_metric, seed_stats)
 from advisor.probes.textmetrics import exact_match, token_f1
@@ -26,9 +26,6 @@ class PromptTooLong(InputError):
 
 NO_LABEL = "(no label)"  # a generated answer that names none of the labels
 
-
-class BudgetSpent(Exception):
-    """Raised from the progress callback when the deadline passes inside a (k, seed) run."""
 PROBE_MODEL_NOTE = ("Figures come from the probe model, which is much smaller than a production model: "
                     "read them as a lower bound and a baseline for comparing strategies.")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,7 @@ import numpy as np
 
 from advisor.errors import ProbeError
 from advisor.probes import ir_metrics
-from advisor.probes.base import ExampleResult, Metric, Probe, ProbeContext, ProbeResult
+from advisor.probes.base import BudgetSpent, ExampleResult, Metric, Probe, ProbeContext, ProbeResult
 from advisor.probes.rag import EVIDENCE_KS, RagConfig, content_digest
 from advisor.probes.corpus import Document, Question, load_corpus, load_questions, proxy_questions
 from advisor.probes.stats import bootstrap_ci, paired_randomization
@@ -105,8 +106,14 @@ def evaluate_size(config: Any, inputs: Inputs, model: Any, key: str, query_emb: 
 
     chunks = list(chunk_documents(inputs.documents, model.tokenizer, size, config.overlap))
     texts = [c.text for c in chunks]
-    emb, embedded = embed_cached(model, key, texts, [c.text_hash for c in chunks], ctx.store,
-                                 config.batch_size, lambda d, t, label: ctx.progress(d, t, f"{label} ({size} tokens)"))
+    def progress(done: int, total: int, label: str) -> None:
+        ctx.progress(done, total, f"{label} ({size} tokens)")
+        ctx.result.summary["embedding"] = {"size": size, "done": done, "total": total}
+        if done < total and ctx.out_of_time():
+            raise BudgetSpent
+
+    emb, embedded = embed_cached(model, key, texts, [c.text_hash for c in chunks], ctx.store, config.batch_size,
+                                 progress)
     units = [c.doc_id if inputs.unit == "document" else c.chunk_id for c in chunks]
     ranker = Ranker(units, depth=max(max(config.ks), MRR_K, NDCG_K))
     queries = [q.question for q in inputs.questions]
@@ -184,18 +191,35 @@ def run(config: Any, ctx: ProbeContext) -> ProbeResult:
         query_emb = encode(model, [q.question for q in inputs.questions], config.batch_size, query=True)
     rows = result.summary.setdefault("sizes", [])
     runs: dict[int, SizeRun] = {}
+    started = time.monotonic()
     for i, size in enumerate(config.chunk_sizes):
         if ctx.out_of_time():
             result.status = "partial"
             result.notes.append(f"time budget reached: chunk sizes {config.chunk_sizes[i:]} not measured")
             break
-        runs[size] = evaluate_size(config, inputs, model, key, query_emb, size, ctx)
+        try:
+            runs[size] = evaluate_size(config, inputs, model, key, query_emb, size, ctx)
+        except BudgetSpent:
+            done = result.summary.get("embedding", {})
+            result.status = "partial"
+            result.notes.append(
+                f"time budget reached inside the {size}-token chunk size after embedding {done.get('done', 0)} of "
+                f"{done.get('total', '?')} chunks (cached: a re-run continues); chunk sizes "
+                f"{config.chunk_sizes[i:]} not measured")
+            if not runs:
+                share = max(done.get("done", 0), 1) / max(done.get("total", 1), 1)
+                result.status = "empty"
+                result.summary["budget_needed"] = (time.monotonic() - started) / share
+                return result
+            break
         result.metrics.extend(size_metrics(config, runs[size]))
         result.examples.extend(size_examples(inputs, runs[size]))
         rows.append(size_summary(config, runs[size]))
         ctx.progress(i + 1, len(config.chunk_sizes), "chunk sizes")
     if not runs:
-        raise ProbeError("the time budget ran out before the first chunk size was measured; raise --budget")
+        result.status = "empty"
+        result.summary["budget_needed"] = time.monotonic() - started
+        return result
     best = best_size(rows)
     fill_summary(result, config, inputs, runs[best], best)
     fill_evidence(result, config, inputs, runs[best], rows)

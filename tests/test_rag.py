@@ -209,3 +209,31 @@ def test_default_embedder_finds_the_obvious_documents(data, tmp_path):
         result = run_probe("rag", config, store)
     assert result.evidence["dense_hit_at_3"] == 1.0
     assert result.evidence["dense_mrr_at_10"] >= 0.8
+
+
+@pytest.mark.parametrize("deadline, measured", [(2.0, 0), (14.0, 1)])
+def test_the_budget_is_checked_between_embedding_blocks(data, tiny_model, monkeypatch, deadline, measured):
+    """A fake clock (one second per deadline check) and blocks of two chunks: the deadline passes while the
+    first chunk size is embedded (nothing measured: the probe says how long it would take), or the second
+    (the first size is kept)."""
+    from advisor.probes.base import ProbeContext
+
+    class Clock:
+        now = 0.0
+
+        def monotonic(self):
+            Clock.now += 1.0
+            return Clock.now
+
+    docs, qa = data
+    monkeypatch.setattr("advisor.probes.embedder.ENCODE_BLOCK", 2)
+    monkeypatch.setattr("advisor.probes.base.time", Clock())
+    config = _config(docs, qa, tiny_model, chunk_sizes=[64, 8])
+    result = RagProbe().run(config, ProbeContext(ProbeResult(probe="rag"), deadline=deadline))
+    assert len(result.summary["sizes"]) == measured
+    note = next(n for n in result.notes if "time budget reached inside the" in n)
+    assert "chunks (cached: a re-run continues)" in note
+    if measured == 0:
+        assert result.status == "empty" and result.summary["budget_needed"] > 0
+    else:
+        assert result.status == "partial" and result.evidence["best_chunk_size"] == 8
