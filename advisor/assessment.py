@@ -164,6 +164,8 @@ def document_from_store(store: Any, assessment_id: int) -> ReportDocument | None
             loaded = store.load_probe_result(run["id"])
             if loaded is not None:
                 result = ProbeResult.model_validate(loaded)
+                if result.status == "empty":  # measured nothing: listed among the probes not measured
+                    continue
                 result.run_id = run["id"]
                 if run.get("reused"):
                     result.notes.append(f"reused stored run #{run['id']} (same data, model and config; "

@@ -121,6 +121,12 @@ def gather(answers: Answers, inputs: Inputs, store: Any, assessment_id: int | No
     budget = Budget(inputs.budget_seconds)  # model loading counts against the budget
     _warm_up(inputs, runnable, echo)
     for i, spec in enumerate(runnable):
+        if budget.left() is not None and budget.left() <= 0:  # spent: starting would only add its set-up time
+            evidence.skipped.append(SkippedProbe(
+                probe=spec.name, command=spec.command,
+                reason="not run: the probes before it used the whole time budget (raise --budget)"))
+            echo(f"[{i + 1}/{len(runnable)}] {spec.name} probe: not run, the time budget is spent")
+            continue
         seconds = budget.share(spec, runnable[i:])
         # planned again now, so a probe can build on the ones that ran before it
         item = next(p for p in plan(answers, inputs, evidence.by_probe()) if p.spec.name == spec.name)

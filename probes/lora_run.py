@@ -44,9 +44,18 @@ class LoraRun:
         self.correct: dict[int, list[bool]] = {}
 
     def run(self) -> ProbeResult:
+        from advisor.probes.base import BudgetSpent
+
         self.started = time.monotonic()
         self._prepare()
-        self._baseline()
+        try:
+            self._baseline()
+        except BudgetSpent:
+            self.result.status = "empty"
+            self.result.notes.append("stopped by the time budget while measuring the model without an adapter")
+            share = max(self.scored, 1) / len(self.split.eval)
+            self.result.summary["budget_needed"] = (time.monotonic() - self.started) / share * 2
+            return self.result
         self._publish()
         for n, size in enumerate(self.sizes):
             reason = self._stop_reason(size)
@@ -161,10 +170,19 @@ class LoraRun:
         if self.config.method == "prompt-tuning" and model is not self.loaded.model:
             # prompt tuning prepends virtual tokens at every forward: no KV-cache reuse, one full pass per choice
             lm = self.lm.adapted(model, prefix_cache=False)
-        scores = lm.score_choices(self.contexts, conts, batch_tokens=self.config.batch_tokens)
+        scores = lm.score_choices(self.contexts, conts, batch_tokens=self.config.batch_tokens,
+                                  progress=self._eval_progress)
         labels = self.ds.labels
         pred = [labels[max(range(len(row)), key=lambda j: row[j].logprob)] for row in scores]
         return pred, [p == e.label for p, e in zip(pred, self.split.eval)]
+
+    def _eval_progress(self, done: int, total: int) -> None:
+        """The zero-shot baseline checks the budget between scoring batches (an adapter's evaluation is not cut)."""
+        from advisor.probes.base import BudgetSpent
+
+        self.scored = done
+        if not self.points and not hasattr(self, "zero_shot") and done < total and self.ctx.out_of_time():
+            raise BudgetSpent
 
     def _general_loss(self, model: Any) -> float:
         from advisor.probes.training import language_model_loss

@@ -399,3 +399,19 @@ def test_the_fast_dropout_is_the_same_dropout(tiny_lm_path):
                        for d in m.lora_dropout.values())
     finally:
         model.unload()
+
+
+def test_a_probe_after_the_budget_is_spent_is_not_started(tickets, tiny_lm_path, tmp_path, answers_file):
+    from click.testing import CliRunner
+
+    from advisor.cli import cli
+
+    data, _ = tickets
+    text = tmp_path / "domain.txt"
+    text.write_text("Invoices are finalized once the VAT rates are checked. " * 30)
+    out = CliRunner().invoke(cli, ["assess", "--no-input", "--answers", str(answers_file()), "--data", str(data),
+                                   "--domain-text", str(text), "--model", str(tiny_lm_path), "--probes", "lora,domain",
+                                   "--budget", "0.001s", "--out", str(tmp_path / "r.md")])
+    assert out.exit_code == 0, out.output
+    report = (tmp_path / "r.md").read_text()
+    assert "not run: the probes before it used the whole time budget" in report

@@ -1,0 +1,76 @@
+"""Do probes keep their time budget? Each standalone probe on the bundled example with --budget B, and one
+assessment with --budget B; prints the wall time of the command, the overrun and whether it is within the
+allowed margin max(10% of B, 15 s). Model loading counts (it happens inside the budget).
+
+    python benchmarks/budgets.py [--budgets 30,60] [--probes few-shot,rag,lora,domain]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "support-desk"
+ADVISOR = str(Path(sys.executable).with_name("advisor"))
+ARGS = {
+    "few-shot": ["--data", EXAMPLE / "tickets.jsonl"],
+    "rag": ["--corpus", EXAMPLE / "docs", "--qa", EXAMPLE / "qa.jsonl"],
+    "lora": ["--data", EXAMPLE / "tickets.jsonl"],
+    "domain": ["--text", EXAMPLE / "domain.txt"],
+}
+
+
+def timed(args: list) -> tuple[float, int]:
+    started = time.monotonic()
+    done = subprocess.run([str(a) for a in args], capture_output=True, text=True)
+    return time.monotonic() - started, done.returncode
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budgets", default="30,60")
+    parser.add_argument("--probes", default="few-shot,rag,lora,domain")
+    args = parser.parse_args()
+    budgets = [float(b) for b in args.budgets.split(",")]
+    work = Path(tempfile.mkdtemp(prefix="advisor-budgets-"))
+    print(f"{'command':28} {'budget':>7} {'wall':>7} {'overrun':>8} {'margin':>7}  exit  within")
+    for budget in budgets:
+        runs = [(f"probe {p}", [ADVISOR, "probe", p, *ARGS[p], "--force", "--budget", f"{budget:g}s",
+                                "--db", work / f"{p}-{budget:g}.duckdb"]) for p in args.probes.split(",")]
+        runs.append(("assess (four probes)", [ADVISOR, "assess", "--no-input", "--answers", EXAMPLE / "answers.yaml",
+                                              *ARGS["few-shot"], *ARGS["rag"], "--domain-text",
+                                              EXAMPLE / "domain.txt", "--budget", f"{budget:g}s", "--force",
+                                              "--db", work / f"assess-{budget:g}.duckdb", "--out", work / "r.md"]))
+        for name, command in runs:
+            wall, code = timed(command)
+            margin = max(0.1 * budget, 15.0)
+            over = wall - budget
+            print(f"{name:28} {budget:7.0f} {wall:7.1f} {over:8.1f} {margin:7.1f}  {code:4}  {'yes' if over <= margin else 'NO'}",
+                  flush=True)
+            if name.startswith("assess"):
+                span = probes_span(Path(command[command.index("--db") + 1]))
+                over = span - budget
+                print(f"{'  its probes (+ model load)':28} {budget:7.0f} {span:7.1f} {over:8.1f} {margin:7.1f}        "
+                      f"{'yes' if over <= margin else 'NO'}", flush=True)
+
+
+def probes_span(db: Path) -> float:
+    """Seconds from the assessment's start (before the model load) to the end of its last probe."""
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        start, end = con.execute("SELECT min(a.created_at), max(r.finished_at) FROM assessments a "
+                                 "JOIN probe_runs r ON r.assessment_id = a.id").fetchone()
+    finally:
+        con.close()
+    return (end - start).total_seconds()
+
+
+if __name__ == "__main__":
+    main()
