@@ -3,7 +3,7 @@
 Runs `advisor assess` on examples/support-desk with the embedded default models and a fresh database,
 then reads each probe run's duration from that database.
 
-Run: python benchmarks/demo_stages.py [--budget 10m] [--keep DIR]
+Run: python benchmarks/demo_stages.py [--budget 10m] [--eval-size 100] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ TARGET_SECONDS = 300.0
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--budget", default="10m")
+    parser.add_argument("--eval-size", default="100", help="as `advisor assess --eval-size` (the demo: 60)")
     parser.add_argument("--keep", type=Path, help="Write the report and database here instead of a temp folder.")
     args = parser.parse_args()
     out = args.keep or Path(tempfile.mkdtemp(prefix="advisor-demo-"))
@@ -31,7 +32,7 @@ def main() -> None:
     cmd = [sys.executable, "-m", "advisor", "assess", "--no-input", "--answers", str(EXAMPLE / "answers.yaml"),
            "--data", str(EXAMPLE / "tickets.jsonl"), "--corpus", str(EXAMPLE / "docs"), "--qa",
            str(EXAMPLE / "qa.jsonl"), "--domain-text", str(EXAMPLE / "domain.txt"), "--budget", args.budget,
-           "--db", str(db), "--out", str(out / "report.md"), "--force"]
+           "--eval-size", args.eval_size, "--db", str(db), "--out", str(out / "report.md"), "--force"]
     start = time.perf_counter()
     subprocess.run(cmd, check=True)
     total = time.perf_counter() - start
