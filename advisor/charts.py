@@ -7,7 +7,8 @@ from typing import Any
 
 
 def strategy_scores(rec: dict[str, Any], path: Path) -> Path:
-    """Horizontal stacked bars: each strategy's score from answers and from evidence."""
+    """Horizontal stacked bars: each strategy's score from answers, from evidence and from its cost, with the
+    total marked."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -15,22 +16,26 @@ def strategy_scores(rec: dict[str, Any], path: Path) -> Path:
 
     rows = list(reversed(rec["strategies"]))
     labels = [s["label"] + (" (ruled out)" if s["excluded"] else "") for s in rows]
-    answer = [s["answer_score"] for s in rows]
-    evidence = [s["evidence_score"] for s in rows]
-    fig, ax = plt.subplots(figsize=(7, 3.2))
-    ax.barh(labels, answer, color="#4C72B0", label="from answers")
-    ax.barh(labels, evidence, left=[a if (a >= 0) == (e >= 0) else 0 for a, e in zip(answer, evidence)],
-            color="#DD8452", label="from probe evidence")
+    parts = [("answer_score", "answers", "#4C72B0"), ("evidence_score", "probe evidence", "#DD8452"),
+             ("cost_score", "12-month cost", "#8C8C8C")]
+    fig, ax = plt.subplots(figsize=(7.4, 3.3))
+    positive, negative = [0.0] * len(rows), [0.0] * len(rows)
+    for key, name, color in parts:  # positive parts stack rightwards from 0, negative parts leftwards
+        values = [float(s.get(key, 0.0)) for s in rows]
+        lefts = [p if v >= 0 else n for v, p, n in zip(values, positive, negative)]
+        ax.barh(labels, values, left=lefts, color=color, label=name)
+        positive = [p + max(v, 0.0) for p, v in zip(positive, values)]
+        negative = [n + min(v, 0.0) for n, v in zip(negative, values)]
     totals = [s["score"] for s in rows]
     ax.scatter(totals, labels, marker="D", color="#222", s=28, zorder=3, label="total score")
     for total, label in zip(totals, labels):
-        ax.annotate(f"{total:+g}", (total, label), xytext=(6, 0), textcoords="offset points", va="center",
+        ax.annotate(f"{total:+.1f}", (total, label), xytext=(6, 0), textcoords="offset points", va="center",
                     fontsize=8)
     ax.axvline(0, color="#333", linewidth=0.8)
     ax.margins(x=0.15)
-    ax.set_xlabel("score (answers + probe evidence)")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3, fontsize=8, frameon=False)
-    ax.set_title("Strategy scores (answers + probe evidence)", fontsize=10)
+    ax.set_xlabel("score (answers + probe evidence + cost)")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=4, fontsize=8, frameon=False)
+    ax.set_title("Strategy scores: answers, probe evidence and cost", fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
