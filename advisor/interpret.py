@@ -16,7 +16,7 @@ about model quality or same-model comparisons, and the report says so in one sen
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, Field
 
@@ -73,7 +73,8 @@ class DataFacts(Evidence):
         "training examples at which LoRA overtakes the same model's best prompt (competent probe model only)",
         "examples", ge=0)
     more_data_helps: bool | None = fact(
-        "the fitted learning curve projects at least 3 points more at your label count than the best measured size")
+        "the fitted curve's 95% band at your label count lies above the best measured size (false: its top end is "
+        "within 3 points of it)")
     forgetting_ratio: float | None = fact("general-text loss after / before LoRA training", "ratio", ge=0)
     retrieval_real_questions: bool | None = fact("retrieval was measured on your questions (not self-retrieval)")
     retrieval_hit_low: float | None = fact("lower end of the Wilson interval of dense hit@5", "fraction", ge=0, le=1)
@@ -182,10 +183,11 @@ def _proxy_competence(result: Any, data: dict, out: Interpretation) -> bool:
             f"majority class {chance:.0%}); its scores are read as evidence about your data and as same-model "
             "comparisons, not as a forecast of your production model's accuracy.")
     else:
+        verdict = "cannot do this task" if high <= chance + 0.05 else "is not shown to do this task"
         out.notes.append(
-            f"The probe model {model} cannot do this task (few-shot {acc:.0%}, 95% CI {low:.0%}–{high:.0%}, not "
-            f"above the majority class {chance:.0%}): its scores say nothing about your production model and are not "
-            "used as evidence of model quality; point --target at your model to measure that.")
+            f"The probe model {model} {verdict} (few-shot {acc:.0%}, 95% CI {low:.0%}–{high:.0%}, not above the "
+            f"majority class {chance:.0%}): its scores say nothing about your production model and are not used as "
+            "evidence of model quality; point --target at your model to measure that.")
     return competent
 
 
@@ -220,19 +222,23 @@ def _lora_data(result: Any, competent: bool | None, few_shot: dict, data: dict, 
         data.update(tuning_gain=gain, tuning_gain_low=g_low, tuning_gain_high=g_high)
         out.sources.append(FactSource(name="data.tuning_gain", value=gain, low=g_low, high=g_high, probe="lora",
                                       model=model, role="proxy"))
-        if g_low < MEANINGFUL_GAIN <= g_high or g_low < 0 < g_high:
-            needed = _pairs_to_settle(both, tuned_only, base_only, neither)
+        if g_low < MEANINGFUL_GAIN <= g_high:
+            needed = _items_to_settle(n_pairs, lambda f: paired_difference_ci_cells(
+                *(round(c * f) for c in (both, tuned_only, base_only, neither))))
             out.notes.append(
                 f"LoRA against the same model's best prompt: {gain:+.0%} on {n_pairs} paired examples (95% CI "
-                f"{g_low:+.0%} to {g_high:+.0%}) is inconclusive"
+                f"{g_low:+.0%} to {g_high:+.0%}): whether it gains {MEANINGFUL_GAIN:.0%} is inconclusive"
                 + (f"; about {needed:,} examples would settle it." if needed else "."))
         if g_high < 0:
             out.notes.append(f"The trained adapter scores below the same model's best prompt ({gain:+.0%}, 95% CI "
                              f"{g_low:+.0%} to {g_high:+.0%}): on this data, tuning made the model worse.")
         if ev.get("crossover_examples") is not None:
             data["crossover_examples"] = ev["crossover_examples"]
-    if ev.get("projected_accuracy") is not None:
-        data["more_data_helps"] = ev["projected_accuracy"] >= best + MEANINGFUL_GAIN
+    low, high = ev.get("projected_accuracy_low"), ev.get("projected_accuracy_high")
+    if low is not None and low > best:  # the band's low end above the best measured size: still rising
+        data["more_data_helps"] = True
+    elif high is not None and high < best + MEANINGFUL_GAIN:
+        data["more_data_helps"] = False
     if ev.get("forgetting_ratio") is not None:
         data["forgetting_ratio"] = ev["forgetting_ratio"]
 
@@ -277,29 +283,21 @@ def _rag_facts(result: Any, quality: dict, data: dict, out: Interpretation) -> N
     out.sources.append(FactSource(name="quality.open_book_lift", value=ev["open_book_lift"], low=low, high=high,
                                   probe="rag", model=model, role="target"))
     if low < MEANINGFUL_GAIN < high:
-        needed = _questions_to_settle(open_k, closed_k, m)
+        needed = _items_to_settle(m, lambda f: difference_ci(round(open_k * f), round(m * f),
+                                                             round(closed_k * f), round(m * f)))
         out.notes.append(
             f"Open-book lift on your model: {ev['open_book_lift']:+.0%} on {m} questions (95% CI {low:+.0%} to "
-            f"{high:+.0%}) is inconclusive" + (f"; about {needed:,} questions would settle it." if needed else "."))
+            f"{high:+.0%}): whether it reaches {MEANINGFUL_GAIN:.0%} is inconclusive"
+            + (f"; about {needed:,} questions would settle it." if needed else "."))
 
 
-def _pairs_to_settle(both: int, b_only: int, a_only: int, neither: int) -> int | None:
-    """Pairs, at the same proportions, for the interval to fall on one side of both 0 and the meaningful gain."""
-    n = both + b_only + a_only + neither
+def _items_to_settle(n: int, interval_at: Callable[[float], tuple[float, float]]) -> int | None:
+    """Items, at the same proportions, for the interval (``interval_at(scale)``) to lie on one side of the
+    meaningful gain; ``None`` beyond 64 times the sample."""
     for factor in (1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64):
-        cells = [round(c * factor) for c in (both, b_only, a_only, neither)]
-        low, high = paired_difference_ci_cells(*cells)
-        if (high < MEANINGFUL_GAIN or low > MEANINGFUL_GAIN) and not (low < 0 < high and high >= MEANINGFUL_GAIN):
-            return int(math.ceil(n * factor))
-    return None
-
-
-def _questions_to_settle(open_k: int, closed_k: int, m: int) -> int | None:
-    for factor in (1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64):
-        size = round(m * factor)
-        low, high = difference_ci(round(open_k * factor), size, round(closed_k * factor), size)
+        low, high = interval_at(factor)
         if high < MEANINGFUL_GAIN or low > MEANINGFUL_GAIN:
-            return size
+            return int(math.ceil(n * factor))
     return None
 
 

@@ -142,11 +142,12 @@ class Draft:
     def load(cls, path: Path) -> "Draft | None":
         """The saved draft, keeping only answers that are still valid; ``None`` when there is none or it is
         unreadable (a draft is a convenience: a damaged one is ignored, never trusted)."""
-        from advisor.yamlsafe import safe_load
+        from advisor.yamlsafe import safe_load, too_big
 
         try:
-            data = safe_load(Path(path).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, Exception):
+            text = Path(path).read_text(encoding="utf-8")
+            data = None if too_big(text) else safe_load(text)
+        except Exception:  # unreadable, not UTF-8, not YAML: no draft
             return None
         if not isinstance(data, dict) or not isinstance(data.get("answers"), dict):
             return None

@@ -108,9 +108,8 @@ def evaluate_size(config: Any, inputs: Inputs, model: Any, key: str, query_emb: 
     texts = [c.text for c in chunks]
     def progress(done: int, total: int, label: str) -> None:
         ctx.progress(done, total, f"{label} ({size} tokens)")
-        ctx.result.summary["embedding"] = {"size": size, "done": done, "total": total}
         if done < total and ctx.out_of_time():
-            raise BudgetSpent
+            raise BudgetSpent(done, total)
 
     emb, embedded = embed_cached(model, key, texts, [c.text_hash for c in chunks], ctx.store, config.batch_size,
                                  progress)
@@ -199,15 +198,14 @@ def run(config: Any, ctx: ProbeContext) -> ProbeResult:
             break
         try:
             runs[size] = evaluate_size(config, inputs, model, key, query_emb, size, ctx)
-        except BudgetSpent:
-            done = result.summary.get("embedding", {})
+        except BudgetSpent as spent:
+            done, total = spent.args
             result.status = "partial"
             result.notes.append(
-                f"time budget reached inside the {size}-token chunk size after embedding {done.get('done', 0)} of "
-                f"{done.get('total', '?')} chunks (cached: a re-run continues); chunk sizes "
-                f"{config.chunk_sizes[i:]} not measured")
+                f"time budget reached inside the {size}-token chunk size after embedding {done} of {total} chunks "
+                f"(cached: a re-run continues); chunk sizes {config.chunk_sizes[i:]} not measured")
             if not runs:
-                share = max(done.get("done", 0), 1) / max(done.get("total", 1), 1)
+                share = max(done, 1) / max(total, 1)
                 result.status = "empty"
                 result.summary["budget_needed"] = (time.monotonic() - started) / share
                 return result

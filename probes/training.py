@@ -17,10 +17,12 @@ torch is imported inside functions (advisor's rule: no heavy imports at module i
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 IGNORE = -100
 
@@ -149,10 +151,11 @@ def fast_dropout(model: Any) -> int:
     return swapped
 
 
+@functools.lru_cache(maxsize=None)
 def _uniform_dropout_class() -> Any:
     import torch
 
-    class _UniformDropout(torch.nn.Module):
+    class UniformDropoutLayer(torch.nn.Module):
         """Elementwise dropout: keep each value with probability 1 - p, scale the kept by 1 / (1 - p)."""
 
         def __init__(self, p: float):
@@ -165,34 +168,26 @@ def _uniform_dropout_class() -> Any:
             keep = torch.rand_like(x) >= self.p
             return x * keep.to(x.dtype) * (1.0 / (1.0 - self.p))
 
-    return _UniformDropout
+    return UniformDropoutLayer
 
 
-def UniformDropout(p: float) -> Any:  # noqa: N802 - a class made on first use (torch is imported lazily)
-    global _UNIFORM
-    if _UNIFORM is None:
-        _UNIFORM = _uniform_dropout_class()
-    return _UNIFORM(p)
+def UniformDropout(p: float) -> Any:  # noqa: N802 - builds the torch module class on first use
+    return _uniform_dropout_class()(p)
 
 
-_UNIFORM: Any = None
-
-
-class eager_attention:  # noqa: N801 - used as a context manager
+@contextlib.contextmanager
+def eager_attention(model: Any) -> Iterator[None]:
     """Train with the eager attention kernel: for the short sequences of a probe's examples it is faster on a
     CPU than the flash-attention kernel's backward pass; the previous kernel is restored on exit."""
-
-    def __init__(self, model: Any):
-        self.config = getattr(model, "config", None)
-
-    def __enter__(self) -> None:
-        self.previous = getattr(self.config, "_attn_implementation", None)
-        if self.previous is not None:
-            self.config._attn_implementation = "eager"
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.previous is not None:
-            self.config._attn_implementation = self.previous
+    config = getattr(model, "config", None)
+    previous = getattr(config, "_attn_implementation", None)
+    if previous is not None:
+        config._attn_implementation = "eager"
+    try:
+        yield
+    finally:
+        if previous is not None:
+            config._attn_implementation = previous
 
 
 # -- training -----------------------------------------------------------------------------
@@ -252,30 +247,24 @@ def train(
     stats = TrainStats()
     model.train()
     started = time.perf_counter()
+    total_steps = steps_per_epoch * settings.epochs
     with eager_attention(getattr(model, "get_base_model", lambda: model)()):
-        _epochs(model, examples, settings, pad_id, device, should_stop, on_step, rng, lengths, steps_per_epoch,
-                optimizer, schedule, stats)
+        for _ in range(settings.epochs):
+            for batch_idx in batch_order(lengths, settings.batch_size, rng, settings.group_by_length):
+                if should_stop is not None and should_stop():
+                    stats.stopped_early = True
+                    break
+                batch = collate([examples[i] for i in batch_idx], pad_id, device, left=settings.target_only_logits)
+                stats.losses.append(train_step(model, batch, optimizer, schedule, settings, device))
+                stats.tokens += int(batch["attention_mask"].sum())
+                stats.steps += 1
+                if on_step is not None:
+                    on_step(stats.steps, total_steps)
+            if stats.stopped_early:
+                break
     stats.seconds = time.perf_counter() - started
     model.eval()
     return stats
-
-
-def _epochs(model: Any, examples: Sequence[TrainExample], settings: TrainSettings, pad_id: int, device: str,
-            should_stop: Callable[[], bool] | None, on_step: Callable[[int, int], None] | None, rng: random.Random,
-            lengths: list[int], steps_per_epoch: int, optimizer: Any, schedule: Any, stats: TrainStats) -> None:
-    for _ in range(settings.epochs):
-        for batch_idx in batch_order(lengths, settings.batch_size, rng, settings.group_by_length):
-            if should_stop is not None and should_stop():
-                stats.stopped_early = True
-                break
-            batch = collate([examples[i] for i in batch_idx], pad_id, device, left=settings.target_only_logits)
-            stats.losses.append(train_step(model, batch, optimizer, schedule, settings, device))
-            stats.tokens += int(batch["attention_mask"].sum())
-            stats.steps += 1
-            if on_step is not None:
-                on_step(stats.steps, steps_per_epoch * settings.epochs)
-        if stats.stopped_early:
-            break
 
 
 # -- evaluation helpers -------------------------------------------------------------------

@@ -60,7 +60,7 @@ def test_model_quality_comes_from_the_target_only():
 def test_an_incompetent_proxy_says_so_in_one_sentence(rulebook):
     rec = decide(rulebook, {"few-shot": {"best_accuracy": 0.22, "eval_size": 100, "chance_accuracy": 0.23,
                                          "summary": {"model": "smollm2-135m"}}})
-    notes = [n for n in rec.evidence_notes if "cannot do this task" in n]
+    notes = [n for n in rec.evidence_notes if "is not shown to do this task" in n and "not above the majority" in n]
     assert len(notes) == 1 and "smollm2-135m" in notes[0] and notes[0].count(". ") == 0
     assert not any(f.uses_evidence for f in rec.fired)  # the proxy's accuracy is no evidence about your model
 

@@ -115,7 +115,7 @@ class Questionnaire:
                     if item.name in asked or item.name in files or (not item.required and not required_given):
                         continue
                     asked.add(item.name)
-                    path = self._ask_path(item.help, item.name in self.draft.files and self.draft.files[item.name])
+                    path = self._ask_path(item.help, self.draft.files.get(item.name))
                     if path is not None:
                         files[item.name] = path
                         self.draft.files[item.name] = str(path)
@@ -123,7 +123,7 @@ class Questionnaire:
         except click.exceptions.Abort:
             raise self._interrupted() from None
 
-    def _ask_path(self, help_text: str, saved: str | bool | None) -> Path | None:
+    def _ask_path(self, help_text: str, saved: str | None) -> Path | None:
         self.asked_anything = True
         while True:
             raw = click.prompt(f"{help_text} (path; blank to skip)", default=saved or "",
