@@ -1,18 +1,22 @@
 """Benchmark: the LoRA probe's training loop vs a bare peft + torch loop (same data, model, hyper-parameters).
 
-Prints real (non-padding) training tokens per second of each, their ratio (target >= 2), fp32 vs
-bf16 autocast, the eval accuracy each reaches on a held-out set (256 by default), and the peak RSS.
-The probe's loop: length-grouped batches, logits only for the target tokens, a faster dropout mask
-kernel, eager attention for short sequences, gradients only for the adapter, bf16 autocast.
+Prints real (non-padding) training tokens per second of each loop in fp32 and with bf16 autocast, the ratios
+(target >= 2), the eval accuracy each reaches on a held-out set (256 by default), and the peak RSS.
+The probe's loop: length-grouped batches; the instruction every example starts with run once per batch (its
+key/value cache repeated along the batch); logits only for the target tokens, the output layer given a
+contiguous input; a dropout mask from 15-bit random integers; eager attention; gradients only for the adapter.
+Its default precision on a CPU is fp32.
 
-    python benchmarks/lora.py [--model smollm2-135m] [--examples 64] [--epochs 2] [--threads 2]
+    python benchmarks/lora.py [--model smollm2-135m] [--examples 64] [--epochs 2] [--threads 2] [--repeats 3] [--ablate]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import resource
+import statistics
 import time
 
 
@@ -82,12 +86,16 @@ def accuracy(loaded, builder, rows):
     return sum(p == y for p, (_, y) in zip(pred, rows)) / len(rows)
 
 
-def one(loaded, args, train_ex, builder, eval_rows, which, bf16):
+def one(loaded, args, train_ex, builder, eval_rows, which, bf16, without: str | None = None, evaluate: bool = True):
+    """Train a fresh adapter with the bare loop or the probe's loop (``without`` one of its tricks); returns
+    tokens/s and the held-out accuracy (None when ``evaluate`` is off)."""
+    import contextlib
+
     import torch
     from peft import LoraConfig, get_peft_model
 
+    from advisor.probes import training
     from advisor.probes.lora_run import default_target_modules
-    from advisor.probes.training import TrainSettings, train
 
     torch.manual_seed(0)
     targets = default_target_modules(loaded.model)
@@ -96,18 +104,39 @@ def one(loaded, args, train_ex, builder, eval_rows, which, bf16):
     pad = loaded.tokenizer.pad_token_id
     try:
         if which == "probe":
-            from advisor.probes.training import fast_dropout
-
-            fast_dropout(model)  # as the probe's adapter does
-            st = train(model, train_ex, TrainSettings(epochs=args.epochs, learning_rate=1e-3, batch_size=8, bf16=bf16), pad)
-            tps = st.tokens_per_second
+            if without != "fast dropout mask":
+                training.fast_dropout(model)  # as the probe's adapter does
+            settings = training.TrainSettings(epochs=args.epochs, learning_rate=1e-3, batch_size=8, bf16=bf16,
+                                              group_by_length=without != "length grouping",
+                                              share_prefix=without != "shared prefix",
+                                              target_only_logits=without != "target-only logits")
+            with contextlib.ExitStack() as undo:
+                if without == "eager attention":
+                    undo.enter_context(_patched(training, "eager_attention", lambda m: contextlib.nullcontext()))
+                if without == "contiguous head input":
+                    undo.enter_context(_patched(training, "contiguous_head_input", lambda m: contextlib.nullcontext()))
+                tps = training.train(model, train_ex, settings, pad).tokens_per_second
         else:
             tps = bare_loop(model, train_ex, 1e-3, args.epochs, 8, 0, pad, bf16)
-        acc = accuracy(loaded, builder, eval_rows)
+        acc = accuracy(loaded, builder, eval_rows) if evaluate else None
     finally:
         model.unload()
         loaded.model.eval()
     return tps, acc
+
+
+TRICKS = ("shared prefix", "target-only logits", "fast dropout mask", "eager attention", "contiguous head input",
+          "length grouping")
+
+
+@contextlib.contextmanager
+def _patched(module, name, value):
+    old = getattr(module, name)
+    setattr(module, name, value)
+    try:
+        yield
+    finally:
+        setattr(module, name, old)
 
 
 def main() -> None:
@@ -117,6 +146,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--eval", type=int, default=256, help="held-out examples for the accuracy check")
+    ap.add_argument("--repeats", type=int, default=3, help="training runs per loop; tokens/s is their median")
+    ap.add_argument("--ablate", action="store_true", help="also train the probe's loop (fp32) without each trick")
     args = ap.parse_args()
     import os
 
@@ -130,12 +161,27 @@ def main() -> None:
     print(f"model {args.model}, {args.examples} examples x {args.epochs} epochs, batch 8, LoRA r=8 (all projections), "
           f"{args.threads} threads, CPU bf16: {cpu_supports_bf16()}")
     print(f"zero-shot accuracy {accuracy(loaded, builder, eval_rows):.3f}")
-    for bf16 in (False, True):
-        res = {w: one(loaded, args, train_ex, builder, eval_rows, w, bf16) for w in ("bare", "probe")}
-        kind = "bf16" if bf16 else "fp32"
-        for w, (tps, acc) in res.items():
-            print(f"{kind:5} {w:6} {tps:8.0f} tokens/s  eval accuracy {acc:.3f}")
-        print(f"{kind:5} ratio probe/bare {res['probe'][0] / res['bare'][0]:.2f}")
+    configs = [(w, bf16) for bf16 in (False, True) for w in ("bare", "probe")]
+    speeds: dict = {c: [] for c in configs}
+    accs: dict = {}
+    for rep in range(args.repeats):  # interleaved, so a busy spell of the machine hits every loop alike
+        for c in configs:
+            tps, acc = one(loaded, args, train_ex, builder, eval_rows, *c, evaluate=rep == 0)
+            speeds[c].append(tps)
+            accs.setdefault(c, acc)
+    res = {c: (statistics.median(speeds[c]), accs[c]) for c in configs}
+    print(f"tokens/s: median of {args.repeats} runs each")
+    for (w, bf16), (tps, acc) in res.items():
+        print(f"{'bf16' if bf16 else 'fp32':5} {w:6} {tps:8.0f} tokens/s  eval accuracy {acc:.3f}")
+    probe = res[("probe", False)][0]  # the probe's default on a CPU
+    print(f"ratio probe (fp32) / bare fp32 (as written):  {probe / res[('bare', False)][0]:.2f}")
+    print(f"ratio probe (fp32) / bare bf16 autocast:     {probe / res[('bare', True)][0]:.2f}")
+    print(f"ratio probe bf16 / bare bf16:                {res[('probe', True)][0] / res[('bare', True)][0]:.2f}")
+    if args.ablate:
+        for trick in TRICKS:
+            tps = statistics.median(one(loaded, args, train_ex, builder, eval_rows, "probe", False, without=trick,
+                                        evaluate=False)[0] for _ in range(args.repeats))
+            print(f"probe (fp32) without {trick:22} {tps:8.0f} tokens/s  ({tps / probe:.2f} of the full loop)")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 

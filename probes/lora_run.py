@@ -138,15 +138,14 @@ class LoraRun:
             self.encoded[e.id] = supervised_example(ctx_ids, cont_ids, c.max_length)
 
     def _use_bf16(self) -> bool:
+        """``auto``: bf16 on a GPU that has it; fp32 on a CPU, where the probe's loop measured no faster with bf16
+        autocast even with AVX512-BF16 and AMX (docs/benchmarks.md: the adapter's small products and the dropout
+        masks, not the base model's matrix products, set a step's time)."""
         import torch
-
-        from advisor.probes.training import cpu_supports_bf16
 
         if self.config.bf16 != "auto":
             return self.config.bf16 == "on"
-        if self.loaded.device == "cuda":
-            return torch.cuda.is_bf16_supported()
-        return cpu_supports_bf16()
+        return self.loaded.device == "cuda" and torch.cuda.is_bf16_supported()
 
     def _artifacts_dir(self) -> Path:
         from advisor.paths import cache_dir

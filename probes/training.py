@@ -1,11 +1,11 @@
 """A small, fast supervised training loop for PEFT adapters on CPU or GPU.
 
-What makes it fast on a CPU: dynamic padding (each batch is padded to its own longest
-sequence), length-grouped batches (examples of similar length share a batch, so little
-padding), logits only for the target tokens (the vocabulary-wide output matrix of every prompt
-token is never computed: with a 49k vocabulary that is most of the loss's cost), gradients only
-for the trainable adapter weights (the optimizer sees nothing else), and optional bf16 autocast
-on CPUs with native bf16 (AVX512-BF16 or AMX).
+What makes it fast on a CPU (benchmarks/lora.py measures each trick): the tokens every example of a batch
+starts with (the instruction and label list of the prompt) run once per batch, every row attending to that
+one copy of their keys and values; logits only for the target tokens (the vocabulary-wide output matrix of
+every prompt token is never computed: with a 49k vocabulary that is most of the loss's cost), the output
+layer given a contiguous input; length-grouped batches with dynamic padding; LoRA's dropout mask drawn from
+15-bit random integers; gradients only for the trainable adapter weights; optional bf16 autocast.
 
 Loss is the usual next-token cross-entropy, averaged over the target tokens of a batch (the
 prompt tokens are masked with ``-100``). Optimizer: AdamW over the trainable parameters,
@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
 IGNORE = -100
+#: shorter common prefixes are run with each row (sharing them saves less than the extra call costs)
+MIN_SHARED_PREFIX = 4
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,9 @@ class TrainSettings:
     #: left-pad the batch and compute logits only over the target tokens at the end of each example (the
     #: prompt's logits, a vocabulary-wide matrix per token, are never built); the loss is unchanged
     target_only_logits: bool = True
+    #: run the tokens every example of a batch starts with (the instruction, the label list, a system prompt)
+    #: once per batch and let every row attend to that one copy; needs ``target_only_logits``
+    share_prefix: bool = True
 
 
 @dataclass
@@ -96,36 +101,71 @@ def batch_order(lengths: Sequence[int], batch_size: int, rng: random.Random, gro
     return batches
 
 
-def collate(examples: Sequence[TrainExample], pad_id: int, device: Any = "cpu", left: bool = False) -> dict[str, Any]:
+def shared_prompt_len(examples: Sequence[TrainExample]) -> int:
+    """Tokens that every example starts with, stopping at least one token before any example's first target
+    token (whose prediction needs that position's logits)."""
+    from advisor.probes.scoring import shared_prefix_len
+
+    first_target = min(next((i for i, y in enumerate(e.labels) if y != IGNORE), len(e.labels)) for e in examples)
+    return max(0, min(shared_prefix_len([e.input_ids for e in examples]), first_target - 1))
+
+
+def collate(examples: Sequence[TrainExample], pad_id: int, device: Any = "cpu", left: bool = False,
+            prefix: int = 0) -> dict[str, Any]:
     """Pad a batch to its longest example: input_ids, attention_mask, labels (pads -> -100); right padding, or
-    left padding with position ids counted from each example's first real token."""
+    left padding with position ids counted from each example's first real token.
+
+    ``prefix`` > 0 (left padding only): the first ``prefix`` tokens, the same in every example, go once into
+    ``prefix_ids`` (shape 1 x prefix); the rest is padded as usual, its attention mask and position ids
+    continuing after the prefix."""
     import torch
 
-    width = max(len(e.input_ids) for e in examples)
+    if prefix and not left:
+        raise ValueError("a shared prefix needs left padding")
+    width = max(len(e.input_ids) for e in examples) - prefix
     ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
     labels = torch.full((len(examples), width), IGNORE, dtype=torch.long)
     mask = torch.zeros((len(examples), width), dtype=torch.long)
     for row, e in enumerate(examples):
-        n = len(e.input_ids)
+        n = len(e.input_ids) - prefix
         cols = slice(width - n, width) if left else slice(0, n)
-        ids[row, cols] = torch.tensor(e.input_ids)
-        labels[row, cols] = torch.tensor(e.labels)
+        ids[row, cols] = torch.tensor(e.input_ids[prefix:])
+        labels[row, cols] = torch.tensor(e.labels[prefix:])
         mask[row, cols] = 1
     batch = {"input_ids": ids.to(device), "attention_mask": mask.to(device), "labels": labels.to(device)}
     if left:
-        batch["position_ids"] = (mask.cumsum(dim=1) - 1).clamp(min=0).to(device)
+        batch["position_ids"] = (prefix + mask.cumsum(dim=1) - 1).clamp(min=prefix).to(device)
+    if prefix:
+        batch["prefix_ids"] = torch.tensor([examples[0].input_ids[:prefix]], device=device)
+        batch["attention_mask"] = torch.cat([torch.ones((len(examples), prefix), dtype=torch.long, device=device),
+                                             batch["attention_mask"]], dim=1)
     return batch
+
+
+def real_tokens(batch: dict[str, Any]) -> int:
+    """Non-padding tokens of a collated batch, each row counting the shared prefix it attends to."""
+    return int(batch["attention_mask"].sum())
 
 
 def target_only_loss(model: Any, batch: dict[str, Any]) -> Any:
     """The mean next-token loss over the target tokens of a left-padded batch, from logits of the last
-    positions only (``logits_to_keep``): the same value as the model's own loss over the whole sequence."""
+    positions only (``logits_to_keep``): the same value as the model's own loss over the whole sequence.
+
+    A batch with ``prefix_ids`` runs that shared prefix once (with gradients: the adapter changes its keys
+    and values), repeats its key/value cache along the batch and runs the rest of each row on top of it."""
     import torch
 
     labels = batch["labels"]
     targets = int((labels != IGNORE).sum(dim=1).max())
     keep = targets + 1  # the logits at position t predict token t + 1
-    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    inputs = {k: v for k, v in batch.items() if k not in ("labels", "prefix_ids")}
+    if "prefix_ids" in batch:
+        base = getattr(model, "get_base_model", lambda: model)()
+        decoder = base.get_decoder() if hasattr(base, "get_decoder") else None  # no logits needed for the prefix
+        run = decoder if decoder is not None else functools.partial(model, logits_to_keep=1)
+        cache = run(input_ids=batch["prefix_ids"], use_cache=True).past_key_values
+        cache.batch_repeat_interleave(labels.shape[0])
+        inputs.update(past_key_values=cache, use_cache=True)
     logits = model(**inputs, logits_to_keep=keep).logits[:, :-1, :]
     wanted = labels[:, -targets:]
     return torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), wanted.reshape(-1),
@@ -134,9 +174,10 @@ def target_only_loss(model: Any, batch: dict[str, Any]) -> Any:
 
 # -- faster kernels with the same arithmetic ----------------------------------------------------
 def fast_dropout(model: Any) -> int:
-    """Swap peft's LoRA input dropout for :class:`UniformDropout` (the same iid Bernoulli mask and 1/(1-p)
-    scaling, drawn from ``torch.rand`` instead of ``bernoulli_``, about twice as fast on a CPU, where mask
-    generation was a quarter of a training step). Returns the number of dropouts swapped."""
+    """Swap peft's LoRA input dropout for :class:`UniformDropout` (an iid Bernoulli mask with 1/(1-p) scaling,
+    drawn from 15-bit random integers, four per 64-bit random word, instead of one float per value: several
+    times faster on a CPU, where mask generation was a quarter of a training step). Returns the number of
+    dropouts swapped."""
     import torch
 
     swapped = 0
@@ -151,21 +192,40 @@ def fast_dropout(model: Any) -> int:
     return swapped
 
 
+#: the mask's random numbers are 15-bit integers; the drop rate is rounded to a multiple of 1/32768
+MASK_LEVELS = 1 << 15
+
+
+def keep_mask(shape: Sequence[int], p: float, device: Any = "cpu") -> Any:
+    """A boolean mask, True with probability 1 - round(p * 32768) / 32768, iid: each 64-bit word from the
+    default generator gives four 16-bit lanes, each keeping its low 15 bits (the top bit of one lane is
+    always 0 in ``random_``'s range)."""
+    import math
+
+    import torch
+
+    n = math.prod(shape)
+    words = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_()
+    lanes = words.view(torch.int16)[:n].reshape(tuple(shape)) & (MASK_LEVELS - 1)
+    return lanes >= round(p * MASK_LEVELS)
+
+
 @functools.lru_cache(maxsize=None)
 def _uniform_dropout_class() -> Any:
     import torch
 
     class UniformDropoutLayer(torch.nn.Module):
-        """Elementwise dropout: keep each value with probability 1 - p, scale the kept by 1 / (1 - p)."""
+        """Elementwise dropout: keep each value with probability 1 - p, scale the kept by 1 / (1 - p), where p
+        is the given rate rounded to a multiple of 1/32768 (0.05 becomes 0.049988)."""
 
         def __init__(self, p: float):
             super().__init__()
-            self.p = float(p)
+            self.p = round(float(p) * MASK_LEVELS) / MASK_LEVELS
 
         def forward(self, x: Any) -> Any:
             if not self.training or self.p == 0:
                 return x
-            keep = torch.rand_like(x) >= self.p
+            keep = keep_mask(x.shape, self.p, x.device)
             return x * keep.to(x.dtype) * (1.0 / (1.0 - self.p))
 
     return UniformDropoutLayer
@@ -188,6 +248,24 @@ def eager_attention(model: Any) -> Iterator[None]:
     finally:
         if previous is not None:
             config._attn_implementation = previous
+
+
+@contextlib.contextmanager
+def contiguous_head_input(model: Any) -> Iterator[None]:
+    """Hand the output layer a contiguous copy of the hidden states it is given. With ``logits_to_keep`` the model
+    slices the last positions out of the hidden states; on that strided 3-D view ``F.linear`` falls back to a
+    batched product that copies the whole vocabulary matrix once per row (in bf16 most of a training step);
+    on a contiguous copy it is one matrix product. Same values; the hook is removed on exit."""
+    get_head = getattr(model, "get_output_embeddings", None)
+    head = get_head() if get_head is not None else None
+    if head is None:
+        yield
+        return
+    handle = head.register_forward_pre_hook(lambda _module, args: (args[0].contiguous(), *args[1:]) if args else None)
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 # -- training -----------------------------------------------------------------------------
@@ -248,15 +326,20 @@ def train(
     model.train()
     started = time.perf_counter()
     total_steps = steps_per_epoch * settings.epochs
-    with eager_attention(getattr(model, "get_base_model", lambda: model)()):
+    base = getattr(model, "get_base_model", lambda: model)()
+    with eager_attention(base), contiguous_head_input(base):
         for _ in range(settings.epochs):
             for batch_idx in batch_order(lengths, settings.batch_size, rng, settings.group_by_length):
                 if should_stop is not None and should_stop():
                     stats.stopped_early = True
                     break
-                batch = collate([examples[i] for i in batch_idx], pad_id, device, left=settings.target_only_logits)
+                rows = [examples[i] for i in batch_idx]
+                share = settings.target_only_logits and settings.share_prefix and len(rows) > 1
+                prefix = shared_prompt_len(rows) if share else 0
+                batch = collate(rows, pad_id, device, left=settings.target_only_logits,
+                                prefix=prefix if prefix >= MIN_SHARED_PREFIX else 0)
                 stats.losses.append(train_step(model, batch, optimizer, schedule, settings, device))
-                stats.tokens += int(batch["attention_mask"].sum())
+                stats.tokens += real_tokens(batch)
                 stats.steps += 1
                 if on_step is not None:
                     on_step(stats.steps, total_steps)

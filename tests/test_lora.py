@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 
@@ -304,7 +305,7 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path):
 
 @pytest.mark.slow
 def test_default_model_learns_on_cpu(tickets, tmp_path):
-    """The embedded default (real weights, bf16 autocast where supported), default learning rate."""
+    """The embedded default (real weights, fp32 on a CPU), default learning rate."""
     result = run_probe("lora", config(tickets, "smollm2-135m", sizes=[16, 32], epochs=3, learning_rate=None,
                                       eval_size=40), None, artifacts_dir=tmp_path)
     ev = result.evidence
@@ -355,6 +356,61 @@ def test_target_only_logits_give_the_models_own_loss_and_gradients(tiny_lm_path)
         model.unload()
 
 
+@pytest.mark.parametrize(("eager", "bf16"), [(False, False), (True, False), (True, True)])
+def test_a_shared_prefix_run_once_gives_the_same_loss_and_gradients(tiny_lm_path, eager, bf16):
+    """Examples that start with the same instruction: running it once per batch and repeating its key/value
+    cache gives the model's own loss and gradients over the full right-padded sequences."""
+    import torch
+
+    from advisor.probes.runtime import load_causal_lm
+    from advisor.probes.training import (autocast, collate, eager_attention, real_tokens, shared_prompt_len,
+                                         target_only_loss)
+
+    loaded = load_causal_lm(ModelSpec(name=str(tiny_lm_path)))
+    model = _lora(loaded.model)
+    try:
+        instruction = [21, 22, 23, 24, 25, 26]
+        examples = [supervised_example(instruction + list(e.input_ids[:-1]), list(e.input_ids[-1:]), 64)
+                    for e in _cue_examples(5)]
+        examples.append(supervised_example(instruction + [11, 12, 13, 14, 15, 16, 17, 18, 19], [51, 52], 64))
+        assert shared_prompt_len(examples) == len(instruction)
+        pad = loaded.tokenizer.pad_token_id or 0
+        model.train()
+        with autocast("cpu", bf16):
+            full = model(**collate(examples, pad)).loss
+        full.backward()
+        grads = [p.grad.clone() for p in model.parameters() if p.requires_grad]
+        model.zero_grad(set_to_none=True)
+        batch = collate(examples, pad, left=True, prefix=len(instruction))
+        assert batch["prefix_ids"].shape == (1, len(instruction))
+        assert batch["input_ids"].shape[1] == max(len(e.input_ids) for e in examples) - len(instruction)
+        assert real_tokens(batch) == sum(len(e.input_ids) for e in examples)
+        with autocast("cpu", bf16), eager_attention(loaded.model) if eager else contextlib.nullcontext():
+            mine = target_only_loss(model, batch)
+        mine.backward()
+        mine_grads = [p.grad for p in model.parameters() if p.requires_grad]
+        if bf16:  # bf16 rounds differently along the two paths: compare the whole gradient's direction and size
+            assert float(mine) == pytest.approx(float(full), rel=2e-2)
+            g, h = torch.cat([x.flatten() for x in grads]), torch.cat([x.flatten() for x in mine_grads])
+            assert float((g - h).norm() / g.norm()) < 0.05
+        else:
+            assert float(mine) == pytest.approx(float(full), rel=1e-5)
+            for g, h in zip(grads, mine_grads):
+                torch.testing.assert_close(g, h, rtol=1e-4, atol=1e-6)
+    finally:
+        model.unload()
+
+
+def test_the_shared_prefix_stops_before_the_first_target():
+    from advisor.probes.training import shared_prompt_len
+
+    same = [supervised_example([1, 2, 3], [7], 16), supervised_example([1, 2, 3], [8], 16)]
+    assert shared_prompt_len(same) == 2  # the last prompt token's logits predict the target
+    differ = [supervised_example([1, 2, 3, 4], [7], 16), supervised_example([1, 2, 9, 4, 5], [7], 16)]
+    assert shared_prompt_len(differ) == 2
+    assert shared_prompt_len([supervised_example([5, 2], [7], 16), supervised_example([1, 2], [7], 16)]) == 0
+
+
 def test_warm_start_continues_one_adapter_with_fewer_steps_and_restores_the_model(tickets, tiny_lm_path, tmp_path):
     import torch
 
@@ -383,9 +439,23 @@ def test_the_fast_dropout_is_the_same_dropout(tiny_lm_path):
     x = torch.ones(200_000)
     y = layer(x)
     kept = (y != 0).float()
-    assert abs(float(kept.mean()) - 0.8) < 0.005 and torch.allclose(y[y != 0], torch.tensor(1 / 0.8))
+    assert abs(layer.p - 0.2) <= 1 / 32768  # the rate, rounded to the mask's resolution
+    assert abs(float(kept.mean()) - 0.8) < 0.005 and torch.allclose(y[y != 0], torch.tensor(1 / (1 - layer.p)))
     assert abs(float(y.mean()) - 1.0) < 0.01  # the expectation is preserved
     assert torch.equal(layer.eval()(x), x)
+    from advisor.probes.training import keep_mask
+
+    mask = keep_mask((1001, 201), 0.3).float()  # not a multiple of four values
+    assert mask.shape == (1001, 201)
+    lanes = mask.flatten()[: 4 * (mask.numel() // 4)].reshape(-1, 4)
+    for lane in range(4):  # each of a random word's four lanes keeps at the same rate
+        assert abs(float(lanes[:, lane].mean()) - 0.7) < 0.01
+    centred = lanes - lanes.mean()
+    assert abs(float((centred[:, 0] * centred[:, 1]).mean())) < 0.005  # and independently of its neighbour
+    torch.manual_seed(3)
+    first = keep_mask((64,), 0.5)
+    torch.manual_seed(3)
+    assert torch.equal(first, keep_mask((64,), 0.5))  # the seed decides the mask
     from peft import LoraConfig, get_peft_model
 
     loaded = load_causal_lm(ModelSpec(name=str(tiny_lm_path)))
