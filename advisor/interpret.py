@@ -252,7 +252,14 @@ def _rag_facts(result: Any, quality: dict, data: dict, out: Interpretation) -> N
     n = int(ev.get("n_queries") or 0)
     if ev.get("dense_hit_at_5") is not None and n:
         low, high = wilson_interval(round(ev["dense_hit_at_5"] * n), n)
-        data.update(retrieval_hit_low=low, retrieval_hit_high=high, retrieval_real_questions=not ev.get("proxy"))
+        data.update(retrieval_hit_high=high, retrieval_real_questions=not ev.get("proxy"))
+        if ev.get("corpus_sampled"):  # fewer distractors: an upper bound can show failure, nothing shows success
+            out.notes.append(
+                f"Retrieval was measured on a sample of {ev.get('sampled_documents')} of {ev.get('corpus_documents')} "
+                "documents that keeps every one holding an answer: the hit rate is optimistic, so it is used only "
+                "to show that retrieval fails, not that it works. A larger budget measures the whole corpus.")
+        else:
+            data["retrieval_hit_low"] = low
         out.sources.append(FactSource(name="data.retrieval_hit_at_5", value=ev["dense_hit_at_5"], low=low, high=high,
                                       probe="rag", model=embedder, role="data"))
     if ev.get("max_hit") is not None and n:

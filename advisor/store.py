@@ -549,6 +549,17 @@ class Store:
         ).fetchnumpy()
         return {h: np.asarray(v, dtype=np.float32) for h, v in zip(found["text_hash"].tolist(), found["vector"])}
 
+    def cached_hashes(self, embedder: str, text_hashes: list[str]) -> set[str]:
+        """Which of the given hashes have a cached vector (without reading the vectors)."""
+        if not text_hashes:
+            return set()
+        found = self.con.execute(
+            "SELECT DISTINCT c.text_hash FROM embedding_cache c"
+            " JOIN (SELECT DISTINCT unnest(?::VARCHAR[]) AS h) q ON c.text_hash = q.h WHERE c.embedder = ?",
+            [list(text_hashes), embedder],
+        ).fetchall()
+        return {row[0] for row in found}
+
     @_then_release
     def cache_embeddings(self, embedder: str, items: list[tuple[str, list[float]]]) -> None:
         """Insert or replace vectors; bulk-loaded from numpy (one statement, no per-row round trip)."""

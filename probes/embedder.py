@@ -39,27 +39,65 @@ def resolve_embedder(name: str) -> str:
     return str(path.resolve()) if path.exists() else name
 
 
+BACKENDS = ("auto", "openvino", "torch")
+
+
+def resolve_backend(backend: str, device: str = "cpu") -> str:
+    """``auto``: OpenVINO on a CPU when it is installed, else torch (the reference)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown embedder backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend != "auto":
+        return backend
+    from advisor.probes import embedder_openvino
+
+    return "openvino" if device == "cpu" and embedder_openvino.available() else "torch"
+
+
 @functools.lru_cache(maxsize=4)
-def load_embedder(name: str = DEFAULT_EMBEDDER, allow_download: bool = False, device: str = "cpu") -> Any:
-    """The SentenceTransformer for ``name`` (memoized); a missing model is one clear error."""
+def load_embedder(name: str = DEFAULT_EMBEDDER, allow_download: bool = False, device: str = "cpu",
+                  backend: str = "torch") -> Any:
+    """The SentenceTransformer for ``name`` (memoized per backend); a missing model is one clear error.
+
+    ``backend="openvino"`` runs the transformer module with OpenVINO (exported once, cached; see
+    :mod:`advisor.probes.embedder_openvino`); ``"torch"`` is sentence-transformers as is, the reference."""
     from sentence_transformers import SentenceTransformer
 
+    backend = resolve_backend(backend, device)
     source = resolve_embedder(name)
     try:
-        return SentenceTransformer(source, device=device, local_files_only=not allow_download)
+        model = SentenceTransformer(source, device=device, local_files_only=not allow_download)
     except Exception as exc:  # OSError, ValueError, HF hub errors: all mean "not available"
         how = "pass --allow-download to fetch it once" if not allow_download else "check the model id"
         raise ModelNotFoundError(
             f"embedder {name!r} is not available{' offline' if not allow_download else ''} "
             f"({type(exc).__name__}); {how}, or give the path of a local sentence-transformers folder"
         ) from None
+    model.advisor_backend = "torch"
+    if backend == "openvino":
+        from advisor.probes import embedder_openvino
+
+        if not embedder_openvino.available():
+            raise ModelNotFoundError("--embedder-backend openvino: the openvino package is not installed; "
+                                     "pip install openvino, or use --embedder-backend torch")
+        embedder_openvino.attach(model, source)
+    return model
+
+
+def backend_of(model: Any) -> str:
+    """``torch``, ``openvino-bf16``, ``openvino-fp32`` or ``endpoint``."""
+    if isinstance(model, EndpointEmbedder):
+        return "endpoint"
+    return getattr(model, "advisor_backend", "torch")
 
 
 def embedder_key(name: str, model: Any) -> str:
-    """Cache key of an embedder: where it was loaded from and how long its inputs may be."""
+    """Cache key of an embedder: where it was loaded from, how long its inputs may be and, for another backend
+    than torch, which (vectors of two backends differ in the last digits and are never mixed)."""
     if isinstance(model, EndpointEmbedder):
         return f"{model.url}|{model.name}|normalized"
-    return f"{resolve_embedder(name)}|max_seq_length={model.max_seq_length}|normalized"
+    backend = backend_of(model)
+    suffix = "" if backend == "torch" else f"|backend={backend}"
+    return f"{resolve_embedder(name)}|max_seq_length={model.max_seq_length}|normalized{suffix}"
 
 
 class EndpointEmbedder:

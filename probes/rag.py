@@ -29,6 +29,8 @@ class RagConfig(BaseModel):
     embedder: str = DEFAULT_EMBEDDER
     embedder_url: str | None = None  # embeddings from an OpenAI-compatible /v1/embeddings endpoint
     embedder_key_env: str = "OPENAI_API_KEY"
+    #: auto: OpenVINO when installed (exported once from the local embedder), else torch, the reference
+    embedder_backend: Literal["auto", "openvino", "torch"] = "auto"
     allow_download: bool = False
     ks: list[int] = Field(default_factory=lambda: [1, 3, 5, 10])
     chunk_sizes: list[int] = Field(default_factory=lambda: [128, 256, 512])
@@ -71,6 +73,9 @@ class RagEvidence(Evidence):
         "document (gold ids) or chunk (chunks containing a gold answer)")
     n_queries: int | None = fact("questions evaluated", "questions", ge=0)
     corpus_documents: int | None = fact("documents in the corpus", "documents", ge=0)
+    corpus_sampled: bool | None = fact("the budget could not embed the whole corpus: measured on every document "
+                                       "holding an answer plus a uniform sample of the rest (optimistic)")
+    sampled_documents: int | None = fact("documents in that sample", "documents", ge=0)
     corpus_chunks: int | None = fact("chunks at the best chunk size", "chunks", ge=0)
     skipped_files: int | None = fact("corpus files skipped as unreadable, binary, non-UTF-8 or empty", "files", ge=0)
     best_chunk_size: int | None = fact("the chunk size with the best dense MRR@10 (ties: the smaller)", "tokens", ge=1)
@@ -121,6 +126,7 @@ def plan(answers: Any, inputs: AssessInputs) -> Plan:
         config["embedder"] = inputs.embedder
     if inputs.embedder_url:
         config["embedder_url"] = inputs.embedder_url
+    config["embedder_backend"] = inputs.embedder_backend
     return Plan(config)
 
 
@@ -138,9 +144,13 @@ def check(config: RagConfig) -> None:
 
 
 def caveats(ev: dict[str, Any]) -> list[str]:
-    if not ev.get("proxy"):
-        return []
-    return ["Retrieval was measured on a proxy question set (self-retrieval), not on real questions."]
+    out = []
+    if ev.get("proxy"):
+        out.append("Retrieval was measured on a proxy question set (self-retrieval), not on real questions.")
+    if ev.get("corpus_sampled"):
+        out.append(f"Retrieval was measured on a sample of {ev.get('sampled_documents')} of "
+                   f"{ev.get('corpus_documents')} documents (the budget could not embed them all): optimistic.")
+    return out
 
 
 SPEC = ProbeSpec(

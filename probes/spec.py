@@ -118,6 +118,7 @@ class AssessInputs:
     model: str = "smollm2-135m"
     embedder: str | None = None
     embedder_url: str | None = None  # an OpenAI-compatible /v1/embeddings endpoint serving ``embedder``
+    embedder_backend: str = "auto"  # auto, openvino or torch (local embedders only)
     allow_download: bool = False
     eval_size: int = 100
     gpu: str | None = None

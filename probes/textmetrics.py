@@ -49,3 +49,10 @@ def contains_answer(passage: str, answer: str) -> bool:
     if not needle:
         return False
     return f" {needle} " in f" {normalize_answer(passage)} "
+
+
+def contains_normalized(normalized_passage: str, answer: str) -> bool:
+    """``answer``, normalized, occurs as whole words in ``normalized_passage`` (already normalized, padded with
+    spaces)."""
+    needle = normalize_answer(answer)
+    return bool(needle) and f" {needle} " in normalized_passage

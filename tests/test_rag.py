@@ -53,7 +53,8 @@ def data(tmp_path):
 
 def _config(docs, qa, model, **kw):
     return RagConfig(corpus=docs, qa=qa, embedder=model, chunk_sizes=kw.pop("chunk_sizes", [8, 64]),
-                     overlap=kw.pop("overlap", 2), open_book=False, bootstrap_resamples=200, **kw)
+                     overlap=kw.pop("overlap", 2), open_book=False, bootstrap_resamples=200,
+                     embedder_backend=kw.pop("embedder_backend", "torch"), **kw)
 
 
 def _lucene_bm25(docs: list[list[str]], query: list[str], k1: float = 1.5, b: float = 0.75) -> np.ndarray:
@@ -237,3 +238,127 @@ def test_the_budget_is_checked_between_embedding_blocks(data, tiny_model, monkey
         assert result.status == "empty" and result.summary["budget_needed"] > 0
     else:
         assert result.status == "partial" and result.evidence["best_chunk_size"] == 8
+
+
+# -- the OpenVINO backend ------------------------------------------------------------------------
+def test_the_openvino_backend_gives_the_torch_embeddings_and_exports_once(tmp_path, monkeypatch, tiny_model):
+    monkeypatch.setenv("ADVISOR_CACHE", str(tmp_path / "cache"))
+    from advisor.probes.embedder import backend_of, embedder_key, encode, load_embedder, resolve_backend
+
+    load_embedder.cache_clear()
+    reference = load_embedder(tiny_model, backend="torch")
+    fast = load_embedder(tiny_model, backend="openvino")
+    assert backend_of(reference) == "torch" and backend_of(fast) in ("openvino-bf16", "openvino-fp32")
+    texts = list(TOPICS.values()) + ["a short one", "How do I reset my password? " * 20]
+    for query in (False, True):
+        a, b = encode(reference, texts, query=query), encode(fast, texts, query=query)
+        assert a.shape == b.shape
+        assert float((a * b).sum(axis=1).min()) > 0.99  # the same vectors, up to bf16 rounding
+    assert embedder_key(tiny_model, reference) != embedder_key(tiny_model, fast)  # never mixed in the cache
+    exported = list((tmp_path / "cache" / "embedders").glob("*/model.xml"))
+    assert len(exported) == 1
+    stamp = exported[0].stat().st_mtime_ns
+    load_embedder.cache_clear()
+    load_embedder(tiny_model, backend="openvino")
+    assert exported[0].stat().st_mtime_ns == stamp  # exported once, then read from the cache
+    assert resolve_backend("auto") == "openvino"
+    load_embedder.cache_clear()
+    import sys
+
+    assert sys.modules.get("openvino_telemetry") is None  # OpenVINO's usage telemetry never loaded
+
+
+def test_a_run_says_which_backend_embedded(data, tiny_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("ADVISOR_CACHE", str(tmp_path / "cache"))
+    from advisor.report import environment
+
+    docs, qa = data
+    result = RagProbe().run(_config(docs, qa, tiny_model, embedder_backend="openvino", chunk_sizes=[64]),
+                            ProbeContext(ProbeResult(probe="rag")))
+    assert result.summary["embedder_backend"].startswith("openvino-")
+    text = environment().get_template("probe_rag.md.j2").render(result=result.model_dump(mode="json"), charts={})
+    assert "embeddings computed with openvino-" in text
+
+
+def test_without_openvino_auto_is_torch_and_asking_for_it_is_one_clear_error(monkeypatch, tiny_model):
+    from advisor.errors import ModelNotFoundError
+    from advisor.probes import embedder_openvino
+    from advisor.probes.embedder import load_embedder, resolve_backend
+
+    monkeypatch.setattr(embedder_openvino, "available", lambda: False)
+    assert resolve_backend("auto") == "torch"
+    load_embedder.cache_clear()
+    with pytest.raises(ModelNotFoundError, match="pip install openvino, or use --embedder-backend torch"):
+        load_embedder(tiny_model, backend="openvino")
+
+
+# -- a corpus too large for the budget -------------------------------------------------------------
+def test_sampling_keeps_every_gold_document_and_a_uniform_prefix_of_the_rest():
+    from advisor.probes.corpus import Document
+    from advisor.probes.rag_sample import choose
+
+    docs = [Document(f"d{i:02d}", "x") for i in range(30)]
+    cost = {d.id: 1.0 for d in docs}
+    gold = {"d03", "d17"}
+    picked = choose(docs, cost, gold, available=12.0, seed=5)
+    ids = [d.id for d in picked]
+    assert gold <= set(ids) and len(ids) == 12 and ids == sorted(ids)  # corpus order
+    again = choose(docs, cost, gold, available=12.0, seed=5)
+    assert [d.id for d in again] == ids and [d.id for d in choose(docs, cost, gold, 12.0, seed=6)] != ids
+    assert choose(docs, cost, gold, available=30.0, seed=5) is None  # everything fits: nothing sampled
+    assert choose(docs, cost, gold, available=2.0, seed=5) is None  # not even the gold documents fit
+    counts = {d.id: 0 for d in docs}
+    for seed in range(600):  # uniform: each non-gold document is drawn about equally often (10 of 28)
+        for d in choose(docs, cost, gold, available=12.0, seed=seed):
+            counts[d.id] += 1
+    rates = [counts[d.id] / 600 for d in docs if d.id not in gold]
+    assert max(abs(r - 10 / 28) for r in rates) < 0.08
+
+
+def test_a_corpus_too_large_for_the_budget_is_sampled_and_reported_as_optimistic(data, tiny_model, monkeypatch):
+    import time
+
+    from advisor.interpret import interpret
+
+    docs, qa = data
+    words = " ".join(TOPICS.values()).split()
+    rng = __import__("random").Random(0)
+    for i in range(40):  # distractors
+        (docs / "filler").mkdir(exist_ok=True)
+        (docs / "filler" / f"f{i:02d}.md").write_text(" ".join(rng.choices(words, k=30)) + "\n", encoding="utf-8")
+
+    class Clock:  # the first embedded block appears to take 25 s: the corpus would need more than the budget
+        now = 0.0
+
+        def monotonic(self):
+            Clock.now += 25.0
+            return Clock.now
+
+    monkeypatch.setattr("advisor.probes.rag_sample.time", Clock())
+    config = _config(docs, qa, tiny_model, chunk_sizes=[8, 64])
+    result = RagProbe().run(config, ProbeContext(ProbeResult(probe="rag"), deadline=time.monotonic() + 60))
+    sample = result.summary["sample"]
+    gold = {g for q in QUESTIONS for g in q["gold_doc_ids"]}
+    assert result.status == "done"
+    assert sample["total_documents"] == len(TOPICS) + 40 and sample["gold_documents"] == len(gold)
+    assert sample["gold_documents"] < sample["documents"] < sample["total_documents"]
+    assert sample["full_seconds"] > sample["available_seconds"] and sample["budget_seconds"] > 60 * 0.7
+    ev = result.evidence
+    assert ev["corpus_sampled"] is True and ev["corpus_documents"] == sample["total_documents"]
+    assert ev["sampled_documents"] == sample["documents"]
+    assert "optimistic" in result.headline and any(n.startswith("SAMPLED:") for n in result.notes)
+    retrieved = {u for ex in result.examples for u in ex.details["top"]}
+    assert gold <= {d for d in retrieved} | gold and len({u for u in retrieved if u.startswith("filler/")}) <= (
+        sample["documents"] - sample["gold_documents"])  # only sampled documents can be retrieved
+    facts = interpret([result]).facts["data"]
+    assert "retrieval_hit_high" in facts and "retrieval_hit_low" not in facts  # can show failure, never success
+    from advisor.report import environment
+
+    text = environment().get_template("probe_rag.md.j2").render(result=result.model_dump(mode="json"), charts={})
+    assert "**Sampled corpus.**" in text and f"all {sample['total_documents']} documents" in text
+
+
+def test_without_a_budget_nothing_is_sampled(data, tiny_model):
+    docs, qa = data
+    result = RagProbe().run(_config(docs, qa, tiny_model, chunk_sizes=[8]), ProbeContext(ProbeResult(probe="rag")))
+    assert "sample" not in result.summary and result.evidence["corpus_sampled"] is False

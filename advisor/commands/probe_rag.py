@@ -20,6 +20,10 @@ from advisor.commands.options import db_option, duration, int_list, run_probe_co
 @click.option("--embedder-url", default=None,
               help="Base URL of an OpenAI-compatible /v1/embeddings endpoint (TEI, vLLM, Ollama, a provider); the key "
                    "comes from $OPENAI_API_KEY.")
+@click.option("--embedder-backend", type=click.Choice(["auto", "openvino", "torch"]), default="auto", show_default=True,
+              help="How a local embedder runs: OpenVINO (exported once from it, bf16 where the CPU has it; several "
+                   "times faster on a CPU), torch (sentence-transformers as is, the reference); auto: OpenVINO when "
+                   "installed.")
 @click.option("-k", "ks", default="1,3,5,10", show_default=True, callback=int_list, help="Cut-offs for hit@k and recall@k.")
 @click.option("--chunk-sizes", default="128,256,512", show_default=True, callback=int_list,
               help="Chunk sizes in embedder tokens to compare.")
@@ -35,7 +39,7 @@ from advisor.commands.options import db_option, duration, int_list, run_probe_co
 @click.option("--force", is_flag=True, help="Re-run even if an identical run is stored.")
 @target_options
 @db_option
-def rag(corpus: Path, qa: Path | None, embedder: str, embedder_url: str | None, ks: list[int], chunk_sizes: list[int], overlap: int,
+def rag(corpus: Path, qa: Path | None, embedder: str, embedder_url: str | None, embedder_backend: str, ks: list[int], chunk_sizes: list[int], overlap: int,
         open_book: bool | None, model: str, max_questions: int, allow_download: bool, budget: float | None,
         force: bool, db: Path | None, **target: object) -> None:
     """Measure whether your documents can be retrieved for your questions.
@@ -44,7 +48,8 @@ def rag(corpus: Path, qa: Path | None, embedder: str, embedder_url: str | None, 
     Example:
       advisor probe rag --corpus examples/support-desk/docs --qa examples/support-desk/qa.jsonl
     """
-    values = {"corpus": corpus, "qa": qa, "embedder": embedder, "embedder_url": embedder_url, "ks": ks, "chunk_sizes": chunk_sizes,
+    values = {"corpus": corpus, "qa": qa, "embedder": embedder, "embedder_url": embedder_url,
+              "embedder_backend": embedder_backend, "ks": ks, "chunk_sizes": chunk_sizes,
               "overlap": overlap, "open_book": open_book, "model": model, "max_questions": max_questions,
               "allow_download": allow_download, "target": target_spec(target)}
     run_probe_command("rag", values, db, force=force, budget=budget,
