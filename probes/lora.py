@@ -32,7 +32,7 @@ DEFAULT_SIZES = [16, 32, 64, 128]
 MIN_STEPS = 24  # small subsets get more epochs, so every size sees at least this many optimizer steps
 MAX_EPOCHS = 20
 WARM_STEPS = 8  # a size that continues from the previous one's adapter trains at least this many steps
-WARM_FIRST_STEPS = 16  # the first size of a warm-started curve (later sizes add steps on top of it)
+WARM_FIRST_STEPS = 12  # the first size of a warm-started curve (later sizes add steps on top of it)
 
 
 class LoraProbeConfig(BaseModel):

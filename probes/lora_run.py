@@ -44,10 +44,16 @@ class LoraRun:
         self.correct: dict[int, list[bool]] = {}
 
     def run(self) -> ProbeResult:
-        from advisor.probes.base import BudgetSpent
+        from advisor.probes.training import weights_in_bf16
 
         self.started = time.monotonic()
         self._prepare()
+        with weights_in_bf16(self.loaded.model, enabled=self.bf16 and self.loaded.device == "cpu"):
+            return self._measure()
+
+    def _measure(self) -> ProbeResult:
+        from advisor.probes.base import BudgetSpent
+
         try:
             self._baseline()
         except BudgetSpent:
@@ -138,14 +144,17 @@ class LoraRun:
             self.encoded[e.id] = supervised_example(ctx_ids, cont_ids, c.max_length)
 
     def _use_bf16(self) -> bool:
-        """``auto``: bf16 on a GPU that has it; fp32 on a CPU, where the probe's loop measured no faster with bf16
-        autocast even with AVX512-BF16 and AMX (docs/benchmarks.md: the adapter's small products and the dropout
-        masks, not the base model's matrix products, set a step's time)."""
+        """``auto``: bf16 where the device computes it natively (a CPU with AVX512-BF16 or AMX: the frozen
+        weights are held in bf16 for the probe, see ``weights_in_bf16``; a GPU with bf16: autocast)."""
         import torch
+
+        from advisor.probes.training import cpu_supports_bf16
 
         if self.config.bf16 != "auto":
             return self.config.bf16 == "on"
-        return self.loaded.device == "cuda" and torch.cuda.is_bf16_supported()
+        if self.loaded.device == "cuda":
+            return torch.cuda.is_bf16_supported()
+        return cpu_supports_bf16()
 
     def _artifacts_dir(self) -> Path:
         from advisor.paths import cache_dir
@@ -189,9 +198,13 @@ class LoraRun:
         return language_model_loss(model, self.general_ids, window=256, device=self.loaded.device, bf16=False)
 
     def _baseline(self) -> None:
+        from advisor.probes.training import grad_flags_on
+
         started = time.monotonic()
-        pred, correct = self._evaluate(self.loaded.model)
-        self.zero_shot = {"accuracy": sum(correct) / len(correct), "general_loss": self._general_loss(self.loaded.model),
+        with grad_flags_on(self.loaded.model):
+            pred, correct = self._evaluate(self.loaded.model)
+            general = self._general_loss(self.loaded.model)
+        self.zero_shot = {"accuracy": sum(correct) / len(correct), "general_loss": general,
                           "eval_seconds": time.monotonic() - started}
         self.correct[0] = correct
         self._store_examples(0, pred)
@@ -218,7 +231,7 @@ class LoraRun:
     # -- one size ----------------------------------------------------------------------------
     def _trial(self, size: int) -> bool:
         """Train and evaluate one size; False when the budget ran out inside it (nothing recorded)."""
-        from advisor.probes.training import train
+        from advisor.probes.training import grad_flags_on, train, weights_in_bf16
 
         c = self.config
         settings = TrainSettings(epochs=self._epochs(size), batch_size=c.batch_size,
@@ -236,8 +249,11 @@ class LoraRun:
                 self.cut = {"size": size, "steps": stats.steps, "planned": planned, "seconds": stats.seconds}
                 return False
             started = time.monotonic()
-            pred, correct = self._evaluate(model)
-            general = self._general_loss(model)
+            # with the base held in bf16, the adapter's fp32 weights evaluate in bf16 too (no cast per layer);
+            # its fp32 values come back for saving and for the next size's training
+            with weights_in_bf16(model, enabled=self.bf16 and self.loaded.device == "cpu"), grad_flags_on(model):
+                pred, correct = self._evaluate(model)
+                general = self._general_loss(model)
             eval_seconds = time.monotonic() - started
             path = adapter.save(self.artifacts / f"{c.method}-{size}")
         self.correct[size] = correct

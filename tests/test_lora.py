@@ -11,7 +11,8 @@ import pytest
 from advisor.errors import InputError, ProbeError
 from advisor.probe_runner import run_probe
 from advisor.probes.base import ProbeResult
-from advisor.probes.lora import LoraProbeConfig, best_few_shot, effective_sizes, epochs_for, nested_order
+from advisor.probes.lora import (WARM_FIRST_STEPS, LoraProbeConfig, best_few_shot, effective_sizes, epochs_for,
+                                 nested_order)
 from advisor.probes.lora_run import LoraProbe
 from advisor.probes.runtime import ModelSpec
 from advisor.probes.training import TrainSettings, language_model_loss, supervised_example, train
@@ -401,6 +402,28 @@ def test_a_shared_prefix_run_once_gives_the_same_loss_and_gradients(tiny_lm_path
         model.unload()
 
 
+def test_weights_held_in_bf16_come_back_exactly(tiny_lm_path):
+    import torch
+
+    from advisor.probes.runtime import load_causal_lm
+    from advisor.probes.training import weights_in_bf16
+
+    loaded = load_causal_lm(ModelSpec(name=str(tiny_lm_path)))
+    before = {k: v.clone() for k, v in loaded.model.state_dict().items()}
+    ids = torch.tensor([[3, 4, 5, 6]])
+    with weights_in_bf16(loaded.model):
+        assert all(p.dtype == torch.bfloat16 for p in loaded.model.parameters())
+        model = _lora(loaded.model)  # an adapter created inside keeps fp32 weights and trains
+        assert all(p.dtype == torch.float32 for p in model.parameters() if p.requires_grad)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            model(input_ids=ids, labels=ids).loss.backward()
+        model.unload()
+    after = loaded.model.state_dict()
+    assert before.keys() == after.keys()
+    for key, value in before.items():
+        assert after[key].dtype == value.dtype and torch.equal(after[key], value), key  # bit for bit
+
+
 def test_the_shared_prefix_stops_before_the_first_target():
     from advisor.probes.training import shared_prompt_len
 
@@ -423,7 +446,7 @@ def test_warm_start_continues_one_adapter_with_fewer_steps_and_restores_the_mode
     result = run_probe("lora", cfg, None, artifacts_dir=tmp_path)
     points = result.summary["points"]
     assert [p["examples"] for p in points] == [8, 16, 32]
-    assert points[0]["steps"] >= 16 and all(p["steps"] < points[0]["steps"] for p in points[1:])
+    assert points[0]["steps"] >= WARM_FIRST_STEPS and all(p["steps"] < points[0]["steps"] for p in points[1:])
     after = loaded.model.state_dict()
     assert set(after) == set(before) and all(torch.equal(before[k], after[k]) for k in before)
     assert {k: p.requires_grad for k, p in loaded.model.named_parameters()} == flags
