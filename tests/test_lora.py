@@ -186,6 +186,12 @@ def test_probe_learns_a_trivial_task_and_beats_few_shot(tickets, tiny_lm_path, t
     assert len(reloaded["examples"]) == 40 * 4
     report = _render(result, tmp_path)
     assert "Fine-tuning trial" in report and "lower bound" in report and "McNemar" in report
+    # a fitted crossover below the smallest size trained is not quoted as a number of examples
+    result.summary["crossover"] = {"examples": 3, "within_reach": True, "how": "fitted"}
+    result.evidence["crossover_examples"] = 3
+    assert "already at the smallest size trained (8 examples)" in _render_text(result)
+    result.evidence["crossover_examples"] = 20
+    assert "at about **20 examples**" in _render_text(result)
 
 
 def _render(result: ProbeResult, tmp_path) -> str:
