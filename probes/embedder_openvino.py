@@ -60,22 +60,19 @@ def export_dir(source: str) -> Path:
     return cache_dir() / "embedders" / f"openvino-{_weights_digest(source)}"
 
 
-class _LastHidden:
-    """The transformer's last hidden state as a plain function of its tensor inputs (what convert_model traces)."""
+def _last_hidden(model: Any, input_names: list[str]) -> Any:
+    """The transformer's last hidden state as a module of its tensor inputs, in order (what convert_model traces)."""
+    import torch
 
-    @staticmethod
-    def module(model: Any, input_names: list[str]) -> Any:
-        import torch
+    class LastHidden(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
 
-        class LastHidden(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.model = model
+        def forward(self, *tensors: Any) -> Any:
+            return self.model(**dict(zip(input_names, tensors)), return_dict=True).last_hidden_state
 
-            def forward(self, *tensors: Any) -> Any:
-                return self.model(**dict(zip(input_names, tensors)), return_dict=True).last_hidden_state
-
-        return LastHidden().eval()
+    return LastHidden().eval()
 
 
 def _features(st: Any, texts: list[str]) -> Any:
@@ -111,7 +108,7 @@ def export(st: Any, source: str) -> Path:
     example = tuple(features[n] for n in names)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tracer's warnings about data-dependent branches of the model code
-        converted = openvino.convert_model(_LastHidden.module(st[0].auto_model, names), example_input=example)
+        converted = openvino.convert_model(_last_hidden(st[0].auto_model, names), example_input=example)
     for port, name in zip(converted.inputs, names):
         port.get_tensor().set_names({name})
     folder.mkdir(parents=True, exist_ok=True)

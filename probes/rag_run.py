@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import time
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,14 @@ class Inputs:
     proxy: bool
     skipped: dict[str, str]
     unit: str  # "document": gold ids; "chunk": chunks that contain a gold answer
+    corpus_documents: int = 0  # documents in the whole corpus (``documents`` may be a sample of them)
+
+    def __post_init__(self) -> None:
+        self.corpus_documents = self.corpus_documents or len(self.documents)
+
+    @property
+    def sampled(self) -> bool:
+        return len(self.documents) < self.corpus_documents
 
 
 def load_inputs(config: Any) -> tuple[Inputs, list[str]]:
@@ -186,7 +194,6 @@ def run(config: Any, ctx: ProbeContext) -> ProbeResult:
         result.notes.extend(truncation_notes(config.chunk_sizes, model.max_seq_length))
         query_emb = encode(model, [q.question for q in inputs.questions], config.batch_size, query=True)
     result.summary["embedder_backend"] = backend_of(model)
-    total_documents = len(inputs.documents)
     sample = maybe_sample(config, inputs, model, key, ctx)
     if sample is not None:
         inputs = dataclasses.replace(inputs, documents=sample.documents)
@@ -225,10 +232,6 @@ def run(config: Any, ctx: ProbeContext) -> ProbeResult:
     best = best_size(rows)
     fill_summary(result, config, inputs, runs[best], best)
     fill_evidence(result, config, inputs, runs[best], rows)
-    result.summary["corpus_documents"] = result.evidence["corpus_documents"] = total_documents
-    result.evidence["corpus_sampled"] = sample is not None
-    if sample is not None:
-        result.evidence["sampled_documents"] = len(sample.documents)
     maybe_open_book(config, inputs, runs[best], query_emb, result, ctx)
     result.headline = headline(result.evidence, config)
     return result
@@ -260,7 +263,7 @@ def missed(inputs: Inputs, run: SizeRun, k: int, limit: int) -> list[dict[str, A
 def fill_summary(result: ProbeResult, config: Any, inputs: Inputs, run: SizeRun, best: int) -> None:
     result.summary.update({
         "best_chunk_size": best, "ks": config.ks, "proxy": inputs.proxy, "unit": inputs.unit,
-        "n_queries": len(inputs.questions), "corpus_documents": len(inputs.documents),
+        "n_queries": len(inputs.questions), "corpus_documents": inputs.corpus_documents,
         "skipped_files": len(inputs.skipped), "embedder": config.embedder, "overlap": config.overlap,
         "mrr_k": MRR_K, "ndcg_k": NDCG_K,
         "missed": missed(inputs, run, max(config.ks), config.missed_examples),
@@ -271,7 +274,8 @@ def fill_evidence(result: ProbeResult, config: Any, inputs: Inputs, run: SizeRun
     row = next(r for r in rows if r["chunk_size"] == run.chunk_size)
     ev = result.evidence
     ev.update({"proxy": inputs.proxy, "relevance_unit": inputs.unit, "n_queries": len(inputs.questions),
-               "corpus_documents": len(inputs.documents), "corpus_chunks": len(run.chunks),
+               "corpus_documents": inputs.corpus_documents, "corpus_chunks": len(run.chunks),
+               "corpus_sampled": inputs.sampled,
                "skipped_files": len(inputs.skipped), "best_chunk_size": run.chunk_size})
     for retriever in RETRIEVERS:
         for k in (k for k in config.ks if k in EVIDENCE_KS):
@@ -281,6 +285,8 @@ def fill_evidence(result: ProbeResult, config: Any, inputs: Inputs, run: SizeRun
     ev["dense_minus_bm25_mrr"] = row["mrr_diff"]
     ev["mrr_p_value"] = row["mrr_p_value"]
     ev["max_hit"] = row["dense"][f"hit@{max(config.ks)}"]
+    if inputs.sampled:
+        ev["sampled_documents"] = len(inputs.documents)
 
 
 def headline(ev: dict[str, Any], config: Any) -> str:
