@@ -94,7 +94,7 @@ def one(loaded, args, train_ex, builder, eval_rows, which, bf16, without: str | 
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from advisor.probes import training
+    from advisor.probes import precision, training
     from advisor.probes.lora_run import default_target_modules
 
     torch.manual_seed(0)
@@ -111,7 +111,7 @@ def one(loaded, args, train_ex, builder, eval_rows, which, bf16, without: str | 
                                               share_prefix=without != "shared prefix",
                                               target_only_logits=without != "target-only logits")
             with contextlib.ExitStack() as undo:
-                undo.enter_context(training.weights_in_bf16(loaded.model, enabled=bf16))  # as the probe does
+                undo.enter_context(precision.weights_in_bf16(loaded.model, enabled=bf16))  # as the probe does
                 if without == "eager attention":
                     undo.enter_context(_patched(training, "eager_attention", lambda m: contextlib.nullcontext()))
                 if without == "contiguous head input":
@@ -156,7 +156,7 @@ def main() -> None:
 
     os.environ["ADVISOR_THREADS"] = str(args.threads)
     from advisor.probes.runtime import ModelSpec, load_causal_lm
-    from advisor.probes.training import cpu_supports_bf16
+    from advisor.probes.precision import cpu_supports_bf16
 
     loaded = load_causal_lm(ModelSpec(name=args.model))
     builder, train_ex = encode(loaded, synthetic(args.examples, 0))

@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from advisor.errors import InputError
 from advisor.probes.spec import AssessInputs, Evidence, Plan, ProbeInput, ProbeSpec, fact
+from advisor.probes.precision import Bf16Setting
 from advisor.probes.runtime import ModelSpec
 
 VERSION = "1"
@@ -58,6 +59,7 @@ class DomainConfig(BaseModel):
     window: int = Field(512, ge=8)
     stride: int | None = Field(None, ge=1)
     top_terms: int = Field(TOP_TERMS, ge=0)
+    bf16: Bf16Setting = "auto"  # the model's arithmetic (advisor.probes.precision)
 
     @model_validator(mode="after")
     def _stride_fits(self) -> "DomainConfig":

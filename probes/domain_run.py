@@ -43,8 +43,10 @@ class DomainRun:
 
     def run(self) -> ProbeResult:
         from advisor.probes.lm import Capability, open_model
+        from advisor.probes.precision import use_bf16
 
         lm = open_model(self.config.model)
+        self.bf16 = use_bf16(self.config.bf16, lm.device)
         lm.require(Capability.ROLLING_LOGLIKELIHOOD, "the domain-gap probe")
         window, stride = self._window(lm.context_length)
         encoded = {name: lm.encode_with_offsets(text)
@@ -54,8 +56,9 @@ class DomainRun:
         # no budget stop between the two texts: one alone measures nothing, and both are capped at max_tokens
         for name, (ids, offsets) in encoded.items():
             text = self.domain_text if name == "domain" else self.general_text
-            nlls = lm.token_nlls(ids[:budget], window, stride,
-                                 lambda done, total, n=name: self.ctx.progress(done, total, f"{n} text"))
+            with lm.in_bf16(self.bf16):
+                nlls = lm.token_nlls(ids[:budget], window, stride,
+                                     lambda done, total, n=name: self.ctx.progress(done, total, f"{n} text"))
             scored[name] = Scored(scored_text(lm, text, ids[:budget], offsets), nlls,
                                   offsets[:budget] if offsets else None)
         self._fill(scored, budget, window, stride)
@@ -95,7 +98,7 @@ class DomainRun:
         if unseen is not None:
             self.result.evidence["unseen_word_share"] = unseen
         self.result.summary.update({
-            "model": self.config.model.name, "tokens": budget, "window": window, "stride": stride,
+            "model": self.config.model.name, "bf16": self.bf16, "tokens": budget, "window": window, "stride": stride,
             "gap": gap_label(ratio), "terms": terms, "probe_model_note": PROBE_MODEL_NOTE,
             "general_source": "bundled general-English sample" if self.config.general is None else str(self.config.general),
             "texts": {n: {"perplexity": s.perplexity, "bits_per_byte": s.bits_per_byte, "bytes": len(s.text.encode())}

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from advisor.errors import InputError
 from advisor.probes.base import Metric
 from advisor.probes.endpoint import EndpointSpec
+from advisor.probes.precision import Bf16Setting
 from advisor.probes.runtime import ModelSpec
 from advisor.probes.spec import AssessInputs, Evidence, Plan, ProbeInput, ProbeSpec, fact
 from advisor.probes.stats import bootstrap_ci, n_for_halfwidth, wilson_interval
@@ -53,6 +54,7 @@ class FewShotConfig(BaseModel):
     template: Path | None = None
     max_new_tokens: int = Field(64, ge=1)
     batch_tokens: int = Field(8192, ge=256)
+    bf16: Bf16Setting = "auto"  # a local model's arithmetic (advisor.probes.precision); a target computes as it does
 
 
 class FewShotEvidence(Evidence):

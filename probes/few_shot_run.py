@@ -37,10 +37,14 @@ class FewShotRun:
 
     # -- setup ---------------------------------------------------------------------------
     def run(self) -> ProbeResult:
-        from advisor.probes.endpoint import CapReached
-
         self.started = time.monotonic()
         self._prepare()
+        with self.lm.in_bf16(self.bf16):
+            return self._measure()
+
+    def _measure(self) -> ProbeResult:
+        from advisor.probes.endpoint import CapReached
+
         plan = [(k, s) for k in self.ks for s in range(1 if k == 0 else self.config.seeds)]
         self.total = len(plan) * len(self.split.eval)
         self._announce(plan)
@@ -98,6 +102,7 @@ class FewShotRun:
         from advisor.probes.prompting import PromptBuilder, default_template, load_template
         from advisor.probes.endpoint import EndpointModel, open_for
         from advisor.probes.lm import Capability
+        from advisor.probes.precision import use_bf16
 
         c = self.config
         self.ds = load_dataset(c.data, c.text_col, c.label_col, c.task)
@@ -115,6 +120,7 @@ class FewShotRun:
         else:
             self.lm.require(Capability.GENERATE, f"few-shot {self.ds.task}")
         self.builder = PromptBuilder(self.template, self.ds.labels, self.lm)
+        self.bf16 = not self.remote and use_bf16(c.bf16, self.lm.device)
         if not self.remote:
             self.result.notes.append(PROBE_MODEL_NOTE)
         self.result.artifacts["dataset_fingerprint"] = self.ds.fingerprint
@@ -325,7 +331,7 @@ class FewShotRun:
         tpl = self.template
         return {"task": self.ds.task, "model": self.lm.source if self.remote else self.config.model.name,
                 "model_source": self.lm.source, "model_role": "target" if self.remote else "proxy",
-                "by_generation": self.by_generation, "chat_template": self.builder.chat,
+                "by_generation": self.by_generation, "chat_template": self.builder.chat, "bf16": self.bf16,
                 "labels": self.ds.labels + ([NO_LABEL] if self.by_generation else []),
                 "label_words": [tpl.word(x) for x in self.ds.labels], "eval_size": len(self.split.eval),
                 "pool_size": len(self.split.pool), "seeds": self.config.seeds, "k_requested": self.ks,

@@ -12,6 +12,7 @@ Every call records its token usage and latency in :attr:`LanguageModel.usage`.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from enum import Enum
@@ -107,6 +108,10 @@ class LanguageModel:
         self.require(Capability.ROLLING_LOGLIKELIHOOD, "perplexity")
         raise NotImplementedError
 
+    def in_bf16(self, enabled: bool) -> Any:
+        """A context in which the model computes in bf16 (``enabled``); a remote model computes as it does."""
+        return contextlib.nullcontext()
+
     def trainable(self) -> Any:
         """The loaded weights adapters are trained on."""
         self.require(Capability.TRAIN_ADAPTERS, "training adapters")
@@ -200,6 +205,11 @@ class LocalModel(LanguageModel):
 
     def decode(self, ids: Sequence[int]) -> str:
         return self.loaded.tokenizer.decode(list(ids))
+
+    def in_bf16(self, enabled: bool) -> Any:
+        from advisor.probes.precision import computing_in_bf16
+
+        return computing_in_bf16(self.loaded.model, self.loaded.device, enabled)
 
     def trainable(self) -> Any:
         return self.loaded

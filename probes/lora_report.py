@@ -216,7 +216,8 @@ def headline(run: Any, best: dict | None, comparison: dict | None) -> str:
 
 # -- chart -----------------------------------------------------------------------------------
 def learning_curve_chart(result: ProbeResult, out_dir: Path) -> Path | None:
-    """Accuracy vs training examples (log x): points with Wilson CIs, fit with its band, few-shot line."""
+    """Accuracy vs training examples (log x): points with Wilson CIs, fit with its band, few-shot line and where
+    LoRA crosses it."""
     s = result.summary
     if not s.get("points"):
         return None
@@ -229,6 +230,7 @@ def learning_curve_chart(result: ProbeResult, out_dir: Path) -> Path | None:
     _plot_points(ax, s)
     _plot_fit(ax, s)
     _plot_references(ax, s)
+    _plot_crossover(ax, s)
     ax.set_xscale("log")
     _plain_ticks(ax, [p["examples"] for p in s["points"]] + [s.get("available_examples") or 0])
     ax.set_xlabel("training examples (log scale)")
@@ -283,3 +285,22 @@ def _plot_references(ax: Any, s: dict) -> None:
         ax.axhline(s["few_shot_best"], color="C3", ls="--", lw=1.2, label=f"{label} (best few-shot)")
     if s.get("available_examples"):
         ax.axvline(s["available_examples"], color="C2", ls="-.", lw=1, label="your labeled data")
+
+
+def _plot_crossover(ax: Any, s: dict) -> None:
+    """The crossover with the few-shot line: a marker where the curve (or a measured point) crosses it, or, when
+    the fit puts it below the smallest size trained, a left-pointing marker at that size (no number is read off
+    a curve extrapolated below the data)."""
+    cross, few = s.get("crossover") or {}, s.get("few_shot_best")
+    n = cross.get("examples")
+    if few is None or n is None:
+        return
+    smallest = min(p["examples"] for p in s["points"])
+    if n < smallest:
+        ax.plot([smallest], [few], marker="<", ms=9, color="C3", ls="none",
+                label=f"crossover: below {smallest:,} examples")
+        return
+    how = "measured" if cross.get("how") == "measured" else "fitted"
+    reach = "" if cross.get("within_reach", True) else ", beyond reach"
+    ax.axvline(n, color="C3", ls=":", lw=0.8)
+    ax.plot([n], [few], marker="X", ms=9, color="C3", ls="none", label=f"crossover ≈ {n:,} examples ({how}{reach})")

@@ -44,7 +44,7 @@ class LoraRun:
         self.correct: dict[int, list[bool]] = {}
 
     def run(self) -> ProbeResult:
-        from advisor.probes.training import weights_in_bf16
+        from advisor.probes.precision import weights_in_bf16
 
         self.started = time.monotonic()
         self._prepare()
@@ -146,15 +146,9 @@ class LoraRun:
     def _use_bf16(self) -> bool:
         """``auto``: bf16 where the device computes it natively (a CPU with AVX512-BF16 or AMX: the frozen
         weights are held in bf16 for the probe, see ``weights_in_bf16``; a GPU with bf16: autocast)."""
-        import torch
+        from advisor.probes.precision import use_bf16
 
-        from advisor.probes.training import cpu_supports_bf16
-
-        if self.config.bf16 != "auto":
-            return self.config.bf16 == "on"
-        if self.loaded.device == "cuda":
-            return torch.cuda.is_bf16_supported()
-        return cpu_supports_bf16()
+        return use_bf16(self.config.bf16, self.loaded.device)
 
     def _artifacts_dir(self) -> Path:
         from advisor.paths import cache_dir
@@ -198,7 +192,7 @@ class LoraRun:
         return language_model_loss(model, self.general_ids, window=256, device=self.loaded.device, bf16=False)
 
     def _baseline(self) -> None:
-        from advisor.probes.training import grad_flags_on
+        from advisor.probes.precision import grad_flags_on
 
         started = time.monotonic()
         with grad_flags_on(self.loaded.model):
@@ -231,7 +225,8 @@ class LoraRun:
     # -- one size ----------------------------------------------------------------------------
     def _trial(self, size: int) -> bool:
         """Train and evaluate one size; False when the budget ran out inside it (nothing recorded)."""
-        from advisor.probes.training import grad_flags_on, train, weights_in_bf16
+        from advisor.probes.precision import grad_flags_on, weights_in_bf16
+        from advisor.probes.training import train
 
         c = self.config
         settings = TrainSettings(epochs=self._epochs(size), batch_size=c.batch_size,

@@ -50,6 +50,7 @@ def evaluate_open_book(config: Any, questions: list, chunks: list, chunk_emb: np
                        result: ProbeResult, ctx: ProbeContext, chunk_size: int) -> None:
     from advisor.probes.endpoint import EndpointModel, open_for
     from advisor.probes.lm import Capability
+    from advisor.probes.precision import use_bf16
     from advisor.probes.runtime import ModelSpec
 
     lm = open_for(ModelSpec(name=config.model, allow_download=config.allow_download), config.target, ctx.store)
@@ -64,12 +65,15 @@ def evaluate_open_book(config: Any, questions: list, chunks: list, chunk_emb: np
                 f"{to_pay} to send")
     correct: dict[str, list[bool]] = {}
     usage: dict[str, dict[str, list]] = {}
+    bf16 = not isinstance(lm, EndpointModel) and use_bf16(config.bf16, lm.device)
     for done, (mode, texts) in enumerate(prompts.items(), start=1):
-        answers, usage[mode] = _answer(lm, [as_model_input(lm, t) for t in texts], config.max_new_tokens)
+        with lm.in_bf16(bf16):
+            answers, usage[mode] = _answer(lm, [as_model_input(lm, t) for t in texts], config.max_new_tokens)
         correct[mode] = [is_correct(a, q.answers) for a, q in zip(answers, questions)]
         result.examples.extend(_examples(mode, questions, answers, correct[mode], chunk_size))
         ctx.progress(done, 2, "open-book vs closed-book")
     _record(result, correct, config, chunk_size, lm, usage)
+    result.summary["open_book"]["bf16"] = bf16
 
 
 def _answer(lm: Any, prompts: list, max_new_tokens: int) -> tuple[list[str], dict[str, list]]:
@@ -121,7 +125,7 @@ def _record(result: ProbeResult, correct: dict[str, list[bool]], config: Any, ch
     if latency:
         p95 = latency[min(len(latency) - 1, math.ceil(0.95 * len(latency)) - 1)]
         result.evidence.update(open_book_latency_p50=statistics.median(latency), open_book_latency_p95=p95)
-    result.summary["open_book"] = {"model": lm.source, "role": "target" if target else "proxy",
+    result.summary["open_book"] = {"model": lm.source if target else lm.name, "role": "target" if target else "proxy",
                                    "k": config.open_book_k, "chunk_size": chunk_size,
                                    "n": n, "open": acc["open-book"], "closed": acc["closed-book"],
                                    "lift": lift, "p_value": p_value, "closed_tokens": closed_tokens,

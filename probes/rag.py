@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from advisor.probes.spec import AssessInputs, Evidence, Plan, ProbeInput, ProbeSpec, fact
 from advisor.probes.embedder import DEFAULT_EMBEDDER
 from advisor.probes.endpoint import EndpointSpec
+from advisor.probes.precision import Bf16Setting
 
 class RagConfig(BaseModel):
     """Options of the RAG probe (``advisor probe rag --help`` explains each)."""
@@ -44,6 +45,7 @@ class RagConfig(BaseModel):
     target: EndpointSpec | None = None  # open-book on the team's model instead of the local one
     max_questions: int = 10
     open_book_k: int = 3
+    bf16: Bf16Setting = "auto"  # the open-book check's arithmetic on a local model (advisor.probes.precision)
     max_new_tokens: int = 32
     missed_examples: int = 5
 

@@ -77,15 +77,6 @@ def supervised_example(prompt_ids: Sequence[int], target_ids: Sequence[int], max
     return TrainExample(tuple(prompt + target), tuple([IGNORE] * len(prompt) + target))
 
 
-def cpu_supports_bf16() -> bool:
-    """True when the CPU has native bf16 arithmetic (AVX512-BF16 or AMX), where autocast pays off."""
-    import torch
-
-    cpu = getattr(torch, "cpu", None)
-    checks = [getattr(cpu, "_is_avx512_bf16_supported", None), getattr(cpu, "_is_amx_tile_supported", None)]
-    return any(bool(fn()) for fn in checks if fn is not None)
-
-
 # -- batching -----------------------------------------------------------------------------
 def batch_order(lengths: Sequence[int], batch_size: int, rng: random.Random, group_by_length: bool = True) -> list[list[int]]:
     """Index batches for one epoch: shuffled; with grouping, sorted by length inside mega-batches
@@ -283,44 +274,6 @@ def make_optimizer(model: Any, settings: TrainSettings, total_steps: int) -> tup
     optimizer = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=settings.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1.0 - step / max(1, total_steps)))
     return optimizer, schedule
-
-
-@contextlib.contextmanager
-def weights_in_bf16(model: Any, enabled: bool = True) -> Iterator[None]:
-    """Hold the model's floating-point weights in bf16 inside the block: with the frozen base in bf16 a training
-    step and an evaluation skip the per-call casts of autocast, and on a CPU with AMX or AVX512-BF16 the base
-    model's products run several times faster. Adapters created inside keep fp32 weights (peft upcasts them).
-    The fp32 tensors themselves come back on exit (kept by parameter object, so they return also when an
-    adapter still wraps the layers)."""
-    import torch
-
-    if not enabled:
-        yield
-        return
-    saved = [(p, p.data) for p in model.parameters() if p.dtype == torch.float32]
-    for param, value in saved:  # parameters only: buffers (rotary frequencies, ...) stay as they are
-        param.data = value.to(torch.bfloat16)
-    try:
-        yield
-    finally:
-        for param, value in saved:
-            param.data = value
-
-
-@contextlib.contextmanager
-def grad_flags_on(model: Any) -> Iterator[None]:
-    """Flag every frozen parameter ``requires_grad`` for the block, and freeze them again on exit. For an
-    evaluation under ``torch.inference_mode`` (no graph, no gradient either way): with torch 2.13 on a CPU,
-    scoring through a model whose bf16 weights were frozen measured 2.5-3x slower than with the flag on
-    (benchmarks in docs/benchmarks.md, LoRA section); fp32 showed no difference."""
-    frozen = [p for p in model.parameters() if not p.requires_grad]
-    for param in frozen:
-        param.requires_grad_(True)
-    try:
-        yield
-    finally:
-        for param in frozen:
-            param.requires_grad_(False)
 
 
 def autocast(device: str, enabled: bool) -> Any:

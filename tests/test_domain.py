@@ -104,11 +104,33 @@ def test_same_text_gives_ratio_one_and_evidence_is_consistent(tmp_path, tiny_bas
     assert ev["unseen_word_share"] == 0.0 and result.summary["terms"] == []
 
 
+def render_section(result) -> str:
+    from advisor.report import environment
+
+    return environment().get_template("probe_domain.md.j2").render(result=result.model_dump(mode="json"), charts={})
+
+
+def test_bf16_perplexities_are_computed_in_bf16_close_to_float32_and_labelled(tmp_path, tiny_base_lm_path):
+    import torch
+
+    general = write(tmp_path, "general.txt", GENERAL)
+    domain_text = write(tmp_path, "d.txt", "Refund the invoice for account 7731 after the chargeback clears. " * 4)
+    runs = {b: run_probe("domain", config(domain_text, general, tiny_base_lm_path, bf16=b)) for b in ("off", "on")}
+    assert runs["off"].summary["bf16"] is False and runs["on"].summary["bf16"] is True
+    off, on = runs["off"].evidence, runs["on"].evidence
+    assert on["domain_perplexity"] != off["domain_perplexity"]  # bf16 rounding shows: it did run in bf16
+    assert on["perplexity_ratio"] == pytest.approx(off["perplexity_ratio"], rel=0.02)
+    assert "(computed in bf16)" in render_section(runs["on"])
+    assert "(computed in bf16)" not in render_section(runs["off"])
+    loaded = load_causal_lm(ModelSpec(name=str(tiny_base_lm_path)))
+    assert all(p.dtype == torch.float32 for p in loaded.model.parameters())
+
+
 def test_texts_are_cut_to_the_same_token_budget(tmp_path, tiny_base_lm_path, tiny):
     general = write(tmp_path, "general.txt", GENERAL)
     domain_text = "Refund the invoice for account 7731 after the chargeback clears. " * 3
     result = run_probe("domain", config(write(tmp_path, "d.txt", domain_text), general, tiny_base_lm_path,
-                                        max_tokens=10_000))
+                                        max_tokens=10_000, bf16="off"))  # compared with float32 NLLs below
     n_domain = len(encode_with_offsets(tiny.tokenizer, domain_text)[0])
     assert result.evidence["domain_tokens"] == n_domain < len(encode_with_offsets(tiny.tokenizer, GENERAL)[0])
     nlls = token_nlls(tiny, encode_with_offsets(tiny.tokenizer, GENERAL)[0][:n_domain], 32, 16)

@@ -310,3 +310,24 @@ def test_the_budget_is_checked_inside_a_run_and_an_unfinished_run_is_dropped(tmp
     assert result.status == "empty" and result.summary["budget_needed"] > 0
     note = next(n for n in result.notes if "inside run 1" in n)
     assert "that run was dropped" in note and "examples" in note
+
+
+def test_bf16_scores_in_bf16_and_gives_the_weights_back_in_float32(tmp_path, tiny_base_lm_path):
+    import torch
+
+    from advisor.probes.precision import cpu_supports_bf16, use_bf16
+    from advisor.probes.runtime import ModelSpec, load_causal_lm
+
+    assert use_bf16("on", "cpu") and not use_bf16("off", "cpu")
+    assert use_bf16("auto", "cpu") == cpu_supports_bf16()
+    data = sentiment_file(tmp_path / "s.jsonl")
+    with Store(tmp_path / "db.duckdb") as store:
+        runs = {b: run_probe("few-shot", config(data, tiny_base_lm_path, k=[2], seeds=1, bf16=b), store)
+                for b in ("off", "on")}
+    assert runs["off"].summary["bf16"] is False and runs["on"].summary["bf16"] is True
+    scores = {b: [v for e in r.examples for v in e.details["logprobs"].values()] for b, r in runs.items()}
+    diffs = [abs(a - b) for a, b in zip(scores["off"], scores["on"])]
+    assert len(diffs) == 2 * runs["on"].evidence["eval_size"]
+    assert 0 < max(diffs) < 0.5  # computed in bf16 (rounding shows), close to float32
+    loaded = load_causal_lm(ModelSpec(name=str(tiny_base_lm_path), device="cpu"))
+    assert all(p.dtype == torch.float32 for p in loaded.model.parameters())

@@ -412,7 +412,7 @@ def test_weights_held_in_bf16_come_back_exactly(tiny_lm_path):
     import torch
 
     from advisor.probes.runtime import load_causal_lm
-    from advisor.probes.training import weights_in_bf16
+    from advisor.probes.precision import weights_in_bf16
 
     loaded = load_causal_lm(ModelSpec(name=str(tiny_lm_path)))
     before = {k: v.clone() for k, v in loaded.model.state_dict().items()}
@@ -514,3 +514,27 @@ def test_a_probe_after_the_budget_is_spent_is_not_started(tickets, tiny_lm_path,
     assert out.exit_code == 0, out.output
     report = (tmp_path / "r.md").read_text()
     assert "not run: the probes before it used the whole time budget" in report
+
+
+@pytest.mark.parametrize("crossover, expected", [
+    ({"examples": 20, "within_reach": True, "how": "fitted"}, "crossover ≈ 20 examples (fitted)"),
+    ({"examples": 16, "within_reach": True, "how": "measured"}, "crossover ≈ 16 examples (measured)"),
+    ({"examples": 900, "within_reach": False, "how": "fitted"}, "crossover ≈ 900 examples (fitted, beyond reach)"),
+    ({"examples": 2, "within_reach": True, "how": "fitted"}, "crossover: below 8 examples"),
+    ({"examples": None, "within_reach": False, "how": "never"}, None),
+])
+def test_the_learning_curve_chart_marks_the_crossover_with_the_few_shot_line(crossover, expected):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from advisor.probes.lora_report import _plot_crossover
+
+    fig, ax = plt.subplots()
+    summary = {"points": [{"examples": n, "accuracy": a} for n, a in ((8, 0.3), (16, 0.5), (32, 0.6))],
+               "few_shot_best": 0.4, "crossover": crossover}
+    _plot_crossover(ax, summary)
+    labels = ax.get_legend_handles_labels()[1]
+    plt.close(fig)
+    assert labels == ([expected] if expected else [])

@@ -362,3 +362,23 @@ def test_without_a_budget_nothing_is_sampled(data, tiny_model):
     docs, qa = data
     result = RagProbe().run(_config(docs, qa, tiny_model, chunk_sizes=[8]), ProbeContext(ProbeResult(probe="rag")))
     assert "sample" not in result.summary and result.evidence["corpus_sampled"] is False
+
+
+def test_the_open_book_check_on_a_local_model_names_it_and_says_when_it_computed_in_bf16(data, tiny_model,
+                                                                                       tiny_base_lm_path):
+    import torch
+
+    from advisor.probes.runtime import ModelSpec, load_causal_lm
+
+    docs, qa = data
+    runs = {}
+    for b in ("off", "on"):
+        config = _config(docs, qa, tiny_model, chunk_sizes=[64], bf16=b).model_copy(
+            update={"open_book": True, "model": str(tiny_base_lm_path), "max_new_tokens": 4})
+        runs[b] = run_probe("rag", config)
+    for b, result in runs.items():
+        ob = result.summary["open_book"]
+        assert ob["bf16"] is (b == "on") and ob["role"] == "proxy" and ob["n"] == len(QUESTIONS)
+        assert ob["model"] == str(tiny_base_lm_path)  # the name it was given
+    loaded = load_causal_lm(ModelSpec(name=str(tiny_base_lm_path)))
+    assert all(p.dtype == torch.float32 for p in loaded.model.parameters())

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from advisor.commands.options import db_option, duration, run_probe_command
+from advisor.probes.precision import BF16_HELP
 
 
 @click.command("domain")
@@ -21,11 +22,12 @@ from advisor.commands.options import db_option, duration, run_probe_command
               help="Context window per forward pass (capped at the model's context size).")
 @click.option("--stride", default=None, type=click.IntRange(min=1),
               help="New tokens scored per window (default: half the window; window-1 = disjoint windows).")
+@click.option("--bf16", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True, help=BF16_HELP + ".")
 @click.option("--allow-download", is_flag=True, help="Allow fetching the model from the Hugging Face hub.")
 @click.option("--budget", callback=duration, default=None, help="Stop after this long (e.g. 10m); keeps what finished.")
 @click.option("--force", is_flag=True, help="Re-run even if an identical run is stored.")
 @db_option
-def domain(text: Path, general: Path | None, model: str, max_tokens: int, window: int, stride: int | None,
+def domain(text: Path, general: Path | None, model: str, max_tokens: int, window: int, stride: int | None, bf16: str,
            allow_download: bool, budget: float | None, force: bool, db: Path | None) -> None:
     """Compare the model's perplexity on your text with general English; list the most surprising terms.
 
@@ -33,7 +35,7 @@ def domain(text: Path, general: Path | None, model: str, max_tokens: int, window
     Example:
       advisor probe domain --text examples/support-desk/domain.txt --max-tokens 1024
     """
-    values = {"text": text, "general": general, "max_tokens": max_tokens, "window": window, "stride": stride,
+    values = {"text": text, "general": general, "max_tokens": max_tokens, "window": window, "stride": stride, "bf16": bf16,
               "model": {"name": model, "allow_download": allow_download}}
     run_probe_command("domain", values, db, force=force, budget=budget, lines=summary_lines)
 

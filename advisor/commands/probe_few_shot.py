@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from advisor.commands.options import db_option, duration, int_list, run_probe_command, target_options, target_spec
+from advisor.probes.precision import BF16_HELP
 
 
 @click.command("few-shot")
@@ -29,7 +30,9 @@ from advisor.commands.options import db_option, duration, int_list, run_probe_co
 @click.option("--max-new-tokens", default=64, show_default=True, type=click.IntRange(min=1),
               help="Generation length limit (generation/extraction tasks).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--dtype", type=click.Choice(["auto", "float32", "bfloat16"]), default="auto", show_default=True)
+@click.option("--dtype", type=click.Choice(["auto", "float32", "bfloat16"]), default="auto", show_default=True,
+              help="How the weights are stored (auto: float32 on a CPU, bf16 on a GPU that has it).")
+@click.option("--bf16", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True, help=BF16_HELP + ".")
 @click.option("--allow-download", is_flag=True, help="Allow fetching the model from the Hugging Face hub.")
 @click.option("--trust-remote-code", is_flag=True, help="Run custom model code from the checkpoint (only if you trust it).")
 @click.option("--budget", callback=duration, default=None, help="Stop after this long (e.g. 10m); keeps what finished.")
@@ -38,7 +41,7 @@ from advisor.commands.options import db_option, duration, int_list, run_probe_co
 @db_option
 def few_shot(data: Path, text_col: str | None, label_col: str | None, task: str, model: str, k: list[int],
              seeds: int, eval_size: int, split_seed: int, template: Path | None, max_new_tokens: int, device: str,
-             dtype: str, allow_download: bool, trust_remote_code: bool, budget: float | None, force: bool,
+             dtype: str, bf16: str, allow_download: bool, trust_remote_code: bool, budget: float | None, force: bool,
              db: Path | None, **target: object) -> None:
     """Measure few-shot prompting accuracy on your data, per number of demonstrations.
 
@@ -51,7 +54,7 @@ def few_shot(data: Path, text_col: str | None, label_col: str | None, task: str,
             "trust_remote_code": trust_remote_code}
     values = {"data": data, "text_col": text_col, "label_col": label_col, "task": task, "model": spec, "k": k,
               "seeds": seeds, "eval_size": eval_size, "split_seed": split_seed, "template": template,
-              "max_new_tokens": max_new_tokens}
+              "max_new_tokens": max_new_tokens, "bf16": bf16}
     values["target"] = target_spec(target)
     name = "target-few-shot" if values["target"] else "few-shot"
     run_probe_command(name, values, db, force=force, budget=budget,

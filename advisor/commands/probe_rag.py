@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from advisor.commands.options import db_option, duration, int_list, run_probe_command, target_options, target_spec
+from advisor.probes.precision import BF16_HELP
 
 
 @click.command("rag")
@@ -34,13 +35,15 @@ from advisor.commands.options import db_option, duration, int_list, run_probe_co
 @click.option("--model", default="smollm2-135m", show_default=True, help="Causal LM for open-book vs closed-book.")
 @click.option("--max-questions", default=10, show_default=True, type=click.IntRange(min=1),
               help="Questions used for open-book vs closed-book (generation is slow on CPU).")
+@click.option("--bf16", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
+              help="The open-book check on a local model: " + BF16_HELP + ".")
 @click.option("--allow-download", is_flag=True, help="Allow fetching models from the Hugging Face hub.")
 @click.option("--budget", callback=duration, default=None, help="Stop after this long (e.g. 10m); keeps what finished.")
 @click.option("--force", is_flag=True, help="Re-run even if an identical run is stored.")
 @target_options
 @db_option
 def rag(corpus: Path, qa: Path | None, embedder: str, embedder_url: str | None, embedder_backend: str, ks: list[int], chunk_sizes: list[int], overlap: int,
-        open_book: bool | None, model: str, max_questions: int, allow_download: bool, budget: float | None,
+        open_book: bool | None, model: str, max_questions: int, bf16: str, allow_download: bool, budget: float | None,
         force: bool, db: Path | None, **target: object) -> None:
     """Measure whether your documents can be retrieved for your questions.
 
@@ -51,7 +54,7 @@ def rag(corpus: Path, qa: Path | None, embedder: str, embedder_url: str | None, 
     values = {"corpus": corpus, "qa": qa, "embedder": embedder, "embedder_url": embedder_url,
               "embedder_backend": embedder_backend, "ks": ks, "chunk_sizes": chunk_sizes,
               "overlap": overlap, "open_book": open_book, "model": model, "max_questions": max_questions,
-              "allow_download": allow_download, "target": target_spec(target)}
+              "bf16": bf16, "allow_download": allow_download, "target": target_spec(target)}
     run_probe_command("rag", values, db, force=force, budget=budget,
                       lines=lambda r: [r.headline, *_table(r.summary), *(f"note: {n}" for n in r.notes)])
 
