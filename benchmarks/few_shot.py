@@ -1,7 +1,9 @@
 """Benchmark: the few-shot probe's prefix-cached scorer vs a naive full-prompt scorer.
 
 Same model, data, k and prompts for both; prints the time of each, the ratio and the largest
-log-likelihood difference. Not a test: run it by hand and record the numbers in docs/benchmarks.md.
+log-likelihood difference; then the cached scorer in bf16 (the probe's default on a CPU with native bf16)
+against float32: time, largest difference and how many predicted labels agree. Not a test: run it by hand
+and record the numbers in docs/benchmarks.md.
 
     python benchmarks/few_shot.py [--data FILE] [--model smollm2-135m] [-k 8] [--n 40] [--seed 0]
 """
@@ -74,6 +76,21 @@ def main() -> None:
           f"(ratio {t_fast / t_direct:.2f}, identical scores: {same})")
     print(f"naive scorer: {t_slow:.2f} s   speed-up of the cached scorer: {t_slow / t_fast:.1f}x")
     print(f"max |log-likelihood difference| cached vs naive: {diff:.2e}")
+    from advisor.probes.precision import cpu_supports_bf16
+
+    t_bf16 = float("inf")
+    with lm.in_bf16(True):  # as the probe does with --bf16 auto on such a CPU
+        for _ in range(3):
+            t0 = time.perf_counter()
+            low = lm.score_choices(contexts, choices)
+            t_bf16 = min(t_bf16, time.perf_counter() - t0)
+    diff16 = max(abs(a.logprob - b.logprob) for ra, rb in zip(fast, low) for a, b in zip(ra, rb))
+    top = lambda row: max(range(len(row)), key=lambda j: (row[j].logprob, -j))  # noqa: E731
+    agree = sum(top(ra) == top(rb) for ra, rb in zip(fast, low))
+    acc = lambda rows: sum(ds.labels[top(r)] == e.label for r, e in zip(rows, split.eval)) / len(rows)  # noqa: E731
+    print(f"bf16 (CPU has native bf16: {cpu_supports_bf16()}): {t_bf16:.2f} s, {t_fast / t_bf16:.2f}x float32; "
+          f"max |difference| to float32 {diff16:.2e}; same predicted label {agree}/{len(fast)}; "
+          f"accuracy {acc(low):.3f} (float32 {acc(fast):.3f})")
 
 
 if __name__ == "__main__":
