@@ -170,7 +170,7 @@ def plan(answers: Any, inputs: AssessInputs) -> Plan:
     text = inputs.file("domain_text")
     if text is None:
         return Plan.skip("no domain text sample given (--domain-text)")
-    return Plan({"text": text, "model": inputs.model_spec()})
+    return Plan({"text": text, "model": inputs.model_spec(), "bf16": inputs.bf16})
 
 
 def check(config: DomainConfig) -> None:

@@ -105,7 +105,7 @@ def plan(answers: Any, inputs: AssessInputs) -> Plan:
     task = answers.task_type.value
     task = task if task in ("classification", "extraction") else "generation"
     return Plan({"data": data, "task": task, "model": inputs.model_spec(), "eval_size": inputs.eval_size,
-                 **ASSESS_SETTINGS})
+                 "bf16": inputs.bf16, **ASSESS_SETTINGS})
 
 
 def eval_size_for_5pp(evidence: dict[str, Any]) -> int:

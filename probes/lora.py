@@ -138,7 +138,8 @@ def plan(answers: Any, inputs: AssessInputs) -> Plan:
     config: dict[str, Any] = {"data": data, "model": inputs.model_spec(), "eval_size": inputs.eval_size,
                               "available_examples": answers.labeled_examples,
                               "production_model_b": answers.base_model_size_b, "sizes": ASSESS_SIZES,
-                              "warm_start": True}  # an assessment wants the curve's shape within its budget
+                              "warm_start": True,  # an assessment wants the curve's shape within its budget
+                              "bf16": inputs.bf16}
     if inputs.gpu:
         config["gpu"] = inputs.gpu
     few = inputs.earlier.get("few-shot")

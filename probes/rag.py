@@ -129,6 +129,7 @@ def plan(answers: Any, inputs: AssessInputs) -> Plan:
     if inputs.embedder_url:
         config["embedder_url"] = inputs.embedder_url
     config["embedder_backend"] = inputs.embedder_backend
+    config["bf16"] = inputs.bf16
     return Plan(config)
 
 

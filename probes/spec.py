@@ -119,6 +119,7 @@ class AssessInputs:
     embedder: str | None = None
     embedder_url: str | None = None  # an OpenAI-compatible /v1/embeddings endpoint serving ``embedder``
     embedder_backend: str = "auto"  # auto, openvino or torch (local embedders only)
+    bf16: str = "auto"  # auto, on or off: a local language model's arithmetic (advisor.probes.precision)
     allow_download: bool = False
     eval_size: int = 100
     gpu: str | None = None

@@ -59,3 +59,11 @@ def test_thin_evidence_statements():
     assert any("±12 pp at 60 eval examples" in n and "369" in n for n in notes)
     assert any("not statistically significant; about 1500" in n for n in notes)
     assert any("proxy" in n for n in notes) and any("rag probe stopped early" in n for n in notes)
+
+
+def test_the_bf16_choice_reaches_every_probe_that_runs_a_local_model(tmp_path):
+    files = {"data": tmp_path / "d.jsonl", "corpus": tmp_path / "docs", "domain_text": tmp_path / "t.txt"}
+    for choice in ("off", "on"):
+        plans = {p.probe: p for p in plan(answers(has_corpus=True), Inputs(files=files, bf16=choice))}
+        assert {name: plans[name].config["bf16"] for name in ("few-shot", "rag", "lora", "domain")} == \
+            dict.fromkeys(("few-shot", "rag", "lora", "domain"), choice)

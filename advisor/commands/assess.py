@@ -11,6 +11,7 @@ import click
 from typing import TYPE_CHECKING
 
 from advisor.commands.options import db_option, duration, lang_option, resolve_db, target_options, target_spec
+from advisor.probes.precision import BF16_HELP
 
 if TYPE_CHECKING:
     from advisor.questionnaire import Draft
@@ -75,6 +76,8 @@ class AssessCommand(click.Command):
 @click.option("--embedder", default=None, help="Sentence-transformers model for the RAG probe (default: embedded all-MiniLM-L6-v2); with --embedder-url, the model that endpoint serves.")
 @click.option("--embedder-url", default=None, help="Base URL of an OpenAI-compatible /v1/embeddings endpoint for the RAG probe.")
 @click.option("--embedder-backend", type=click.Choice(["auto", "openvino", "torch"]), default="auto", show_default=True, help="How the RAG probe's local embedder runs (auto: OpenVINO when installed, else torch).")
+@click.option("--bf16", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
+              help="How the probes run a local language model: " + BF16_HELP + ".")
 @click.option("--allow-download", is_flag=True, help="Allow fetching models from the Hugging Face hub.")
 @click.option("--force", is_flag=True, help="Re-run probes even when a stored result for the same inputs exists.")
 @click.option("--costs", "costs_file", type=FILE, help="YAML file overriding cost assumptions (prices, tokens, GPUs).")
@@ -86,7 +89,7 @@ class AssessCommand(click.Command):
 @target_options
 @db_option
 def assess(answers_file: Path | None, no_input: bool, resume: bool, probe_selection: str, budget: float, eval_size: int, model: str,
-           embedder: str | None, embedder_url: str | None, embedder_backend: str, allow_download: bool, force: bool, costs_file: Path | None, rules_dir: Path | None,
+           embedder: str | None, embedder_url: str | None, embedder_backend: str, bf16: str, allow_download: bool, force: bool, costs_file: Path | None, rules_dir: Path | None,
            out: Path | None, fmt: str, templates: Path | None, lang: str, db: Path | None, **more: object) -> None:
     """Assess a project: answers, probes on your data, a ranked recommendation and its report.
 
@@ -107,7 +110,7 @@ def assess(answers_file: Path | None, no_input: bool, resume: bool, probe_select
     selected = parse_probe_selection(probe_selection)
     data_answers = read_answers_file(answers_file) if answers_file else {}
     inputs = Inputs(files={k: v for k, v in files.items() if v is not None}, model=model, embedder=embedder, embedder_url=embedder_url,
-                    embedder_backend=embedder_backend, allow_download=allow_download, budget_seconds=budget, eval_size=eval_size, force=force,
+                    embedder_backend=embedder_backend, bf16=bf16, allow_download=allow_download, budget_seconds=budget, eval_size=eval_size, force=force,
                     selected=selected, target=target)
     draft = _draft(resolve_db(db), resume, _interactive(no_input))
     if draft is not None:
