@@ -54,13 +54,13 @@ class DomainRun:
         budget = self._budget(len(encoded["domain"][0]), len(encoded["general"][0]))
         scored = {}
         # no budget stop between the two texts: one alone measures nothing, and both are capped at max_tokens
-        for name, (ids, offsets) in encoded.items():
-            text = self.domain_text if name == "domain" else self.general_text
-            with lm.in_bf16(self.bf16):
+        with lm.in_bf16(self.bf16):
+            for name, (ids, offsets) in encoded.items():
+                text = self.domain_text if name == "domain" else self.general_text
                 nlls = lm.token_nlls(ids[:budget], window, stride,
                                      lambda done, total, n=name: self.ctx.progress(done, total, f"{n} text"))
-            scored[name] = Scored(scored_text(lm, text, ids[:budget], offsets), nlls,
-                                  offsets[:budget] if offsets else None)
+                scored[name] = Scored(scored_text(lm, text, ids[:budget], offsets), nlls,
+                                      offsets[:budget] if offsets else None)
         self._fill(scored, budget, window, stride)
         return self.result
 

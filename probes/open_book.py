@@ -66,12 +66,12 @@ def evaluate_open_book(config: Any, questions: list, chunks: list, chunk_emb: np
     correct: dict[str, list[bool]] = {}
     usage: dict[str, dict[str, list]] = {}
     bf16 = not isinstance(lm, EndpointModel) and use_bf16(config.bf16, lm.device)
-    for done, (mode, texts) in enumerate(prompts.items(), start=1):
-        with lm.in_bf16(bf16):
+    with lm.in_bf16(bf16):
+        for done, (mode, texts) in enumerate(prompts.items(), start=1):
             answers, usage[mode] = _answer(lm, [as_model_input(lm, t) for t in texts], config.max_new_tokens)
-        correct[mode] = [is_correct(a, q.answers) for a, q in zip(answers, questions)]
-        result.examples.extend(_examples(mode, questions, answers, correct[mode], chunk_size))
-        ctx.progress(done, 2, "open-book vs closed-book")
+            correct[mode] = [is_correct(a, q.answers) for a, q in zip(answers, questions)]
+            result.examples.extend(_examples(mode, questions, answers, correct[mode], chunk_size))
+            ctx.progress(done, 2, "open-book vs closed-book")
     _record(result, correct, config, chunk_size, lm, usage)
     result.summary["open_book"]["bf16"] = bf16
 
