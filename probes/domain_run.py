@@ -130,7 +130,10 @@ class DomainProbe(Probe):
         from advisor.probes.runtime import model_fingerprint
 
         texts = [read_text(config.text), read_text(general_path(config), "--general")]
+        from advisor.probes.fingerprint import precision_key
+
         keyed = config.model_dump(mode="json", exclude={"text", "general", "model"})
+        keyed["bf16"] = precision_key(config)
         parts = [VERSION, *(hashlib.sha256(t.encode()).hexdigest() for t in texts), model_fingerprint(config.model),
                  config.model.model_dump_json(exclude={"allow_download"}), json.dumps(keyed, sort_keys=True)]
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]

@@ -24,9 +24,21 @@ def labeled_data_fingerprint(version: str, config: Any, exclude: set[str] = froz
             raise InputError(f"--template {config.template}: cannot read it ({exc.strerror}); pass a YAML prompt "
                              "template (docs/few-shot.md).") from None
     keyed = config.model_dump(mode="json", exclude={"data", "template", "model", "target", *exclude})
+    keyed["bf16"] = precision_key(config)
     parts = [version, ds.fingerprint, model_identity(config), hashlib.sha256(template).hexdigest(),
              json.dumps(keyed, sort_keys=True)]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
+
+
+def precision_key(config: Any) -> bool | None:
+    """Whether a local model computes in bf16 (the ``bf16`` setting as it resolves here); ``None`` for a target
+    endpoint, which computes as it does."""
+    from advisor.probes.precision import resolved
+
+    if getattr(config, "target", None) is not None:
+        return None
+    model = getattr(config, "model", None)
+    return resolved(config.bf16, getattr(model, "device", "auto"))
 
 
 def model_identity(config: Any) -> str:

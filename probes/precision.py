@@ -43,6 +43,19 @@ def use_bf16(setting: str, device: str) -> bool:
     return cpu_supports_bf16()
 
 
+def resolved(setting: str, device: str = "auto") -> bool:
+    """What ``setting`` means on this machine for a model on ``device`` (``auto``: CUDA when available), before
+    any model is loaded: fingerprints use it, so a run stored with ``auto`` in one precision is not reused
+    where ``auto`` means the other."""
+    if setting != "auto":
+        return setting == "on"
+    import torch
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return use_bf16(setting, device)
+
+
 @contextlib.contextmanager
 def weights_in_bf16(model: Any, enabled: bool = True) -> Iterator[None]:
     """Hold the model's floating-point weights in bf16 inside the block: with the frozen base in bf16 a training

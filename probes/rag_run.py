@@ -370,6 +370,10 @@ class RagProbe(Probe):
         keyed = config.model_dump(mode="json", exclude={"target"})
         if config.target is not None:  # the model measured, not how hard it is used
             keyed["target"] = {"model": config.target.model, "url": config.target.base_url()}
+        if config.open_book is not False:
+            from advisor.probes.fingerprint import precision_key
+
+            keyed["bf16"] = precision_key(config)
         digest.update(json.dumps(keyed, sort_keys=True).encode())
         digest.update((config.embedder_url or resolve_embedder(config.embedder)).encode())
         digest.update(content_digest(config.corpus).encode())

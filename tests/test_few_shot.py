@@ -331,3 +331,12 @@ def test_bf16_scores_in_bf16_and_gives_the_weights_back_in_float32(tmp_path, tin
     assert 0 < max(diffs) < 0.5  # computed in bf16 (rounding shows), close to float32
     loaded = load_causal_lm(ModelSpec(name=str(tiny_base_lm_path), device="cpu"))
     assert all(p.dtype == torch.float32 for p in loaded.model.parameters())
+
+
+def test_the_fingerprint_keys_the_precision_as_it_resolves_on_this_machine(tmp_path, tiny_base_lm_path):
+    from advisor.probes.precision import cpu_supports_bf16
+
+    data = sentiment_file(tmp_path / "s.jsonl")
+    prints = {b: FewShotProbe().fingerprint(config(data, tiny_base_lm_path, bf16=b)) for b in ("auto", "on", "off")}
+    assert prints["on"] != prints["off"]
+    assert prints["auto"] == prints["on" if cpu_supports_bf16() else "off"]  # a stored run is reused only if alike
