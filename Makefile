@@ -23,7 +23,7 @@ demo: install
 		--data examples/support-desk/tickets.jsonl \
 		--corpus examples/support-desk/docs --qa examples/support-desk/qa.jsonl \
 		--domain-text examples/support-desk/domain.txt \
-		--eval-size 60 --budget 165s --db $(OUT)/advisor.duckdb --out $(OUT)/support-desk-report.md
+		--eval-size 60 --budget 172s --db $(OUT)/advisor.duckdb --out $(OUT)/support-desk-report.md
 
 test: install
 	$(PY) -m pytest -q

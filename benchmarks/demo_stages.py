@@ -24,7 +24,7 @@ TARGET_SIZES = 4
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--budget", default="165s", help="as `advisor assess --budget` (the demo: 165s)")
+    parser.add_argument("--budget", default="172s", help="as `advisor assess --budget` (the demo: 172s)")
     parser.add_argument("--eval-size", default="60", help="as `advisor assess --eval-size` (the demo: 60)")
     parser.add_argument("--keep", type=Path, help="Write the report and database here instead of a temp folder.")
     args = parser.parse_args()
