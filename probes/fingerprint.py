@@ -33,12 +33,12 @@ def labeled_data_fingerprint(version: str, config: Any, exclude: set[str] = froz
 def precision_key(config: Any) -> bool | None:
     """Whether a local model computes in bf16 (the ``bf16`` setting as it resolves here); ``None`` for a target
     endpoint, which computes as it does."""
-    from advisor.probes.precision import resolved
+    from advisor.probes.precision import use_bf16
 
     if getattr(config, "target", None) is not None:
         return None
     model = getattr(config, "model", None)
-    return resolved(config.bf16, getattr(model, "device", "auto"))
+    return use_bf16(config.bf16, getattr(model, "device", "auto"))
 
 
 def model_identity(config: Any) -> str:

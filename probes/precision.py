@@ -32,28 +32,19 @@ def cpu_supports_bf16() -> bool:
     return any(bool(fn()) for fn in checks if fn is not None)
 
 
-def use_bf16(setting: str, device: str) -> bool:
-    """Whether ``setting`` (auto, on, off) means bf16 on ``device`` (cpu or cuda)."""
-    if setting != "auto":
-        return setting == "on"
-    if device == "cuda":
-        import torch
-
-        return bool(torch.cuda.is_bf16_supported())
-    return cpu_supports_bf16()
-
-
-def resolved(setting: str, device: str = "auto") -> bool:
-    """What ``setting`` means on this machine for a model on ``device`` (``auto``: CUDA when available), before
-    any model is loaded: fingerprints use it, so a run stored with ``auto`` in one precision is not reused
-    where ``auto`` means the other."""
+def use_bf16(setting: str, device: str = "auto") -> bool:
+    """Whether ``setting`` (auto, on, off) means bf16 for a model on ``device`` (cpu, cuda, or auto: CUDA when
+    available). Known before any model is loaded, so fingerprints use it too: a run stored with ``auto`` in one
+    precision is not reused where ``auto`` means the other."""
     if setting != "auto":
         return setting == "on"
     import torch
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    return use_bf16(setting, device)
+    if device == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    return cpu_supports_bf16()
 
 
 @contextlib.contextmanager

@@ -10,8 +10,7 @@ import click
 
 from typing import TYPE_CHECKING
 
-from advisor.commands.options import db_option, duration, lang_option, resolve_db, target_options, target_spec
-from advisor.probes.precision import BF16_HELP
+from advisor.commands.options import bf16_option, db_option, duration, lang_option, resolve_db, target_options, target_spec
 
 if TYPE_CHECKING:
     from advisor.questionnaire import Draft
@@ -76,8 +75,7 @@ class AssessCommand(click.Command):
 @click.option("--embedder", default=None, help="Sentence-transformers model for the RAG probe (default: embedded all-MiniLM-L6-v2); with --embedder-url, the model that endpoint serves.")
 @click.option("--embedder-url", default=None, help="Base URL of an OpenAI-compatible /v1/embeddings endpoint for the RAG probe.")
 @click.option("--embedder-backend", type=click.Choice(["auto", "openvino", "torch"]), default="auto", show_default=True, help="How the RAG probe's local embedder runs (auto: OpenVINO when installed, else torch).")
-@click.option("--bf16", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
-              help="How the probes run a local language model: " + BF16_HELP + ".")
+@bf16_option("How the probes run a local language model")
 @click.option("--allow-download", is_flag=True, help="Allow fetching models from the Hugging Face hub.")
 @click.option("--force", is_flag=True, help="Re-run probes even when a stored result for the same inputs exists.")
 @click.option("--costs", "costs_file", type=FILE, help="YAML file overriding cost assumptions (prices, tokens, GPUs).")

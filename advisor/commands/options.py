@@ -20,6 +20,15 @@ def db_option(fn: Callable) -> Callable:
     )(fn)
 
 
+def bf16_option(purpose: str = "") -> Callable[[Callable], Callable]:
+    """``--bf16 auto|on|off`` (advisor.probes.precision), its help led by ``purpose`` when given."""
+    from advisor.probes.precision import BF16_HELP
+
+    text = f"{purpose}: {BF16_HELP}." if purpose else f"{BF16_HELP}."
+    return click.option("--bf16", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
+                        help=text)
+
+
 def resolve_db(db: Path | None) -> Path:
     return db if db is not None else default_db_path()
 

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from advisor.commands.options import db_option, duration, run_probe_command
-from advisor.probes.precision import BF16_HELP
+from advisor.commands.options import bf16_option, db_option, duration, run_probe_command
 
 
 @click.command("domain")
@@ -22,7 +21,7 @@ from advisor.probes.precision import BF16_HELP
               help="Context window per forward pass (capped at the model's context size).")
 @click.option("--stride", default=None, type=click.IntRange(min=1),
               help="New tokens scored per window (default: half the window; window-1 = disjoint windows).")
-@click.option("--bf16", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True, help=BF16_HELP + ".")
+@bf16_option()
 @click.option("--allow-download", is_flag=True, help="Allow fetching the model from the Hugging Face hub.")
 @click.option("--budget", callback=duration, default=None, help="Stop after this long (e.g. 10m); keeps what finished.")
 @click.option("--force", is_flag=True, help="Re-run even if an identical run is stored.")

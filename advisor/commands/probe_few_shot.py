@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from advisor.commands.options import db_option, duration, int_list, run_probe_command, target_options, target_spec
-from advisor.probes.precision import BF16_HELP
+from advisor.commands.options import bf16_option, db_option, duration, int_list, run_probe_command, target_options, target_spec
 
 
 @click.command("few-shot")
@@ -32,7 +31,7 @@ from advisor.probes.precision import BF16_HELP
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--dtype", type=click.Choice(["auto", "float32", "bfloat16"]), default="auto", show_default=True,
               help="How the weights are stored (auto: float32 on a CPU, bf16 on a GPU that has it).")
-@click.option("--bf16", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True, help=BF16_HELP + ".")
+@bf16_option()
 @click.option("--allow-download", is_flag=True, help="Allow fetching the model from the Hugging Face hub.")
 @click.option("--trust-remote-code", is_flag=True, help="Run custom model code from the checkpoint (only if you trust it).")
 @click.option("--budget", callback=duration, default=None, help="Stop after this long (e.g. 10m); keeps what finished.")

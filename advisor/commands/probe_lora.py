@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from advisor.commands.options import db_option, duration, int_list, run_probe_command
+from advisor.commands.options import bf16_option, db_option, duration, int_list, run_probe_command
 
 
 @click.command("lora")
@@ -35,8 +35,7 @@ from advisor.commands.options import db_option, duration, int_list, run_probe_co
               help="Production model size in billions of parameters (for the cost projection).")
 @click.option("--gpu", default="a100", show_default=True, help="GPU class for the cost projection (rules/costs.yaml).")
 @click.option("--gpu-price", "gpu_price_per_hour", default=None, type=click.FloatRange(min=0), help="USD per GPU-hour.")
-@click.option("--bf16", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
-              help="bf16 for training and evaluation (auto: where the CPU or GPU computes bf16 natively; on a CPU the frozen weights are held in bf16).")
+@bf16_option("Training and evaluation")
 @click.option("--budget", callback=duration, default=None, help="Stop after this long, inside a size if need be (e.g. 300s).")
 @click.option("--artifacts", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where to save adapters (default: advisor's cache directory).")

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from advisor.commands.options import db_option, duration, int_list, run_probe_command, target_options, target_spec
-from advisor.probes.precision import BF16_HELP
+from advisor.commands.options import bf16_option, db_option, duration, int_list, run_probe_command, target_options, target_spec
 
 
 @click.command("rag")
@@ -35,8 +34,7 @@ from advisor.probes.precision import BF16_HELP
 @click.option("--model", default="smollm2-135m", show_default=True, help="Causal LM for open-book vs closed-book.")
 @click.option("--max-questions", default=10, show_default=True, type=click.IntRange(min=1),
               help="Questions used for open-book vs closed-book (generation is slow on CPU).")
-@click.option("--bf16", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
-              help="The open-book check on a local model: " + BF16_HELP + ".")
+@bf16_option("The open-book check on a local model")
 @click.option("--allow-download", is_flag=True, help="Allow fetching models from the Hugging Face hub.")
 @click.option("--budget", callback=duration, default=None, help="Stop after this long (e.g. 10m); keeps what finished.")
 @click.option("--force", is_flag=True, help="Re-run even if an identical run is stored.")
