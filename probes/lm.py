@@ -181,7 +181,7 @@ class LocalModel(LanguageModel):
         return scores
 
     def generate(self, prompts: Sequence[str], max_new_tokens: int, *, stop: Sequence[str] = (),
-                 batch_size: int = 8) -> list[str]:
+                 batch_size: int = 32) -> list[str]:
         from advisor.probes.scoring import generate_greedy
 
         started = time.monotonic()

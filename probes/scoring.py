@@ -23,9 +23,16 @@ would score it after no token at all). Contexts longer than the model's window a
 Speed: every context of one (k, seed) shares the instruction + demonstrations. The longest
 common *token* prefix of all contexts is run once; its KV cache is copied to each batch of
 contexts, which run only their own tokens (left-padded, explicit position ids, padding masked
-out), and multi-token continuations then run on that cache. Contexts are sorted by length so
-batches carry little padding. Masked positions get zero attention weight, so the result equals
-a full-prompt computation up to float rounding (``naive_score_choices`` is the reference).
+out). In the same forward pass each context's row carries its multi-token continuations one
+after the other (all but their last token), under a tree-shaped attention mask: a continuation
+sees the prefix, its context and its own earlier tokens, and takes the positions that follow
+the context. (Branching the cache per continuation instead, a second pass on a copy of the
+whole cache for each, cost more than the contexts themselves on six labels.) Contexts are
+sorted by length so batches carry little padding. Masked positions get zero attention weight,
+so the result equals a full-prompt computation up to float rounding (``naive_score_choices``
+is the reference). A model with a sliding window shorter than the
+longest prompt is scored by that reference instead: the prefix cache would keep only the
+window, and a custom mask would replace the model's own.
 """
 
 from __future__ import annotations
@@ -119,23 +126,6 @@ def shared_prefix_len(sequences: Sequence[Sequence[int]]) -> int:
 
 
 # -- the model step -------------------------------------------------------------------------
-def _extend(model: Any, cache: Any, past_mask: Any, rows: Sequence[Sequence[int]], starts: Sequence[int],
-            keep: int, pad_id: int) -> tuple[Any, Any, Any]:
-    """Run left-padded ``rows`` on top of ``cache``; return log-probs of the last ``keep`` positions,
-    the grown cache and the full attention mask. Row r's tokens get positions ``starts[r]...``."""
-    import torch
-
-    ids, mask = _left_pad(rows, pad_id)
-    width = ids.shape[1]
-    lens = torch.tensor([len(r) for r in rows])
-    pos = (torch.tensor(starts)[:, None] + torch.arange(width)[None, :] - (width - lens)[:, None]).clamp(min=0)
-    attn = torch.cat([past_mask, mask], dim=1)
-    device = model.device
-    out = model(input_ids=ids.to(device), attention_mask=attn.to(device), position_ids=pos.to(device),
-                past_key_values=cache, use_cache=True, logits_to_keep=keep)
-    return out.logits[:, -keep:, :].float().log_softmax(-1).cpu(), out.past_key_values, attn
-
-
 def _prefix_cache(model: Any, prefix: Sequence[int]) -> Any:
     import torch
 
@@ -168,6 +158,12 @@ def score_choices(loaded: Any, contexts: Sequence[str], choices: Sequence[Sequen
     import torch
 
     ctx_ids, cont_ids = _encode_all(loaded.tokenizer, contexts, choices)
+    window = getattr(loaded.model.config.get_text_config(), "sliding_window", None)
+    if window and max(len(c) + max(map(len, x)) for c, x in zip(ctx_ids, cont_ids)) >= window:
+        # a sliding window shorter than the prompts: the model's own masks and cache, one pass per continuation
+        if stats is not None:
+            _count_tokens(stats, ctx_ids, cont_ids, 0, cached=False)
+        return naive_score_choices(loaded, contexts, choices)
     plen = shared_prefix_len(ctx_ids)
     if stats is not None:
         _count_tokens(stats, ctx_ids, cont_ids, plen)
@@ -184,53 +180,97 @@ def score_choices(loaded: Any, contexts: Sequence[str], choices: Sequence[Sequen
     return results  # type: ignore[return-value]
 
 
-def _count_tokens(stats: dict, ctx_ids: list, cont_ids: list, plen: int) -> None:
+def _count_tokens(stats: dict, ctx_ids: list, cont_ids: list, plen: int, cached: bool = True) -> None:
     own = sum(len(c) - plen + sum(len(x) - 1 for x in conts) for c, conts in zip(ctx_ids, cont_ids))
     full = sum(len(c) + len(x) - 1 for c, conts in zip(ctx_ids, cont_ids) for x in conts)
-    stats["forward_tokens"] = stats.get("forward_tokens", 0) + plen + own
+    stats["forward_tokens"] = stats.get("forward_tokens", 0) + (plen + own if cached else full)
     stats["full_tokens"] = stats.get("full_tokens", 0) + full
 
 
 def _batches(order: list[int], ctx_ids: list, cont_ids: list, plen: int, batch_tokens: int) -> list[list[int]]:
-    """Consecutive groups of ``order`` whose padded KV size (incl. choice copies) fits ``batch_tokens``."""
+    """Consecutive groups of ``order`` whose KV size (prefix copies and continuation tails included) fits
+    ``batch_tokens``."""
     batches: list[list[int]] = []
     current: list[int] = []
+    widest = 0
     for i in order:
-        width = len(ctx_ids[i]) + max(len(c) for c in cont_ids[i])
-        rows = sum(len(cont_ids[j]) for j in current + [i])
-        widest = max([width] + [len(ctx_ids[j]) for j in current])
-        if current and (rows * widest > batch_tokens or len(current) >= MAX_BATCH_ROWS):
+        width = len(ctx_ids[i]) + sum(len(c) - 1 for c in cont_ids[i])
+        if current and ((len(current) + 1) * max(widest, width) > batch_tokens or len(current) >= MAX_BATCH_ROWS):
             batches.append(current)
-            current = []
+            current, widest = [], 0
         current.append(i)
+        widest = max(widest, width)
     return batches + ([current] if current else [])
+
+
+def _tree_rows(rows: list[list[int]], conts: list[list[list[int]]], plen: int, pad_id: int):
+    """One left-padded row per context: its own tokens, then every continuation but its last token, one after the
+    other. Returns ids, position ids, which key each query may see (prefix columns first) and, per row, where each
+    continuation's inputs start. A continuation's tokens see the prefix, the context and their own earlier tokens
+    only, and take the positions that follow the context, so each is scored as if it were alone."""
+    import torch
+
+    seqs, starts = [], []
+    for own, options in zip(rows, conts):
+        seq, where = list(own), []
+        for option in options:
+            where.append(len(seq))
+            seq.extend(option[:-1])
+        seqs.append(seq)
+        starts.append(where)
+    n_rows, width = len(seqs), max(len(s) for s in seqs)
+    ids = torch.full((n_rows, width), pad_id, dtype=torch.long)
+    pos = torch.zeros((n_rows, width), dtype=torch.long)
+    sees = torch.zeros((n_rows, width, plen + width), dtype=torch.bool)
+    sees[:, :, :plen] = True
+    for b, (seq, own, options, where) in enumerate(zip(seqs, rows, conts, starts)):
+        off, n = width - len(seq), len(own)
+        ids[b, off:] = torch.tensor(seq)
+        pos[b, off:off + n] = torch.arange(plen, plen + n)
+        block = plen + off
+        sees[b, off:off + n, block:block + n] = torch.ones(n, n, dtype=torch.bool).tril()
+        for option, start in zip(options, where):
+            m = len(option) - 1
+            if m:
+                s = off + start
+                pos[b, s:s + m] = torch.arange(plen + n, plen + n + m)
+                sees[b, s:s + m, block:block + n] = True
+                sees[b, s:s + m, plen + s:plen + s + m] = torch.ones(m, m, dtype=torch.bool).tril()
+        padding = torch.arange(off)
+        sees[b, padding, plen + padding] = True  # padding sees itself only (its output is not read)
+    return ids, pos, sees, [[width - len(seq) + w for w in where] for seq, where in zip(seqs, starts)]
 
 
 def _score_batch(loaded: Any, prefix: Any, plen: int, rows: list[list[int]],
                  conts: list[list[list[int]]]) -> list[list[ChoiceScore]]:
-    """Run the batch's own context tokens, then every multi-token continuation, on the prefix cache."""
+    """One forward pass on the prefix cache over each context's own tokens and its continuations (``_tree_rows``);
+    equal to scoring every (context, continuation) pair on its own, up to float rounding."""
     import torch
 
-    model, pad = loaded.model, loaded.tokenizer.pad_token_id
-    cache = _select(prefix, [0] * len(rows), copy_first=True)
-    past_mask = torch.ones((len(rows), plen), dtype=torch.long)
-    last, cache, mask = _extend(model, cache, past_mask, rows, [plen] * len(rows), 1, pad)
-    logps = [[[float(last[b, 0, c[0]])] for c in conts[b]] for b in range(len(rows))]
-    top = last[:, 0, :].argmax(-1)
-    greedy = [[int(top[b]) == c[0] for c in conts[b]] for b in range(len(rows))]
-    multi = [(b, j) for b in range(len(rows)) for j, c in enumerate(conts[b]) if len(c) > 1]
-    if multi:
-        cache = _select(cache, [b for b, _ in multi], copy_first=False)
-        tails = [conts[b][j][:-1] for b, j in multi]
-        starts = [plen + len(rows[b]) for b, _ in multi]
-        keep = max(len(t) for t in tails)
-        lp, _, _ = _extend(model, cache, mask[[b for b, _ in multi]], tails, starts, keep, pad)
-        for r, (b, j) in enumerate(multi):
-            target = conts[b][j][1:]
-            picked = lp[r, keep - len(target):, :].gather(1, torch.tensor(target)[:, None])
-            logps[b][j].extend(picked[:, 0].tolist())
-            greedy[b][j] = greedy[b][j] and lp[r, keep - len(target):, :].argmax(-1).tolist() == target
-    return [[ChoiceScore(sum(v), len(v), g) for v, g in zip(per_row, flags)] for per_row, flags in zip(logps, greedy)]
+    model = loaded.model
+    ids, pos, sees, starts = _tree_rows(rows, conts, plen, loaded.tokenizer.pad_token_id)
+    n_rows, width = ids.shape
+    dtype = model.get_input_embeddings().weight.dtype
+    mask = torch.zeros(sees.shape, dtype=dtype).masked_fill_(~sees, torch.finfo(dtype).min)[:, None]
+    cache = _select(prefix, [0] * n_rows, copy_first=True)
+    keep = max(1 + sum(len(c) - 1 for c in options) for options in conts)
+    device = model.device
+    out = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=pos.to(device),
+                past_key_values=cache, use_cache=True, logits_to_keep=keep)
+    lp = out.logits[:, -keep:, :].float().log_softmax(-1).cpu()
+    first = width - keep  # row position of lp[:, 0]
+    scores = []
+    for b, options in enumerate(conts):
+        last = width - 1 - sum(len(c) - 1 for c in options) - first  # the context's last token, in lp
+        row = []
+        for option, start in zip(options, starts[b]):
+            at = [last] + list(range(start - first, start - first + len(option) - 1))
+            picked = lp[b, at, :]
+            target = torch.tensor(option)
+            row.append(ChoiceScore(float(picked.gather(1, target[:, None]).sum()), len(option),
+                                   picked.argmax(-1).tolist() == option))
+        scores.append(row)
+    return scores
 
 
 # -- naive reference --------------------------------------------------------------------------
@@ -253,21 +293,31 @@ def naive_score_choices(loaded: Any, contexts: Sequence[str], choices: Sequence[
 
 
 # -- greedy generation -----------------------------------------------------------------------
-def generate_greedy(loaded: Any, prompts: Sequence[str], max_new_tokens: int, *, batch_size: int = 8,
+def generate_greedy(loaded: Any, prompts: Sequence[str], max_new_tokens: int, *, batch_size: int = 32,
                     stop: Sequence[str] = ()) -> list[str]:
-    """Greedy continuations of ``prompts`` (tokenized as lm-eval's ``tok_batch_encode``), cut at ``stop``."""
+    """Greedy continuations of ``prompts`` (tokenized as lm-eval's ``tok_batch_encode``), cut at ``stop``.
+
+    Prompts run in batches of similar length (left-padded), answers come back in the prompts' order. A row
+    stops generating once it has produced a stop string (transformers' ``StopStringCriteria``, which also finds
+    one inside or across tokens), and a batch once all its rows have: what precedes the first stop string is
+    the same as when generating ``max_new_tokens`` and cutting afterwards."""
     import torch
 
-    tok, outputs = loaded.tokenizer, []
+    tok = loaded.tokenizer
+    encoded = [_prompt_ids(tok, p) for p in prompts]
+    order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
+    outputs: list[str] = [""] * len(prompts)
+    stop_strings = {"stop_strings": [s for s in stop if s], "tokenizer": tok} if any(stop) else {}
     with torch.inference_mode():
-        for start in range(0, len(prompts), batch_size):
-            chunk = [_prompt_ids(tok, p) for p in prompts[start:start + batch_size]]
-            ids, mask = _left_pad(chunk, tok.pad_token_id)
+        for start in range(0, len(order), batch_size):
+            batch = order[start:start + batch_size]
+            ids, mask = _left_pad([encoded[i] for i in batch], tok.pad_token_id)
             gen = loaded.model.generate(input_ids=ids.to(loaded.model.device), attention_mask=mask.to(loaded.model.device),
                                         do_sample=False, max_new_tokens=max_new_tokens,
-                                        pad_token_id=tok.pad_token_id)
+                                        pad_token_id=tok.pad_token_id, **stop_strings)
             texts = tok.batch_decode(gen[:, ids.shape[1]:].cpu(), skip_special_tokens=True)
-            outputs.extend(_cut(t, stop) for t in texts)
+            for i, text in zip(batch, texts):
+                outputs[i] = _cut(text, stop)
     return outputs
 
 

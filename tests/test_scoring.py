@@ -86,8 +86,9 @@ def test_per_context_choices_and_order_are_kept(loaded):
 
 
 def test_greedy_generation_matches_a_manual_argmax_loop(loaded):
-    prompts = ["Input: my invoice is wrong\nLabel:", "Question: positive or negative?\nAnswer:"]
-    out = generate_greedy(loaded, prompts, max_new_tokens=4)
+    """Batched by length (longest first here, so the batches reorder them), answers in the prompts' order."""
+    prompts = ["Question: positive or negative?\nAnswer:", "Input: my invoice is wrong\nLabel:", "ok"]
+    out = generate_greedy(loaded, prompts, max_new_tokens=4, batch_size=2)
     tok = loaded.tokenizer
     for prompt, text in zip(prompts, out):
         ids = encode(tok, prompt)
@@ -99,6 +100,21 @@ def test_greedy_generation_matches_a_manual_argmax_loop(loaded):
                     break
                 new.append(nxt)
         assert text == tok.decode(new, skip_special_tokens=True)
+
+
+def test_generation_stops_at_a_stop_string_with_the_same_text_before_it(loaded):
+    prompt = ["Input: my invoice is wrong\nLabel:"]
+    full = generate_greedy(loaded, prompt, max_new_tokens=16)[0]
+    # a random model emits partial UTF-8 too; stop at the first whole ASCII character after the start
+    stop = next(c for c in full[2:] if c.isascii())
+    calls = []
+    handle = loaded.model.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        cut = generate_greedy(loaded, prompt, max_new_tokens=16, stop=[stop])[0]
+    finally:
+        handle.remove()
+    assert cut == full[:full.index(stop)]
+    assert len(calls) < 16  # it stopped generating, not only cut afterwards
 
 
 def test_chat_template_wraps_the_prompt_and_drops_the_target_delimiter(tiny_lm_path):
@@ -171,3 +187,49 @@ def test_greedy_flags_match_a_manual_argmax_check(loaded):
             assert c.greedy is want and n.greedy is want
             flags.append(want)
     assert True in flags and False in flags
+
+
+def _forward_calls(loaded, contexts, choices) -> tuple[list[list], int]:
+    calls = []
+    handle = loaded.model.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        return score_choices(loaded, contexts, choices, batch_tokens=1 << 20), len(calls)
+    finally:
+        handle.remove()
+
+
+@pytest.fixture(scope="module")
+def windowed(tmp_path_factory):
+    """A tiny Mistral-style model whose sliding window (8 tokens) is shorter than the prompts."""
+    from transformers import MistralConfig, MistralForCausalLM
+
+    from tiny import build_tiny_tokenizer
+
+    tok = build_tiny_tokenizer()
+    eos = tok.convert_tokens_to_ids("<|im_end|>")
+    torch.manual_seed(0)
+    model = MistralForCausalLM(MistralConfig(
+        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, initializer_range=0.2, sliding_window=8, eos_token_id=eos, pad_token_id=eos))
+    path = tmp_path_factory.mktemp("tiny-mistral")
+    model.save_pretrained(str(path))
+    tok.save_pretrained(str(path))
+    return load_causal_lm(ModelSpec(name=str(path), device="cpu"))
+
+
+def test_multi_token_labels_run_in_the_contexts_pass_unless_a_sliding_window_is_shorter(loaded, windowed,
+                                                                                        monkeypatch):
+    """Continuations ride in the contexts' forward pass under a tree mask (prefix + that pass); a model whose
+    sliding window is shorter than the prompts is scored one full pass per continuation with its own masks.
+    Each equals the naive full-prompt scores."""
+    builder = PromptBuilder(default_template("classification"), LABELS, LocalModel(loaded))
+    contexts = [builder.context(DEMOS[:2], t) for t in TEXTS]
+    choices = [[builder.continuation(lab) for lab in LABELS]] * len(contexts)
+    for model, window, calls in ((loaded, None, 2), (windowed, 4096, 2), (windowed, 8, len(contexts) * len(LABELS))):
+        if window:
+            monkeypatch.setattr(model.model.config, "sliding_window", window)
+        got, n_calls = _forward_calls(model, contexts, choices)
+        naive = naive_score_choices(model, contexts, choices)
+        assert n_calls == calls
+        assert max(abs(a.logprob - b.logprob) for ra, rb in zip(got, naive) for a, b in zip(ra, rb)) < 1e-4
+        assert [[a.greedy for a in r] for r in got] == [[b.greedy for b in r] for r in naive]
