@@ -66,6 +66,33 @@ def few_shot_reference(run: Any) -> dict | None:
     return {**info, "label": few_shot_label(info["params"]), "run_id": run_id, "correct": correct}
 
 
+def few_shot_zero_shot(run: Any) -> dict | None:
+    """The stored few-shot run's k=0 predictions on this run's eval set (``run_id``, ``predictions`` in eval
+    order, the ``seconds`` that scoring took), when they are the measurement the LoRA probe's zero-shot baseline
+    would repeat: the same local model, data, eval examples, prompt template, chat formatting and precision,
+    labels scored by log-likelihood. ``None`` otherwise (the baseline then runs)."""
+    run_id, store = run.config.few_shot_run_id, run.ctx.store
+    if run_id is None or store is None or run.config.method != "lora":
+        return None
+    data = store.load_probe_result(run_id)
+    if data is None or data.get("probe") != "few-shot" or data.get("status") not in ("done", "partial"):
+        return None
+    s = data.get("summary") or {}
+    same = (s.get("model_role") == "proxy" and s.get("model_source") == run.lm.source
+            and s.get("by_generation") is False and s.get("chat_template") == run.builder.chat
+            and s.get("bf16") == run.bf16 and s.get("template") == run.template.model_dump()
+            and s.get("dataset_fingerprint") == run.ds.fingerprint)
+    if not same:
+        return None
+    predicted = {e["example_id"]: e.get("prediction") for e in data.get("examples", [])
+                 if (e.get("params") or {}).get("k") == 0}
+    wanted = [e.id for e in run.split.eval]
+    if set(predicted) != set(wanted) or any(predicted[i] not in run.ds.labels for i in wanted):
+        return None
+    seconds = next((row.get("wall_seconds") for row in s.get("per_k", []) if row.get("k") == 0), None)
+    return {"run_id": run_id, "predictions": [predicted[i] for i in wanted], "seconds": seconds or 0.0}
+
+
 # -- learning curve -------------------------------------------------------------------------
 def curve_summary(points: list[dict], n_eval: int, available: int | None, few_best: float | None, seed: int) -> dict:
     """Fit, band on a grid, projection at ``available`` and crossover with ``few_best``."""

@@ -192,14 +192,27 @@ class LoraRun:
         return language_model_loss(model, self.general_ids, window=256, device=self.loaded.device, bf16=False)
 
     def _baseline(self) -> None:
+        """Accuracy and general-text loss without an adapter. In an assessment the few-shot probe has already
+        scored the same prompts on the same model at k=0 (``few_shot_zero_shot``): its predictions are used."""
+        from advisor.probes.lora_report import few_shot_zero_shot
         from advisor.probes.precision import grad_flags_on
 
         started = time.monotonic()
+        reused = few_shot_zero_shot(self)
         with grad_flags_on(self.loaded.model):
-            pred, correct = self._evaluate(self.loaded.model)
+            if reused is None:
+                pred, correct = self._evaluate(self.loaded.model)
+            else:
+                pred = reused["predictions"]
+                correct = [p == e.label for p, e in zip(pred, self.split.eval)]
+                self.result.notes.append(f"zero-shot accuracy: the k=0 predictions of few-shot run "
+                                         f"#{reused['run_id']} (the same model, prompts, eval examples and precision)")
             general = self._general_loss(self.loaded.model)
+        # what evaluating the model takes (the budget a first size needs counts it): scoring done there included
         self.zero_shot = {"accuracy": sum(correct) / len(correct), "general_loss": general,
-                          "eval_seconds": time.monotonic() - started}
+                          "eval_seconds": time.monotonic() - started + (reused or {}).get("seconds", 0.0)}
+        if reused is not None:
+            self.zero_shot["from_few_shot_run"] = reused["run_id"]
         self.correct[0] = correct
         self._store_examples(0, pred)
 

@@ -538,3 +538,34 @@ def test_the_learning_curve_chart_marks_the_crossover_with_the_few_shot_line(cro
     labels = ax.get_legend_handles_labels()[1]
     plt.close(fig)
     assert labels == ([expected] if expected else [])
+
+
+@pytest.mark.parametrize("same_template", [True, False])
+def test_the_zero_shot_baseline_reuses_the_few_shot_runs_k0_predictions_only_when_it_is_the_same_measurement(
+        tickets, tiny_lm_path, tmp_path, monkeypatch, same_template):
+    """In an assessment the few-shot probe scored the same prompts on the same model at k=0: the LoRA probe
+    takes those predictions instead of scoring again; with another prompt template it scores its own."""
+    from advisor.probes.few_shot import FewShotConfig
+    from advisor.probes.lora_run import LoraRun
+
+    data, template = tickets
+    evaluations = []
+    original = LoraRun._evaluate
+    monkeypatch.setattr(LoraRun, "_evaluate", lambda self, model: evaluations.append(1) or original(self, model))
+    with Store(tmp_path / "db.duckdb") as store:
+        few = run_probe("few-shot", FewShotConfig(data=data, template=template if same_template else None,
+                                                  model=ModelSpec(name=str(tiny_lm_path)), k=[0], eval_size=40),
+                        store)
+        result = run_probe("lora", config(tickets, tiny_lm_path, few_shot_run_id=few.run_id, sizes=[8], epochs=2),
+                           store, artifacts_dir=tmp_path / "art")
+        stored = store.load_probe_result(store.find_completed_run("lora", result.fingerprint))
+    zero = result.summary["zero_shot"]
+    lora_k0 = {e["example_id"]: e["prediction"] for e in stored["examples"] if e["params"]["method"] == "none"}
+    few_k0 = {e.example_id: e.prediction for e in few.examples if e.params["k"] == 0}
+    assert len(lora_k0) == len(few_k0) == 40
+    if same_template:
+        assert zero.get("from_few_shot_run") == few.run_id and len(evaluations) == 1  # the adapter's only
+        assert lora_k0 == few_k0 and zero["accuracy"] == few.evidence["zero_shot_accuracy"]
+        assert any(f"few-shot run #{few.run_id}" in n for n in result.notes)
+    else:
+        assert "from_few_shot_run" not in zero and len(evaluations) == 2
