@@ -250,8 +250,10 @@ def _score_batch(loaded: Any, prefix: Any, plen: int, rows: list[list[int]],
     model = loaded.model
     ids, pos, sees, starts = _tree_rows(rows, conts, plen, loaded.tokenizer.pad_token_id)
     n_rows, width = ids.shape
-    dtype = model.get_input_embeddings().weight.dtype
-    mask = torch.zeros(sees.shape, dtype=dtype).masked_fill_(~sees, torch.finfo(dtype).min)[:, None]
+    mask = sees[:, None]  # what SDPA takes; eager attention adds the mask to its scores
+    if getattr(model.config, "_attn_implementation", None) == "eager":
+        dtype = model.get_input_embeddings().weight.dtype
+        mask = torch.zeros(mask.shape, dtype=dtype).masked_fill_(~mask, torch.finfo(dtype).min)
     cache = _select(prefix, [0] * n_rows, copy_first=True)
     keep = max(1 + sum(len(c) - 1 for c in options) for options in conts)
     device = model.device

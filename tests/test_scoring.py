@@ -66,6 +66,18 @@ def test_prefix_cache_scores_equal_naive_full_prompt(loaded, k):
     assert len({round(s.logprob, 3) for s in cached[0]}) == 3  # the model discriminates; the test can fail
 
 
+def test_the_tree_mask_works_with_eager_attention_too(loaded, monkeypatch):
+    """SDPA takes the boolean tree mask, eager attention an additive one: both give the naive scores."""
+    builder = PromptBuilder(default_template("classification"), LABELS, LocalModel(loaded))
+    contexts = [builder.context(DEMOS[:2], t) for t in TEXTS]
+    choices = [[builder.continuation(lab) for lab in LABELS]] * len(contexts)
+    naive = naive_score_choices(loaded, contexts, choices)
+    for implementation in ("sdpa", "eager"):
+        monkeypatch.setattr(loaded.model.config, "_attn_implementation", implementation)
+        got = score_choices(loaded, contexts, choices)
+        assert max(abs(a.logprob - b.logprob) for ra, rb in zip(got, naive) for a, b in zip(ra, rb)) < 1e-4
+
+
 def test_small_batches_give_the_same_scores_as_one_batch(loaded):
     builder = PromptBuilder(default_template("classification"), LABELS, LocalModel(loaded))
     contexts = [builder.context(DEMOS[:2], t) for t in TEXTS * 3]
