@@ -18,14 +18,15 @@ from advisor.probes.stats import mcnemar_exact, sample_size_two_proportions, wil
 ALPHA = 0.05
 
 
-def publish(run: Any) -> None:
-    """Rebuild ``run.result`` (metrics, summary, evidence, headline) from the finished sizes."""
+def publish(run: Any, band: bool = True) -> None:
+    """Rebuild ``run.result`` (metrics, summary, evidence, headline) from the finished sizes; ``band=False``
+    leaves out the bootstrap band (a second or two of refits, for a result the next size replaces)."""
     result, c = run.result, run.config
     if not hasattr(run, "few_shot"):
         run.few_shot = few_shot_reference(run)
     best = max(run.points, key=lambda p: (p["accuracy"], -p["examples"])) if run.points else None
     few_best = c.few_shot_best if c.few_shot_best is not None else (run.few_shot or {}).get("accuracy")
-    curve = curve_summary(run.points, len(run.split.eval), c.available_examples, few_best, c.seed)
+    curve = curve_summary(run.points, len(run.split.eval), c.available_examples, few_best, c.seed, band)
     comparison = compare(run, best, few_best)
     cost = cost_summary(run, best)
     forgetting = None if best is None else {"before": run.zero_shot["general_loss"], "after": best["general_loss"],
@@ -94,8 +95,9 @@ def few_shot_zero_shot(run: Any) -> dict | None:
 
 
 # -- learning curve -------------------------------------------------------------------------
-def curve_summary(points: list[dict], n_eval: int, available: int | None, few_best: float | None, seed: int) -> dict:
-    """Fit, band on a grid, projection at ``available`` and crossover with ``few_best``."""
+def curve_summary(points: list[dict], n_eval: int, available: int | None, few_best: float | None, seed: int,
+                  with_band: bool = True) -> dict:
+    """Fit, band on a grid (``with_band``), projection at ``available`` and crossover with ``few_best``."""
     sizes = [p["examples"] for p in points]
     accs = [p["accuracy"] for p in points]
     fit = fit_curve(sizes, accs, n_eval) if points else None
@@ -108,7 +110,7 @@ def curve_summary(points: list[dict], n_eval: int, available: int | None, few_be
     right = max([max(sizes), available or 0] + [(out["crossover"] or {}).get("examples") or 0])
     grid = np.unique(np.geomspace(min(sizes), max(right, max(sizes)), 40).round())
     targets = np.append(grid, available or grid[-1])
-    band = prediction_band(sizes, accs, n_eval, targets, seed=seed)
+    band = prediction_band(sizes, accs, n_eval, targets, seed=seed) if with_band else None
     fitted = fit.predict(targets)
     out["band"] = {"x": grid.tolist(), "fit": fitted[:-1].tolist(),
                    "low": band[0][:-1].tolist() if band else None, "high": band[1][:-1].tolist() if band else None}

@@ -62,19 +62,23 @@ class LoraRun:
             share = max(self.scored, 1) / len(self.split.eval)
             self.result.summary["budget_needed"] = (time.monotonic() - self.started) / share * 2
             return self.result
-        self._publish()
-        for n, size in enumerate(self.sizes):
-            reason = self._stop_reason(size)
-            if reason:
-                self.result.status = "partial"
-                self.result.notes.append(f"stopped by the time budget after {n} of {len(self.sizes)} sizes ({reason})")
-                break
-            if not self._trial(size):
-                self.result.status = "partial"
-                self.result.notes.append(
-                    f"stopped by the time budget inside the {size}-example size after {self.cut['steps']} of "
-                    f"{self.cut['planned']} training steps; that adapter was not evaluated")
-                break
+        self._publish(band=False)
+        try:
+            for n, size in enumerate(self.sizes):
+                reason = self._stop_reason(size)
+                if reason:
+                    self.result.status = "partial"
+                    self.result.notes.append(
+                        f"stopped by the time budget after {n} of {len(self.sizes)} sizes ({reason})")
+                    break
+                if not self._trial(size):
+                    self.result.status = "partial"
+                    self.result.notes.append(
+                        f"stopped by the time budget inside the {size}-example size after {self.cut['steps']} of "
+                        f"{self.cut['planned']} training steps; that adapter was not evaluated")
+                    break
+                self._publish(band=False)  # what a cut run keeps; the band is computed once, at the end
+        finally:
             self._publish()
         if getattr(self, "kept", None) is not None:
             self.kept.detach()
@@ -288,10 +292,10 @@ class LoraRun:
             self.kept = KeptAdapter(self.loaded, self.config)
         return self.kept
 
-    def _publish(self) -> None:
+    def _publish(self, band: bool = True) -> None:
         from advisor.probes.lora_report import publish
 
-        publish(self)
+        publish(self, band)
 
 
 class AttachedAdapter:

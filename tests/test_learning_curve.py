@@ -67,3 +67,12 @@ def test_crossover_does_not_contradict_measured_points():
 def test_crossover_without_fit_uses_measured_points():
     assert crossover(None, [16, 32], [0.5, 0.7], 0.6) == {"examples": 32, "within_reach": True, "how": "measured"}
     assert crossover(None, [16, 32], [0.5, 0.55], 0.6)["examples"] is None
+
+
+def test_the_analytic_jacobian_is_the_derivative_of_the_curve():
+    from advisor.probes.learning_curve import power_law_jacobian
+
+    n, params, h = np.array([8.0, 64.0, 1000.0]), np.array([0.8, 1.3, 0.45]), 1e-6
+    numeric = np.column_stack([(power_law(n, *(params + h * e)) - power_law(n, *(params - h * e))) / (2 * h)
+                               for e in np.eye(3)])
+    assert np.allclose(power_law_jacobian(n, *params), numeric, rtol=1e-6, atol=1e-9)

@@ -569,3 +569,29 @@ def test_the_zero_shot_baseline_reuses_the_few_shot_runs_k0_predictions_only_whe
         assert any(f"few-shot run #{few.run_id}" in n for n in result.notes)
     else:
         assert "from_few_shot_run" not in zero and len(evaluations) == 2
+
+
+def test_a_run_cut_after_three_sizes_keeps_the_fitted_curve_with_its_band(tickets, tiny_lm_path, tmp_path,
+                                                                          monkeypatch):
+    """Sizes in between publish without the bootstrap band; the end of the run, here a Ctrl-C inside the fourth
+    size, publishes with it: the stored (interrupted) run has the fit, the band and the projection's interval."""
+    import advisor.probes.training as training
+
+    real_train, calls = training.train, []
+
+    def train(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(training, "train", train)
+    with Store(tmp_path / "db.duckdb") as store:
+        with pytest.raises(KeyboardInterrupt):
+            run_probe("lora", config(tickets, tiny_lm_path, sizes=[8, 16, 24, 48], epochs=2), store,
+                      artifacts_dir=tmp_path / "art")
+        row = store.con.execute("SELECT id, status FROM probe_runs WHERE probe = 'lora'").fetchone()
+        stored = store.load_probe_result(row[0])
+    s = stored["summary"]
+    assert row[1] == "interrupted" and [p["examples"] for p in s["points"]] == [8, 16, 24]
+    assert s["fit"] is not None and s["band"]["low"] is not None and s["projection"]["low"] is not None
