@@ -567,8 +567,10 @@ def test_the_zero_shot_baseline_reuses_the_few_shot_runs_k0_predictions_only_whe
         assert zero.get("from_few_shot_run") == few.run_id and len(evaluations) == 1  # the adapter's only
         assert lora_k0 == few_k0 and zero["accuracy"] == few.evidence["zero_shot_accuracy"]
         assert any(f"few-shot run #{few.run_id}" in n for n in result.notes)
+        assert f"the k=0 measurement of few-shot run #{few.run_id}" in _render_text(result)
     else:
         assert "from_few_shot_run" not in zero and len(evaluations) == 2
+        assert "k=0 measurement" not in _render_text(result)
 
 
 def test_a_run_cut_after_three_sizes_keeps_the_fitted_curve_with_its_band(tickets, tiny_lm_path, tmp_path,
