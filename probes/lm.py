@@ -176,7 +176,7 @@ class LocalModel(LanguageModel):
             scores = score_choices(self.loaded, contexts, choices, batch_tokens=batch_tokens, progress=progress,
                                    stats=stats)
         else:  # one full pass per (context, continuation)
-            scores = naive_score_choices(self.loaded, contexts, choices)
+            scores = naive_score_choices(self.loaded, contexts, choices, progress)
         self.usage.record(stats.get("forward_tokens", 0) - before, 0, time.monotonic() - started, len(contexts))
         return scores
 

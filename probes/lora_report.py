@@ -55,7 +55,7 @@ def few_shot_reference(run: Any) -> dict | None:
     if store is None:
         run.result.notes.append(f"few-shot run #{run_id} not read: no database open; no paired test")
         return None
-    data = store.load_probe_result(run_id)
+    data = stored_few_shot(run)
     if data is None or data.get("probe") != "few-shot":
         raise InputError(f"--few-shot-run {run_id}: no stored few-shot run with that id in {store.path}; "
                          "`advisor history` lists runs (or leave the option out).")
@@ -67,6 +67,15 @@ def few_shot_reference(run: Any) -> dict | None:
     return {**info, "label": few_shot_label(info["params"]), "run_id": run_id, "correct": correct}
 
 
+def stored_few_shot(run: Any) -> dict | None:
+    """The stored run ``few_shot_run_id`` names (``None`` without one or without a database), read once per
+    LoRA run: its k=0 predictions serve the zero-shot baseline, its best k the paired test."""
+    if not hasattr(run, "few_shot_stored"):
+        run_id, store = run.config.few_shot_run_id, run.ctx.store
+        run.few_shot_stored = None if run_id is None or store is None else store.load_probe_result(run_id)
+    return run.few_shot_stored
+
+
 def few_shot_zero_shot(run: Any) -> dict | None:
     """The stored few-shot run's k=0 predictions on this run's eval set (``run_id``, ``predictions`` in eval
     order, the ``seconds`` that scoring took), when they are the measurement the LoRA probe's zero-shot baseline
@@ -75,7 +84,7 @@ def few_shot_zero_shot(run: Any) -> dict | None:
     run_id, store = run.config.few_shot_run_id, run.ctx.store
     if run_id is None or store is None or run.config.method != "lora":
         return None
-    data = store.load_probe_result(run_id)
+    data = stored_few_shot(run)
     if data is None or data.get("probe") != "few-shot" or data.get("status") not in ("done", "partial"):
         return None
     s = data.get("summary") or {}

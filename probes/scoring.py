@@ -30,9 +30,9 @@ the context. (Branching the cache per continuation instead, a second pass on a c
 whole cache for each, cost more than the contexts themselves on six labels.) Contexts are
 sorted by length so batches carry little padding. Masked positions get zero attention weight,
 so the result equals a full-prompt computation up to float rounding (``naive_score_choices``
-is the reference). A model with a sliding window shorter than the
-longest prompt is scored by that reference instead: the prefix cache would keep only the
-window, and a custom mask would replace the model's own.
+is the reference). A model with a sliding window shorter than the longest prompt is scored by
+that reference instead: the prefix cache would keep only the window, and a custom mask would
+replace the model's own.
 """
 
 from __future__ import annotations
@@ -163,7 +163,7 @@ def score_choices(loaded: Any, contexts: Sequence[str], choices: Sequence[Sequen
         # a sliding window shorter than the prompts: the model's own masks and cache, one pass per continuation
         if stats is not None:
             _count_tokens(stats, ctx_ids, cont_ids, 0, cached=False)
-        return naive_score_choices(loaded, contexts, choices)
+        return _naive(loaded, ctx_ids, cont_ids, progress)
     plen = shared_prefix_len(ctx_ids)
     if stats is not None:
         _count_tokens(stats, ctx_ids, cont_ids, plen)
@@ -276,11 +276,17 @@ def _score_batch(loaded: Any, prefix: Any, plen: int, rows: list[list[int]],
 
 
 # -- naive reference --------------------------------------------------------------------------
-def naive_score_choices(loaded: Any, contexts: Sequence[str], choices: Sequence[Sequence[str]]) -> list[list[ChoiceScore]]:
-    """The reference: one full forward pass per (context, continuation), no cache, no padding."""
+def naive_score_choices(loaded: Any, contexts: Sequence[str], choices: Sequence[Sequence[str]],
+                        progress: Callable[[int, int], None] | None = None) -> list[list[ChoiceScore]]:
+    """The reference: one full forward pass per (context, continuation), no cache, no padding; ``progress`` is
+    told after each context (where a probe checks its budget)."""
+    return _naive(loaded, *_encode_all(loaded.tokenizer, contexts, choices), progress)
+
+
+def _naive(loaded: Any, ctx_ids: list, cont_ids: list,
+           progress: Callable[[int, int], None] | None) -> list[list[ChoiceScore]]:
     import torch
 
-    ctx_ids, cont_ids = _encode_all(loaded.tokenizer, contexts, choices)
     out: list[list[ChoiceScore]] = []
     with torch.inference_mode():
         for ctx, conts in zip(ctx_ids, cont_ids):
@@ -291,6 +297,8 @@ def naive_score_choices(loaded: Any, contexts: Sequence[str], choices: Sequence[
                 row.append(ChoiceScore(float(logits.gather(1, torch.tensor(cont)[:, None]).sum()), len(cont),
                                        logits.argmax(-1).tolist() == cont))
             out.append(row)
+            if progress:
+                progress(len(out), len(ctx_ids))
     return out
 
 

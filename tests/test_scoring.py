@@ -202,12 +202,15 @@ def test_greedy_flags_match_a_manual_argmax_check(loaded):
 
 
 def _forward_calls(loaded, contexts, choices) -> tuple[list[list], int]:
-    calls = []
+    calls, told = [], []
     handle = loaded.model.register_forward_hook(lambda *_: calls.append(1))
     try:
-        return score_choices(loaded, contexts, choices, batch_tokens=1 << 20), len(calls)
+        scores = score_choices(loaded, contexts, choices, batch_tokens=1 << 20,
+                               progress=lambda done, total: told.append((done, total)))
     finally:
         handle.remove()
+    assert told and told[-1] == (len(contexts), len(contexts))  # progress (and a probe's budget check) either way
+    return scores, len(calls)
 
 
 @pytest.fixture(scope="module")
