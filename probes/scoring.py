@@ -131,8 +131,10 @@ def _prefix_cache(model: Any, prefix: Sequence[int]) -> Any:
 
     if not prefix:
         return None
+    from advisor.probes.kv_cache import returned_cache
+
     out = model(input_ids=torch.tensor([list(prefix)], device=model.device), use_cache=True, logits_to_keep=1)
-    return out.past_key_values
+    return returned_cache(out)
 
 
 def _select(cache: Any, rows: Sequence[int], copy_first: bool) -> Any:
@@ -247,6 +249,8 @@ def _score_batch(loaded: Any, prefix: Any, plen: int, rows: list[list[int]],
     equal to scoring every (context, continuation) pair on its own, up to float rounding."""
     import torch
 
+    from advisor.probes.kv_cache import with_cache
+
     model = loaded.model
     ids, pos, sees, starts = _tree_rows(rows, conts, plen, loaded.tokenizer.pad_token_id)
     n_rows, width = ids.shape
@@ -258,7 +262,7 @@ def _score_batch(loaded: Any, prefix: Any, plen: int, rows: list[list[int]],
     keep = max(1 + sum(len(c) - 1 for c in options) for options in conts)
     device = model.device
     out = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=pos.to(device),
-                past_key_values=cache, use_cache=True, logits_to_keep=keep)
+                **with_cache(model, cache), logits_to_keep=keep)
     lp = out.logits[:, -keep:, :].float().log_softmax(-1).cpu()
     first = width - keep  # row position of lp[:, 0]
     scores = []

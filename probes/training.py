@@ -146,6 +146,8 @@ def target_only_loss(model: Any, batch: dict[str, Any]) -> Any:
     and values), repeats its key/value cache along the batch and runs the rest of each row on top of it."""
     import torch
 
+    from advisor.probes.kv_cache import returned_cache, with_cache
+
     labels = batch["labels"]
     targets = int((labels != IGNORE).sum(dim=1).max())
     keep = targets + 1  # the logits at position t predict token t + 1
@@ -154,9 +156,9 @@ def target_only_loss(model: Any, batch: dict[str, Any]) -> Any:
         base = getattr(model, "get_base_model", lambda: model)()
         decoder = base.get_decoder() if hasattr(base, "get_decoder") else None  # no logits needed for the prefix
         run = decoder if decoder is not None else functools.partial(model, logits_to_keep=1)
-        cache = run(input_ids=batch["prefix_ids"], use_cache=True).past_key_values
+        cache = returned_cache(run(input_ids=batch["prefix_ids"], use_cache=True))
         cache.batch_repeat_interleave(labels.shape[0])
-        inputs.update(past_key_values=cache, use_cache=True)
+        inputs.update(with_cache(model, cache))
     logits = model(**inputs, logits_to_keep=keep).logits[:, :-1, :]
     wanted = labels[:, -targets:]
     return torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), wanted.reshape(-1),
