@@ -55,16 +55,26 @@ def few_shot_reference(run: Any) -> dict | None:
     if store is None:
         run.result.notes.append(f"few-shot run #{run_id} not read: no database open; no paired test")
         return None
-    data = stored_few_shot(run)
-    if data is None or data.get("probe") != "few-shot":
-        raise InputError(f"--few-shot-run {run_id}: no stored few-shot run with that id in {store.path}; "
-                         "`advisor history` lists runs (or leave the option out).")
+    data = check_few_shot_run(run)
     picked = best_few_shot(data.get("examples", []))
     if picked is None:
         run.result.notes.append(f"few-shot run #{run_id} has no per-example correctness; no paired test")
         return None
     info, correct = picked
     return {**info, "label": few_shot_label(info["params"]), "run_id": run_id, "correct": correct}
+
+
+def check_few_shot_run(run: Any) -> dict | None:
+    """The stored run ``--few-shot-run`` names, or an :class:`InputError` when no few-shot run has that id (checked
+    before the trial loads its model, trains or scores anything). ``None`` without the option or a database."""
+    run_id, store = run.config.few_shot_run_id, run.ctx.store
+    if run_id is None or store is None:
+        return None
+    data = stored_few_shot(run)
+    if data is None or data.get("probe") != "few-shot":
+        raise InputError(f"--few-shot-run {run_id}: no stored few-shot run with that id in {store.path}; "
+                         "`advisor history` lists runs (or leave the option out).")
+    return data
 
 
 def stored_few_shot(run: Any) -> dict | None:

@@ -100,10 +100,12 @@ class LoraRun:
     # -- setup -------------------------------------------------------------------------------
     def _prepare(self) -> None:
         from advisor.probes.lm import Capability, open_model
+        from advisor.probes.lora_report import check_few_shot_run
         from advisor.training_cost import gpu_class
 
         c = self.config
         gpu_class(c.gpu)  # an unknown --gpu fails before any training
+        check_few_shot_run(self)  # and so does a --few-shot-run that names no stored few-shot run
         self._load_data()
         self.lm = open_model(c.model)
         self.lm.require(Capability.TRAIN_ADAPTERS, "the LoRA trial")

@@ -147,6 +147,9 @@ CASES = [
     ("model-context-too-short", lambda t, m: ["probe", "few-shot", "--data", EXAMPLE / "tickets.jsonl", "-k", "8",
                                               "--seeds", "1", "--model", _short_context(t)], 2,
      ["--data", "the k=8 prompt for example", "tokens, more than", "reads (48)", "smaller -k"]),
+    ("lora-few-shot-run-missing", lambda t, m: ["probe", "lora", "--data", EXAMPLE / "tickets.jsonl", "--model", m,
+                                                "--sizes", "8", "--few-shot-run", "42"], 2,
+     ["--few-shot-run 42", "no stored few-shot run", "advisor history"]),
     ("target-url-alone", lambda t, m: ["probe", "few-shot", "--data", EXAMPLE / "tickets.jsonl", "--target-url",
                                        "http://127.0.0.1:9/v1"], 2, ["--target-url needs --target"]),
 ]
@@ -184,7 +187,7 @@ def test_bad_input_is_one_error_line_and_changes_nothing(case, populated, tmp_pa
     assert all(n in errors[0] for n in needles), errors[0]
     assert "Traceback" not in result.output and not isinstance(result.exception, (KeyError, TypeError, ValueError))
     after = rows(populated)
-    if case[0].startswith("model-"):  # found when the model loads inside the run: recorded as a failed run
+    if case[0].startswith(("model-", "lora-few-shot-run")):  # found inside the run: recorded as a failed run
         new = [r for r in after["probe_runs"] if r not in before["probe_runs"]]
         assert len(new) == 1 and "'failed'" in new[0]
         after["probe_runs"] = before["probe_runs"]
