@@ -41,6 +41,9 @@ class RagConfig(BaseModel):
     bootstrap_resamples: int = 2000
     seed: int = 0
     open_book: bool | None = None  # None: when the QA set has answers and the model is available
+    # without a target, the check runs on the local probe model; an assessment turns that off (its lift there is
+    # not evidence about the team's model and is not used, so the time goes to the probes whose evidence is)
+    open_book_on_proxy: bool = True
     model: str = "smollm2-135m"
     target: EndpointSpec | None = None  # open-book on the team's model instead of the local one
     max_questions: int = 10
@@ -130,6 +133,7 @@ def plan(answers: Any, inputs: AssessInputs) -> Plan:
         config["embedder_url"] = inputs.embedder_url
     config["embedder_backend"] = inputs.embedder_backend
     config["bf16"] = inputs.bf16
+    config["open_book_on_proxy"] = False  # with --target the check runs on the target; without, it is not run
     return Plan(config)
 
 

@@ -67,3 +67,18 @@ def test_the_bf16_choice_reaches_every_probe_that_runs_a_local_model(tmp_path):
         plans = {p.probe: p for p in plan(answers(has_corpus=True), Inputs(files=files, bf16=choice))}
         assert {name: plans[name].config["bf16"] for name in ("few-shot", "rag", "lora", "domain")} == \
             dict.fromkeys(("few-shot", "rag", "lora", "domain"), choice)
+
+
+def test_an_assessment_runs_the_open_book_check_on_the_target_only(tmp_path):
+    """Without --target the RAG probe of an assessment does not spend its time on the probe model's open-book
+    answers (not evidence about the team's model, not used); with one, the check runs there."""
+    from advisor.probes.endpoint import EndpointSpec
+    from advisor.probes.rag import RagConfig
+
+    files = {"corpus": tmp_path / "docs", "qa": tmp_path / "qa.jsonl"}
+    alone = {p.probe: p for p in plan(answers(has_corpus=True), Inputs(files=files))}["rag"].config
+    assert alone["target"] is None and alone["open_book_on_proxy"] is False
+    target = EndpointSpec(model="m", url="http://127.0.0.1:9/v1")
+    aimed = {p.probe: p for p in plan(answers(has_corpus=True), Inputs(files=files, target=target))}["rag"].config
+    assert aimed["target"] == target and RagConfig.model_validate(aimed).open_book is not False
+    assert RagConfig.model_validate({"corpus": tmp_path}).open_book_on_proxy  # `advisor probe rag` keeps it

@@ -382,3 +382,17 @@ def test_the_open_book_check_on_a_local_model_names_it_and_says_when_it_computed
         assert ob["model"] == str(tiny_base_lm_path)  # the name it was given
     loaded = load_causal_lm(ModelSpec(name=str(tiny_base_lm_path)))
     assert all(p.dtype == torch.float32 for p in loaded.model.parameters())
+
+
+def test_without_a_target_the_open_book_check_runs_on_the_probe_model_unless_turned_off(data, tiny_model,
+                                                                                        tiny_base_lm_path):
+    docs, qa = data
+    base = _config(docs, qa, tiny_model, chunk_sizes=[64]).model_copy(
+        update={"open_book": None, "model": str(tiny_base_lm_path), "max_new_tokens": 4})
+    on = run_probe("rag", base)
+    assert on.summary["open_book"]["role"] == "proxy" and on.summary["open_book"]["n"] == len(QUESTIONS)
+    off = run_probe("rag", base.model_copy(update={"open_book_on_proxy": False, "model": "no-such-model"}))
+    assert "open_book" not in off.summary and "open_book_lift" not in off.evidence
+    assert any(n.startswith("open-book check not run on the probe model") and "--target" in n for n in off.notes)
+    assert not any("open-book skipped" in n for n in off.notes)  # no model was even looked for
+    assert off.evidence["dense_hit_at_1"] == on.evidence["dense_hit_at_1"]  # retrieval measured all the same
