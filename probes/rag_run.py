@@ -316,8 +316,8 @@ def maybe_open_book(config: Any, inputs: Inputs, run: SizeRun, query_emb: np.nda
         return
     if config.target is None and not config.open_book_on_proxy and not config.open_book:
         result.notes.append("open-book check not run on the probe model: how much retrieved context helps depends "
-                            "on the model that reads it, so on the probe model it would not be used; --target runs "
-                            "it on your model (`advisor probe rag` alone runs it on the probe model too)")
+                            "on the model that reads it, so the decision would not use it there; --target runs it "
+                            "on your model (advisor probe rag alone, on the probe model)")
         return
     if ctx.out_of_time():
         result.notes.append("open-book skipped: time budget reached")
