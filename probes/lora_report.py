@@ -91,11 +91,8 @@ def few_shot_zero_shot(run: Any) -> dict | None:
     order, the ``seconds`` that scoring took), when they are the measurement the LoRA probe's zero-shot baseline
     would repeat: the same local model, data, eval examples, prompt template, chat formatting and precision,
     labels scored by log-likelihood. ``None`` otherwise (the baseline then runs)."""
-    run_id, store = run.config.few_shot_run_id, run.ctx.store
-    if run_id is None or store is None or run.config.method != "lora":
-        return None
-    data = stored_few_shot(run)
-    if data is None or data.get("probe") != "few-shot" or data.get("status") not in ("done", "partial"):
+    data = check_few_shot_run(run)
+    if data is None or run.config.method != "lora" or data.get("status") not in ("done", "partial"):
         return None
     s = data.get("summary") or {}
     same = (s.get("model_role") == "proxy" and s.get("model_source") == run.lm.source
@@ -110,7 +107,8 @@ def few_shot_zero_shot(run: Any) -> dict | None:
     if set(predicted) != set(wanted) or any(predicted[i] not in run.ds.labels for i in wanted):
         return None
     seconds = next((row.get("wall_seconds") for row in s.get("per_k", []) if row.get("k") == 0), None)
-    return {"run_id": run_id, "predictions": [predicted[i] for i in wanted], "seconds": seconds or 0.0}
+    return {"run_id": run.config.few_shot_run_id, "predictions": [predicted[i] for i in wanted],
+            "seconds": seconds or 0.0}
 
 
 # -- learning curve -------------------------------------------------------------------------

@@ -137,14 +137,13 @@ def _prefix_cache(model: Any, prefix: Sequence[int]) -> Any:
     return returned_cache(out)
 
 
-def _select(cache: Any, rows: Sequence[int], copy_first: bool) -> Any:
-    """The cache with batch rows ``rows`` (repeats allowed); copied first when it is reused later."""
-    import torch
-
+def _prefix_copies(cache: Any, rows: int) -> Any:
+    """A copy of the one-row prefix ``cache`` repeated along the batch, ``rows`` times (the prefix is reused by
+    the next batch)."""
     if cache is None:
         return None
-    cache = copy.deepcopy(cache) if copy_first else cache
-    cache.batch_select_indices(torch.tensor(list(rows), dtype=torch.long))
+    cache = copy.deepcopy(cache)
+    cache.batch_repeat_interleave(rows)
     return cache
 
 
@@ -258,7 +257,7 @@ def _score_batch(loaded: Any, prefix: Any, plen: int, rows: list[list[int]],
     if getattr(model.config, "_attn_implementation", None) == "eager":
         dtype = model.get_input_embeddings().weight.dtype
         mask = torch.zeros(mask.shape, dtype=dtype).masked_fill_(~mask, torch.finfo(dtype).min)
-    cache = _select(prefix, [0] * n_rows, copy_first=True)
+    cache = _prefix_copies(prefix, n_rows)
     keep = max(1 + sum(len(c) - 1 for c in options) for options in conts)
     device = model.device
     out = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=pos.to(device),
