@@ -1,3 +1,5 @@
+"""``python -m advisor``: the same command line as ``advisor``."""
+
 from advisor.cli import main
 
 main()

@@ -15,17 +15,17 @@ from typing import Any, Callable
 from pydantic import BaseModel, Field
 
 from advisor import __version__
-from advisor.answers import Answers, answers_as_plain
-from advisor.cost_models import CostAssumptions
-from advisor.costs import estimate_costs, load_cost_assumptions
+from advisor.intake.answers import Answers, answers_as_plain
+from advisor.costs.models import CostAssumptions
+from advisor.costs.estimate import estimate_costs, load_cost_assumptions
 from advisor.errors import StoreError
-from advisor.evidence import EvidenceSet
-from advisor.orchestrate import Inputs, gather
-from advisor.probes.base import ProbeResult
-from advisor.recommend import Recommendation, recommend
-from advisor.report import render
-from advisor.rulebook import Rulebook, load_rulebook
-from advisor.sensitivity import flips
+from advisor.evidence.evidence_set import EvidenceSet
+from advisor.evidence.orchestrate import Inputs, gather
+from advisor.probes.common.base import ProbeResult
+from advisor.decision.recommend import Recommendation, recommend
+from advisor.report.render import render
+from advisor.decision.rulebook import Rulebook, load_rulebook
+from advisor.decision.sensitivity import flips
 
 
 class ReportDocument(BaseModel):
@@ -72,12 +72,12 @@ def measured_models(evidence: EvidenceSet) -> dict[str, str]:
 
 def decide(rulebook: Rulebook, answers: Answers, evidence: EvidenceSet,
            costs: CostAssumptions | None = None) -> Recommendation:
-    """The recommendation: the measurements read by provenance and strength (advisor/interpret.py), the
+    """The recommendation: the measurements read by provenance and strength (advisor/evidence/interpret.py), the
     costs at the stated volume, then the ranking, with sensitivity, the decision matrix and the probe
     bookkeeping."""
-    from advisor.interpret import decision_facts
+    from advisor.evidence.interpret import decision_facts
 
-    facts, reading = decision_facts(evidence.results)
+    facts, reading = decision_facts(evidence)
     assumptions = costs or load_cost_assumptions()
     estimate = estimate_costs(answers, facts, assumptions, measured_models(evidence))
     rec = recommend(rulebook, answers, facts, evidence.thin, costs=estimate)

@@ -20,4 +20,4 @@ def templates_dir() -> Path:
 
 
 def probe_data(filename: str) -> Path:
-    return package_dir("probes") / "data" / filename
+    return package_dir("probes") / "common" / filename

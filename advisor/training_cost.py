@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from advisor.errors import InputError, format_validation_error
-from advisor.yamlsafe import safe_load
+from advisor.user_yaml import safe_load
 from advisor.resources import rules_dir
 
 FLOPS_PER_PARAM_TOKEN = 6.0

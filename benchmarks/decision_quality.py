@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from advisor.cases import decide_case, load_case
-from advisor.rulebook import load_rulebook
+from advisor.decision.cases import decide_case, load_case
+from advisor.decision.rulebook import load_rulebook
 
 CASES = Path(__file__).resolve().parent.parent / "tests" / "scenarios" / "published"
 

@@ -7,7 +7,7 @@ summary line has at least 4 words and whose body has at least 40 words is one do
 line is the query whose one relevant document it is (the inverse-cloze setting; a sample of them is used). The
 corpus is chunked once with the probe's chunker at one chunk size; both backends embed exactly those chunks.
 Retrieval is the probe's: exact cosine top-10 over chunks, a document ranked by its best chunk; nDCG@10 with
-binary relevance (trec_eval's definition, `advisor.probes.ir_metrics`).
+binary relevance (trec_eval's definition, `advisor.probes.rag.ir_metrics`).
 
     python benchmarks/embeddings.py [--docs 5000] [--queries 500] [--chunk-size 256] [--skip-cli]
 """
@@ -66,9 +66,9 @@ def timed(fn):
 
 
 def ndcg_at_10(model, chunk_emb, chunk_docs, queries, gold, batch_size):
-    from advisor.probes import ir_metrics
-    from advisor.probes.embedder import encode
-    from advisor.probes.retrieval import Ranker, dense_rank
+    from advisor.probes.rag import ir_metrics
+    from advisor.probes.common.embedder import encode
+    from advisor.probes.rag.retrieval import Ranker, dense_rank
 
     query_emb = encode(model, queries, batch_size, query=True)
     ranked = dense_rank(query_emb, chunk_emb, Ranker(chunk_docs, depth=10))
@@ -76,9 +76,9 @@ def ndcg_at_10(model, chunk_emb, chunk_docs, queries, gold, batch_size):
 
 
 def backends(args, docs, queries, gold) -> None:
-    from advisor.probes.chunking import chunk_documents
-    from advisor.probes.corpus import Document
-    from advisor.probes.embedder import DEFAULT_EMBEDDER, backend_of, encode, load_embedder
+    from advisor.probes.rag.chunking import chunk_documents
+    from advisor.probes.rag.corpus import Document
+    from advisor.probes.common.embedder import DEFAULT_EMBEDDER, backend_of, encode, load_embedder
 
     reference = load_embedder(DEFAULT_EMBEDDER, backend="torch")
     (fast, t_load, _) = timed(lambda: load_embedder(DEFAULT_EMBEDDER, backend="openvino"))
@@ -135,7 +135,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--skip-cli", action="store_true", help="only compare the backends")
     args = ap.parse_args()
-    from advisor.probes.runtime import quiet_libraries
+    from advisor.probes.common.runtime import quiet_libraries
 
     quiet_libraries()
     pairs = docstring_corpus()

@@ -33,12 +33,12 @@ def synthetic(path: str, n: int) -> str:
 def main() -> None:
     import torch
 
-    from advisor.probes.data import load_dataset, split_dataset
-    from advisor.probes.few_shot import draw_demos
-    from advisor.probes.lm import LocalModel
-    from advisor.probes.prompting import PromptBuilder, default_template
-    from advisor.probes.runtime import ModelSpec, load_causal_lm
-    from advisor.probes.scoring import naive_score_choices, score_choices
+    from advisor.probes.common.data import load_dataset, split_dataset
+    from advisor.probes.few_shot.spec import draw_demos
+    from advisor.probes.common.lm import LocalModel
+    from advisor.probes.common.prompting import PromptBuilder, default_template
+    from advisor.probes.common.runtime import ModelSpec, load_causal_lm
+    from advisor.probes.common.scoring import naive_score_choices, score_choices
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data"), ap.add_argument("--model", default="smollm2-135m")
@@ -76,7 +76,7 @@ def main() -> None:
           f"(ratio {t_fast / t_direct:.2f}, identical scores: {same})")
     print(f"naive scorer: {t_slow:.2f} s   speed-up of the cached scorer: {t_slow / t_fast:.1f}x")
     print(f"max |log-likelihood difference| cached vs naive: {diff:.2e}")
-    from advisor.probes.precision import cpu_supports_bf16
+    from advisor.probes.common.precision import cpu_supports_bf16
 
     t_bf16 = float("inf")
     with lm.in_bf16(True):  # as the probe does with --bf16 auto on such a CPU

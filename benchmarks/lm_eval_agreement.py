@@ -40,7 +40,7 @@ INSTRUCTION = "Classify the support ticket by intent.\n\n"  # an lm-eval ``descr
 def import_advisor() -> None:
     """Make ``advisor.probes`` importable from the checkout when advisor is not installed here."""
     try:
-        import advisor.probes.scoring  # noqa: F401
+        import advisor.probes.common.scoring  # noqa: F401
     except ImportError:
         sys.path.insert(0, str(REPO))
         import advisor
@@ -62,7 +62,7 @@ def harness_task(labels: list[str], demos_file: Path, eval_file: Path, chat_inst
 
 
 def advisor_template(chat: bool, instruction: bool):
-    from advisor.probes.prompting import PromptTemplate
+    from advisor.probes.common.prompting import PromptTemplate
 
     # lm-eval's description is prepended verbatim: instruction = description, instruction_delimiter = ""
     return PromptTemplate(instruction=INSTRUCTION if instruction else "", instruction_delimiter="",
@@ -73,8 +73,8 @@ def advisor_template(chat: bool, instruction: bool):
 def compare(lm, loaded, task, builder, docs, demos, k: int, chat: bool, bf16: bool = False) -> dict:
     from lm_eval.api.instance import Instance
 
-    from advisor.probes.lm import LocalModel
-    from advisor.probes.scoring import encode_pair
+    from advisor.probes.common.lm import LocalModel
+    from advisor.probes.common.scoring import encode_pair
 
     labels = builder.labels
     chat_fn = lm.apply_chat_template if chat else None
@@ -152,9 +152,9 @@ def main() -> int:
     from lm_eval.models.huggingface import HFLM
 
     from advisor.paths import cache_dir
-    from advisor.probes.lm import LocalModel
-    from advisor.probes.prompting import PromptBuilder
-    from advisor.probes.runtime import ModelSpec, load_causal_lm
+    from advisor.probes.common.lm import LocalModel
+    from advisor.probes.common.prompting import PromptBuilder
+    from advisor.probes.common.runtime import ModelSpec, load_causal_lm
 
     model = args.model or str(cache_dir() / "models" / "smollm2-135m")
     if not Path(model, "config.json").exists():

@@ -34,10 +34,10 @@ def synthetic(n: int, seed: int) -> list[tuple[str, str]]:
 
 
 def encode(loaded, rows):
-    from advisor.probes.prompting import PromptBuilder, default_template
-    from advisor.probes.lm import LocalModel
-    from advisor.probes.scoring import encode_pair
-    from advisor.probes.training import supervised_example
+    from advisor.probes.common.prompting import PromptBuilder, default_template
+    from advisor.probes.common.lm import LocalModel
+    from advisor.probes.common.scoring import encode_pair
+    from advisor.probes.lora.training import supervised_example
 
     builder = PromptBuilder(default_template("classification"), ["billing", "technical"], LocalModel(loaded))
     return builder, [supervised_example(*encode_pair(loaded.tokenizer, builder.context([], t), builder.continuation(y)), 512)
@@ -78,7 +78,7 @@ def bare_loop(model, examples, lr, epochs, batch_size, seed, pad_id, bf16):
 
 
 def accuracy(loaded, builder, rows):
-    from advisor.probes.scoring import score_choices
+    from advisor.probes.common.scoring import score_choices
 
     conts = [builder.continuation(y) for y in ("billing", "technical")]
     scores = score_choices(loaded, [builder.context([], t) for t, _ in rows], [conts] * len(rows))
@@ -94,8 +94,9 @@ def one(loaded, args, train_ex, builder, eval_rows, which, bf16, without: str | 
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from advisor.probes import precision, training
-    from advisor.probes.lora_run import default_target_modules
+    from advisor.probes.common import precision
+    from advisor.probes.lora import training
+    from advisor.probes.lora.adapters import default_target_modules
 
     torch.manual_seed(0)
     targets = default_target_modules(loaded.model)
@@ -155,8 +156,8 @@ def main() -> None:
     import os
 
     os.environ["ADVISOR_THREADS"] = str(args.threads)
-    from advisor.probes.runtime import ModelSpec, load_causal_lm
-    from advisor.probes.precision import cpu_supports_bf16
+    from advisor.probes.common.runtime import ModelSpec, load_causal_lm
+    from advisor.probes.common.precision import cpu_supports_bf16
 
     loaded = load_causal_lm(ModelSpec(name=args.model))
     builder, train_ex = encode(loaded, synthetic(args.examples, 0))

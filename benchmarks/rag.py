@@ -41,10 +41,10 @@ def main() -> None:
 
     import numpy as np
 
-    from advisor.probes.chunking import text_hash
-    from advisor.probes.embedder import DEFAULT_EMBEDDER, embed_cached, embedder_key, encode, load_embedder
-    from advisor.probes.retrieval import Ranker, dense_rank
-    from advisor.store import Store
+    from advisor.probes.rag.chunking import text_hash
+    from advisor.probes.common.embedder import DEFAULT_EMBEDDER, embed_cached, embedder_key, encode, load_embedder
+    from advisor.probes.rag.retrieval import Ranker, dense_rank
+    from advisor.store.database import Store
 
     model = load_embedder(DEFAULT_EMBEDDER)
     texts = synthetic_texts(args.chunks, args.words, 0)

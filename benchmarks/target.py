@@ -47,9 +47,9 @@ def start_server(folder: Path) -> tuple[subprocess.Popen, str]:
 
 
 def run(data: Path, model: str, url: str, db: Path, eval_size: int, ks: list[int], concurrency: int) -> tuple[float, int]:
-    from advisor.probe_runner import run_probe
+    from advisor.evidence.probe_runner import run_probe
     from advisor.probes.registry import get
-    from advisor.store import Store
+    from advisor.store.database import Store
 
     config = get("target-few-shot").config.model_validate({
         "data": data, "k": ks, "seeds": 1, "eval_size": eval_size,
@@ -64,7 +64,7 @@ def run(data: Path, model: str, url: str, db: Path, eval_size: int, ks: list[int
 
 
 def main() -> None:
-    from advisor.probes.runtime import prepare_embedded
+    from advisor.probes.common.runtime import prepare_embedded
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=REPO / "examples" / "support-desk" / "tickets.jsonl")

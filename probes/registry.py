@@ -1,23 +1,26 @@
 """The probe registry: the one list of probes, found from their specs.
 
-Every module of this package (and of packages registered under the ``advisor.probes`` entry-point
-group) that defines ``SPEC = ProbeSpec(...)`` is a probe; :func:`register` adds one at run time
-(a plugin, or a test). Spec modules are light: the implementation is imported by :func:`implementation`
-only when a probe runs or draws its charts.
+Each built-in probe is a folder of this package whose ``spec`` module defines ``SPEC = ProbeSpec(...)`` (a
+folder may declare more than one, as ``*_SPEC``); :data:`BUILT_IN` names those folders, and is the one place a
+new probe is registered. Packages registered under the ``advisor.probes`` entry-point group add theirs, and
+:func:`register` adds one at run time (a plugin, or a test). Spec modules are light: the implementation is
+imported by :func:`implementation` only when a probe runs or draws its charts.
 """
 
 from __future__ import annotations
 
 import difflib
-import pkgutil
 from contextlib import contextmanager
 from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Iterator
 
 from advisor.errors import InputError
-from advisor.probes.base import Probe
-from advisor.probes.spec import ProbeSpec
+from advisor.probes.common.base import Probe
+from advisor.probes.common.spec import ProbeSpec
+
+#: the built-in probes' declaration modules: adding a probe is adding its folder and one line here
+BUILT_IN = ("few_shot.spec", "few_shot.target", "lora.spec", "rag.spec", "domain.spec")
 
 _found: dict[str, ProbeSpec] | None = None
 _extra: dict[str, ProbeSpec] = {}
@@ -26,13 +29,11 @@ _extra: dict[str, ProbeSpec] = {}
 def _discover() -> dict[str, ProbeSpec]:
     global _found
     if _found is None:
-        import advisor.probes as package
-
         found: dict[str, ProbeSpec] = {}
-        for info in pkgutil.iter_modules(package.__path__):
-            spec = getattr(import_module(f"{package.__name__}.{info.name}"), "SPEC", None)
-            if isinstance(spec, ProbeSpec):
-                found[spec.name] = spec
+        for module in BUILT_IN:
+            for spec in vars(import_module(f"advisor.probes.{module}")).values():
+                if isinstance(spec, ProbeSpec):
+                    found[spec.name] = spec
         for ep in entry_points(group="advisor.probes"):
             spec = ep.load()
             if isinstance(spec, ProbeSpec):

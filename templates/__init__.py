@@ -1,0 +1,1 @@
+"""The report's jinja2 templates and their translations (data, no code)."""

@@ -94,7 +94,7 @@ def test_assess_runs_every_probe_and_stores_everything(example_slice, tmp_path, 
     assert "citées en anglais" in french  # the note that rule rationales stay in English
     from test_i18n import template_messages
 
-    from advisor.i18n import translator
+    from advisor.report.i18n import translator
 
     fr_messages = translator("fr").messages
     untranslated = [m for m in template_messages()
@@ -134,7 +134,7 @@ def test_unusable_data_stops_assess_before_storing_or_loading_a_model(tmp_path, 
 def test_a_probe_failing_while_it_runs_is_noted_and_the_report_written(example_slice, tmp_path, tiny_lm_path):
     args = ["assess", "--no-input", "--answers", EXAMPLE / "answers.yaml", "--data", example_slice / "tickets.jsonl",
             "--model", tiny_lm_path, "--probes", "few-shot", "--eval-size", "10", "--out", tmp_path / "r.md"]
-    from advisor.probes import few_shot_run
+    from advisor.probes.few_shot import run as few_shot_run
 
     original = few_shot_run.FewShotRun._unit
 
@@ -209,7 +209,7 @@ def test_the_html_report_renders_every_section_in_a_browser(example_slice, tmp_p
                                                            chromium):
     from html.parser import HTMLParser
 
-    from advisor.answers import Answers
+    from advisor.intake.answers import Answers
 
     result = assess(example_slice, tmp_path, tiny_lm_path, tiny_embedder, "--format", "html")
     assert result.exit_code == 0, result.output

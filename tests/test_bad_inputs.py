@@ -90,7 +90,7 @@ CASES = [
     ("out-is-folder", lambda t, m: ASSESS + ["--answers", _answers(t), "--out", t], 2, ["--out", "is a directory"]),
     ("unknown-option", lambda t, m: ASSESS + ["--answers", _answers(t), "--budgt", "3m"], 2,
      ["No such option '--budgt'"]),
-    ("answers-missing", lambda t, m: ASSESS + ["--answers", t / "nope.yaml"], 2, ["nope.yaml", "no such answers file"]),
+    ("answers-missing", lambda t, m: ASSESS + ["--answers", t / "nope.yaml"], 2, ["nope.yaml: no such file", "advisor questions --template"]),
     ("answers-bool-count", lambda t, m: ASSESS + ["--answers", _answers(t, labeled_examples=True)], 2,
      ["answers.yaml", "labeled_examples: true is not a number"]),
     ("answers-infinite", lambda t, m: ASSESS + ["--answers", _write(t, "a.yaml", yaml.safe_dump(BASE_ANSWERS)
@@ -297,7 +297,7 @@ def test_sigkill_leaves_a_stale_run_that_the_next_start_recognises(tmp_path, tin
 
 
 def test_a_broken_pdf_is_a_skipped_file_without_the_libraries_noise(tmp_path, capfd, caplog):
-    from advisor.probes.corpus import load_corpus
+    from advisor.probes.rag.corpus import load_corpus
 
     docs = tmp_path / "docs"
     docs.mkdir()

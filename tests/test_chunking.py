@@ -1,8 +1,10 @@
+"""Token-based chunking with overlap, on the embedder's own tokenizer."""
+
 import pytest
 
 from advisor.errors import InputError
-from advisor.probes.chunking import chunk_documents, chunk_text, token_offsets, token_windows
-from advisor.probes.corpus import Document
+from advisor.probes.rag.chunking import chunk_documents, chunk_text, token_offsets, token_windows
+from advisor.probes.rag.corpus import Document
 
 
 @pytest.mark.parametrize("n", [0, 1, 5, 16, 17, 100, 257])
@@ -29,7 +31,7 @@ def test_bad_chunk_parameters(size, overlap):
 def tokenizer():
     from transformers import AutoTokenizer
 
-    from advisor.probes.embedder import default_model_dir
+    from advisor.probes.common.embedder import default_model_dir
 
     return AutoTokenizer.from_pretrained(str(default_model_dir()))
 

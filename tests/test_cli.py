@@ -1,3 +1,5 @@
+"""The command line as a user meets it: help, answers files, history, show, report, exit codes."""
+
 import json
 import subprocess
 import sys
@@ -7,7 +9,7 @@ import yaml
 from click.testing import CliRunner
 
 from advisor.cli import cli
-from advisor.store import Store
+from advisor.store.database import Store
 from tests.helpers import BASE_ANSWERS, FIXTURE_RULES
 
 
@@ -54,7 +56,7 @@ def test_no_input_lists_every_missing_answer(tmp_path):
 @pytest.mark.parametrize(
     "content, expected",
     [
-        ("project_name: [unclosed", "a.yaml:1: not valid YAML/JSON"),
+        ("project_name: [unclosed", "a.yaml:1: not valid YAML"),
         ("- a\n- b\n", "must be a mapping"),
         (yaml.safe_dump({**BASE_ANSWERS, "colour": "red"}), "unknown field 'colour'"),
         (yaml.safe_dump({**BASE_ANSWERS, "labeled_examples": -5}), "labeled_examples: Input should be greater than or equal to 0"),
@@ -73,7 +75,7 @@ def test_bad_answers_file_is_one_line_exit_2(tmp_path, content, expected, db_pat
 
 def test_missing_answers_file(tmp_path):
     result = run("assess", "--answers", tmp_path / "nope.yaml", "--no-input")
-    assert result.exit_code == 2 and "no such answers file" in result.output
+    assert result.exit_code == 2 and "no such file; check the path" in result.output
 
 
 def test_invalid_rulebook_is_refused_before_storing(answers_file, tmp_path, db_path):
@@ -101,12 +103,12 @@ def test_interactive_asks_only_what_the_file_leaves_out(tmp_path, monkeypatch):
 
 
 def test_fully_interactive_questionnaire_shows_defaults(tmp_path, monkeypatch):
-    from advisor.answers import Answers
+    from advisor.intake.answers import Answers
 
     monkeypatch.setattr("advisor.commands.assess._interactive", lambda no_input: True)
     values = {"project_name": "Chat", "use_case": "An assistant", "task_type": "chat", "labeled_examples": "0",
               "budget_one_off": "100", "budget_monthly": "10", "monthly_requests": "1000", "weeks_to_production": "2"}
-    from advisor.questionnaire import questions_for
+    from advisor.intake.questionnaire import questions_for
 
     # empty line = accept the default; the defaults (no corpus, no more labels) skip the questions they make moot
     asked = questions_for({"has_corpus": False, "can_produce_more_labels": False, "data_may_leave": True,
@@ -163,7 +165,7 @@ def test_defaulted_answers_are_marked_and_an_unedited_template_is_refused(answer
     report = (tmp_path / "a.md").read_text()
     given = {"project_name", "use_case", "task_type", "labeled_examples", "budget_one_off", "budget_monthly",
              "monthly_requests", "weeks_to_production"}
-    from advisor.answers import Answers
+    from advisor.intake.answers import Answers
 
     defaulted = [n for n in Answers.model_fields if n not in given]
     assert f"- {len(defaulted)} of your answers were not given and took their defaults" in report

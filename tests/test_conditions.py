@@ -1,6 +1,8 @@
+"""The rulebook's condition language: parsing, evaluation, and the errors it reports."""
+
 import pytest
 
-from advisor.conditions import ConditionError, Facts, evaluate, parse_condition
+from advisor.decision.conditions import ConditionError, Facts, evaluate, parse_condition
 
 ORD = {"corpus_change": ["static", "yearly", "monthly", "weekly", "daily", "realtime"]}
 

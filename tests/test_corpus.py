@@ -1,9 +1,11 @@
+"""Reading a corpus and questions: folders, tables, PDFs, bad files skipped with a reason."""
+
 import json
 
 import pytest
 
 from advisor.errors import InputError
-from advisor.probes.corpus import load_corpus, load_questions, proxy_questions, sentences
+from advisor.probes.rag.corpus import load_corpus, load_questions, proxy_questions, sentences
 
 
 def _folder(tmp_path):
@@ -82,7 +84,7 @@ def test_questions_load_and_unknown_gold_ids_fail(tmp_path):
 
 
 def test_proxy_set_holds_out_a_sentence_and_targets_its_source(tmp_path):
-    from advisor.probes.corpus import Document
+    from advisor.probes.rag.corpus import Document
 
     docs = [Document(f"d{i}.md", f"Topic {i} starts here with words. The secret code for item {i} is {i * 7} units. "
                      f"Another sentence about topic {i} follows now.") for i in range(10)]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from advisor.answers import Answers
-from advisor.costs import estimate_costs, load_cost_assumptions, merge
-from advisor.costs_lines import break_even_volume
+from advisor.intake.answers import Answers
+from advisor.costs.estimate import estimate_costs, load_cost_assumptions, merge
+from advisor.costs.lines import break_even_volume
 from advisor.errors import InputError
 from tests.helpers import BASE_ANSWERS
 
@@ -89,7 +89,7 @@ def test_break_even_volume_is_where_totals_meet(simple):
 
 
 def test_evidence_replaces_built_in_assumptions():
-    from advisor.cost_models import CostAssumptions
+    from advisor.costs.models import CostAssumptions
 
     defaults = CostAssumptions.model_validate(SIMPLE)  # as if every figure were a built-in default
     ev = {"few-shot": {"best_k": 2}, "rag": {"best_chunk_size": 100}, "lora": {"train_tokens_per_example": 500.0}}
@@ -104,7 +104,7 @@ def test_evidence_replaces_built_in_assumptions():
                                  "lora.train_tokens_per_example": 500.0}
     assert est.sources["tokens.few_shot_k"] == "measured (few_shot.best_k)"
     assert est.sources["tokens.prompt_base"] == "built-in default"
-    from advisor.report import cost_rows
+    from advisor.report.render import cost_rows
 
     rows = {r["path"]: r for r in cost_rows(est.model_dump(mode="json"))}
     assert rows["tokens.few_shot_k"]["value"] == "2"  # the measured value is shown, not the assumed 10
@@ -158,7 +158,7 @@ def test_builtin_assumptions_load_and_partial_override_merges(tmp_path):
     ("tokens:\n  completoin: 10\n", "tokens.completoin: unknown field"),
     ("labels:\n  rag: 5\n  extra_strategy: 3\n", "labels"),
     ("training:\n  gpu: tpu9\n", "training.gpu 'tpu9' is not in gpus"),
-    ("prices: [1, 2\n", "cannot read it as YAML (line"),
+    ("prices: [1, 2\n", "bad.yaml:2: not valid YAML"),
     ("- a list\n", "must be a mapping"),
 ])
 def test_bad_override_is_an_input_error_naming_file_and_field(tmp_path, content, fragment):
@@ -175,10 +175,10 @@ def test_missing_override_file(tmp_path):
 
 
 def test_template_renders_table_break_even_and_assumptions(simple):
-    from advisor.report import environment
+    from advisor.report.render import environment
 
     est = estimate_costs(answers(), {"few-shot": {"best_k": 2}}, simple)
-    from advisor.report import cost_rows
+    from advisor.report.render import cost_rows
 
     costs = est.model_dump(mode="json")
     text = environment().get_template("costs.md.j2").render(costs=costs, cost_rows=cost_rows(costs))

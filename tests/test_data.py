@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from advisor.errors import InputError
-from advisor.probes.data import eval_count, load_dataset, split_dataset
+from advisor.probes.common.data import eval_count, load_dataset, split_dataset
 
 
 def write_jsonl(path, rows):

@@ -5,12 +5,13 @@ import random
 
 import pytest
 
-from advisor.answers import Answers
-from advisor.cases import Case, decide_case
-from advisor.interpret import interpret
-from advisor.probes.stats import difference_ci, paired_difference_ci_cells
-from advisor.recommend import group_totals
-from advisor.rulebook import load_rulebook
+from advisor.intake.answers import Answers
+from advisor.decision.cases import Case, decide_case
+from advisor.evidence.evidence_set import EvidenceSet
+from advisor.evidence.interpret import interpret
+from advisor.probes.common.stats import difference_ci, paired_difference_ci_cells
+from advisor.decision.recommend import group_totals
+from advisor.decision.rulebook import load_rulebook
 from tests.helpers import BASE_ANSWERS
 
 
@@ -48,10 +49,10 @@ def _few_shot(probe, acc, n=200, chance=0.2, model="m"):
 
 
 def test_model_quality_comes_from_the_target_only():
-    proxy_only = interpret([_few_shot("few-shot", 0.95, model="smollm2-135m")])
+    proxy_only = interpret(EvidenceSet(results=[_few_shot("few-shot", 0.95, model="smollm2-135m")]))
     assert "quality" not in proxy_only.facts
     assert proxy_only.facts["data"]["proxy_competent"] is True
-    with_target = interpret([_few_shot("few-shot", 0.3), _few_shot("target-few-shot", 0.9, model="my-8b")])
+    with_target = interpret(EvidenceSet(results=[_few_shot("few-shot", 0.3), _few_shot("target-few-shot", 0.9, model="my-8b")]))
     assert with_target.facts["quality"]["accuracy"] == 0.9
     source = next(s for s in with_target.sources if s.name == "quality.accuracy")
     assert (source.model, source.role) == ("my-8b", "target") and source.low < 0.9 < source.high
@@ -220,17 +221,17 @@ def test_removing_or_weakening_evidence_never_raises_confidence(rulebook):
 
 
 def test_sensitivity_names_cost_drivers_volume_budget_and_measured_tokens(rulebook):
-    from advisor.costs import estimate_costs, load_cost_assumptions
-    from advisor.interpret import decision_facts
-    from advisor.recommend import recommend
-    from advisor.sensitivity import flips
+    from advisor.costs.estimate import estimate_costs, load_cost_assumptions
+    from advisor.evidence.interpret import decision_facts
+    from advisor.decision.recommend import recommend
+    from advisor.decision.sensitivity import flips
 
     a = answers(labeled_examples=40, can_produce_more_labels=False, monthly_requests=3_000_000, budget_monthly=3000,
                 budget_one_off=3000, base_model="hosted_api", weeks_to_production=4, currency="USD")
     evidence = [{"probe": "target-few-shot", "summary": {"model": "t"},
                  "evidence": {"best_accuracy": 0.7, "eval_size": 200, "chance_accuracy": 0.2, "best_k": 8,
                               "prompt_tokens_zero_shot": 300, "prompt_tokens_per_demo": 80, "completion_tokens": 5}}]
-    facts, _ = decision_facts(evidence)
+    facts, _ = decision_facts(EvidenceSet(results=evidence))
     assumptions = load_cost_assumptions()
     rec = recommend(rulebook, a, facts, costs=estimate_costs(a, facts, assumptions))
     found = {f["field"]: f for f in flips(rulebook, a, facts, assumptions=assumptions)}
@@ -242,7 +243,7 @@ def test_sensitivity_names_cost_drivers_volume_budget_and_measured_tokens(rulebo
 
 
 def test_a_near_tie_is_never_reported_with_high_confidence():
-    from advisor.recommend import _capped_level
+    from advisor.decision.recommend import _capped_level
 
     assert _capped_level("high", 1.4, 5) == "medium" and _capped_level("high", 0.3, 5) == "low"
     assert _capped_level("high", 2.5, 5) == "high" and _capped_level("low", 1.0, 5) == "low"

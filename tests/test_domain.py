@@ -9,13 +9,13 @@ from click.testing import CliRunner
 
 from advisor.cli import cli
 from advisor.errors import InputError, ProbeError
-from advisor.probe_runner import run_probe
-from advisor.probes.domain_run import DomainProbe
-from advisor.probes.scoring import encode_with_offsets, token_nlls, window_plan
-from advisor.probes.domain import (
+from advisor.evidence.probe_runner import run_probe
+from advisor.probes.domain.run import DomainProbe
+from advisor.probes.common.scoring import encode_with_offsets, token_nlls, window_plan
+from advisor.probes.domain.spec import (
     DomainConfig, normalize_word, perplexity, read_text, surprising_terms, word_surprisals,
 )
-from advisor.probes.runtime import ModelSpec, load_causal_lm
+from advisor.probes.common.runtime import ModelSpec, load_causal_lm
 
 GENERAL = ("The river flows through the old town. Farmers grow wheat and barley on the plain, "
            "and the market opens every morning. ") * 6
@@ -46,7 +46,7 @@ def test_window_plan_predicts_every_token_once_within_the_window(n, window, stri
 def test_token_nlls_match_a_hand_computed_full_forward_pass(tiny):
     import torch
 
-    from advisor.probes.scoring import prefix_token_id
+    from advisor.probes.common.scoring import prefix_token_id
 
     ids, _ = encode_with_offsets(tiny.tokenizer, GENERAL[:120])
     seq = [prefix_token_id(tiny.tokenizer)] + ids
@@ -61,8 +61,8 @@ def test_token_nlls_match_a_hand_computed_full_forward_pass(tiny):
 
 
 def test_token_nlls_agree_with_the_training_loss_and_depend_on_context(tiny):
-    from advisor.probes.scoring import prefix_token_id
-    from advisor.probes.training import language_model_loss
+    from advisor.probes.common.scoring import prefix_token_id
+    from advisor.probes.lora.training import language_model_loss
 
     ids, _ = encode_with_offsets(tiny.tokenizer, GENERAL[:200])
     seq = [prefix_token_id(tiny.tokenizer)] + ids
@@ -105,7 +105,7 @@ def test_same_text_gives_ratio_one_and_evidence_is_consistent(tmp_path, tiny_bas
 
 
 def render_section(result) -> str:
-    from advisor.report import environment
+    from advisor.report.render import environment
 
     return environment().get_template("probe_domain.md.j2").render(result=result.model_dump(mode="json"), charts={})
 
@@ -177,7 +177,7 @@ def test_cli_prints_summary_stores_and_reuses(tmp_path, tiny_base_lm_path, db_pa
 
 
 def test_report_section_renders_with_escaped_terms_and_chart(tmp_path, tiny_base_lm_path):
-    from advisor.report import environment
+    from advisor.report.render import environment
 
     result = run_probe("domain", config(write(tmp_path, "d.txt", "The *acme* gizmo|widget works. " * 4),
                                         write(tmp_path, "g.txt", GENERAL), tiny_base_lm_path))

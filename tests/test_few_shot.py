@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from advisor.probe_runner import run_probe
-from advisor.probes.base import ProbeResult
-from advisor.probes.data import Example
-from advisor.probes.few_shot import SPEC, FewShotConfig, confusion, draw_demos, macro_f1
-from advisor.probes.few_shot_run import FewShotProbe
-from advisor.store import Store
+from advisor.evidence.probe_runner import run_probe
+from advisor.probes.common.base import ProbeResult
+from advisor.probes.common.data import Example
+from advisor.probes.few_shot.spec import SPEC, FewShotConfig, confusion, draw_demos, macro_f1
+from advisor.probes.few_shot.run import FewShotProbe
+from advisor.store.database import Store
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 POS = ["I loved this movie", "Great service, friendly staff", "Wonderful experience", "The food was delicious",
@@ -114,7 +114,7 @@ def test_k_larger_than_the_pool_is_an_input_error(tmp_path, tiny_base_lm_path):
 
 
 def test_report_partial_and_chart_render(tmp_path, tiny_base_lm_path):
-    from advisor.report import environment
+    from advisor.report.render import environment
 
     data = sentiment_file(tmp_path / "s.jsonl")
     result = run_probe("few-shot", config(data, tiny_base_lm_path))
@@ -176,7 +176,7 @@ def generation_file(path: Path, outputs: list[str] | None = None, n: int = 16) -
 
 
 def test_column_auto_detection_picks_input_and_output_for_generation(tmp_path):
-    from advisor.probes.data import load_dataset
+    from advisor.probes.common.data import load_dataset
 
     rows = [{"uid": f"u{i}", "notes": "n/a", "input": f"What is {i} plus {i}?", "output": f"The sum is {2 * i}."}
             for i in range(12)]
@@ -192,7 +192,7 @@ def test_column_auto_detection_picks_input_and_output_for_generation(tmp_path):
 
 def test_extraction_gold_keeps_nested_json_as_written(tmp_path):
     """Object outputs whose keys differ across rows (and an int next to a float) are not rewritten."""
-    from advisor.probes.data import load_dataset
+    from advisor.probes.common.data import load_dataset
 
     rows = [{"text": f"Ada paid {i}", "output": {"name": "Ada", "amount": i}} for i in range(10)]
     rows[4] = {"text": "Bo paid 4.5", "output": {"payer": "Bo", "amount": 4.5, "tags": ["late"]}}
@@ -206,7 +206,7 @@ def test_extraction_gold_keeps_nested_json_as_written(tmp_path):
 def test_generation_run_scores_squad_exact_match_and_token_f1(tmp_path, tiny_base_lm_path):
     """Run once to learn the tiny model's k=0 outputs (the prompt at k=0 does not contain any gold),
     then write golds whose EM / F1 under SQuAD normalization are known, and run again."""
-    from advisor.probes.textmetrics import normalize_answer
+    from advisor.probes.common.textmetrics import normalize_answer
 
     data = generation_file(tmp_path / "g.jsonl")
     cfg = config(data, tiny_base_lm_path, k=[0], seeds=1, max_new_tokens=6)
@@ -248,7 +248,7 @@ def test_generation_run_scores_squad_exact_match_and_token_f1(tmp_path, tiny_bas
     assert ev["best_accuracy"] == pytest.approx(n_em / len(expect)) and ev["n_labels"] == 0
     assert ev["best_token_f1"] == pytest.approx(metrics["token_f1"].value) and "best_json_valid" not in ev
 
-    from advisor.report import environment
+    from advisor.report.render import environment
 
     text = environment().get_template(SPEC.template).render(result=result.model_dump(mode="json"), charts={})
     assert "Exact match" in text and "token F1" in text
@@ -256,7 +256,7 @@ def test_generation_run_scores_squad_exact_match_and_token_f1(tmp_path, tiny_bas
 
 @pytest.mark.parametrize("which", ["base", "chat"])
 def test_extraction_run_computes_json_validity_from_the_prediction(tmp_path, which, request):
-    from advisor.probes.textmetrics import exact_match, token_f1
+    from advisor.probes.common.textmetrics import exact_match, token_f1
 
     model = request.getfixturevalue("tiny_base_lm_path" if which == "base" else "tiny_lm_path")
     rows = [{"id": f"e{i}", "text": f"Invoice {i} from Ada for {i}.5 EUR",
@@ -292,8 +292,8 @@ def test_the_budget_is_checked_inside_a_run_and_an_unfinished_run_is_dropped(tmp
                                                                              monkeypatch):
     """A fake clock (one second per deadline check): the deadline passes between two scoring batches of the
     first (k, seed) run, so nothing is measured; the probe says so and how long the run would take."""
-    from advisor.probes.base import ProbeContext, ProbeResult
-    from advisor.probes.few_shot_run import FewShotProbe
+    from advisor.probes.common.base import ProbeContext, ProbeResult
+    from advisor.probes.few_shot.run import FewShotProbe
 
     class Clock:
         now = 0.0
@@ -304,7 +304,7 @@ def test_the_budget_is_checked_inside_a_run_and_an_unfinished_run_is_dropped(tmp
 
     data = sentiment_file(tmp_path / "s.jsonl")
     cfg = config(data, tiny_base_lm_path, batch_tokens=256)
-    monkeypatch.setattr("advisor.probes.base.time", Clock())
+    monkeypatch.setattr("advisor.probes.common.base.time", Clock())
     ctx = ProbeContext(result=ProbeResult(probe="few-shot"), deadline=3.0)
     result = FewShotProbe().run(cfg, ctx)
     assert result.status == "empty" and result.summary["budget_needed"] > 0
@@ -315,8 +315,8 @@ def test_the_budget_is_checked_inside_a_run_and_an_unfinished_run_is_dropped(tmp
 def test_bf16_scores_in_bf16_and_gives_the_weights_back_in_float32(tmp_path, tiny_base_lm_path):
     import torch
 
-    from advisor.probes.precision import cpu_supports_bf16, use_bf16
-    from advisor.probes.runtime import ModelSpec, load_causal_lm
+    from advisor.probes.common.precision import cpu_supports_bf16, use_bf16
+    from advisor.probes.common.runtime import ModelSpec, load_causal_lm
 
     assert use_bf16("on", "cpu") and not use_bf16("off", "cpu")
     assert use_bf16("auto", "cpu") == cpu_supports_bf16()
@@ -334,7 +334,7 @@ def test_bf16_scores_in_bf16_and_gives_the_weights_back_in_float32(tmp_path, tin
 
 
 def test_the_fingerprint_keys_the_precision_as_it_resolves_on_this_machine(tmp_path, tiny_base_lm_path):
-    from advisor.probes.precision import cpu_supports_bf16
+    from advisor.probes.common.precision import cpu_supports_bf16
 
     data = sentiment_file(tmp_path / "s.jsonl")
     prints = {b: FewShotProbe().fingerprint(config(data, tiny_base_lm_path, bf16=b)) for b in ("auto", "on", "off")}

@@ -5,17 +5,19 @@ from pathlib import Path
 
 import pytest
 
-from advisor.i18n import catalog_path, translator
-from advisor.report import environment
+from advisor.report.i18n import catalog_path, translator
+from advisor.report.render import environment
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+ROOT = Path(__file__).resolve().parents[1]
+#: the report's templates and each probe's report fragment
+TEMPLATES = sorted([*(ROOT / "templates").glob("*.j2"), *(ROOT / "probes").glob("*/*.j2")])
 PLACEHOLDER = re.compile(r"%\((\w+)\)[-+ #0-9.]*[sdfgr]|%%")
 
 
 def template_messages() -> list[str]:
     env = environment()
     found = []
-    for path in sorted(TEMPLATES.glob("*.j2")):
+    for path in TEMPLATES:
         for _line, _func, message in env.extract_translations(path.read_text(encoding="utf-8")):
             text = message if isinstance(message, str) else message[0]
             if text and text not in found:

@@ -1,11 +1,13 @@
+"""Ranking metrics against their trec_eval definitions, on hand-made and random rankings."""
+
 import math
 import random
 
 import numpy as np
 import pytest
 
-from advisor.probes import ir_metrics as m
-from advisor.probes.retrieval import Ranker, dense_rank
+from advisor.probes.rag import ir_metrics as m
+from advisor.probes.rag.retrieval import Ranker, dense_rank
 
 
 def _evaluator_cls():
@@ -74,7 +76,7 @@ def test_matches_information_retrieval_evaluator_on_random_rankings_with_ties():
 def test_matches_evaluator_end_to_end_on_real_embeddings(tmp_path):
     from tiny_st import build_tiny_st
 
-    from advisor.probes.embedder import encode, load_embedder
+    from advisor.probes.common.embedder import encode, load_embedder
 
     rng = random.Random(3)
     words = "refund invoice plan seat vat card receipt export bank sync slack user role admin".split()

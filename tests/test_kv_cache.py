@@ -9,8 +9,8 @@ import warnings
 import pytest
 import torch
 
-from advisor.probes.kv_cache import cache_argument, returned_cache, with_cache
-from advisor.probes.runtime import ModelSpec, load_causal_lm
+from advisor.probes.common.kv_cache import cache_argument, returned_cache, with_cache
+from advisor.probes.common.runtime import ModelSpec, load_causal_lm
 
 
 class TakesCache(torch.nn.Module):
@@ -60,8 +60,8 @@ def cache_deprecations(monkeypatch):
 def test_scoring_and_training_hand_over_the_cache_without_deprecated_names(tiny_lm_path, monkeypatch):
     from peft import LoraConfig, get_peft_model
 
-    from advisor.probes.scoring import score_choices
-    from advisor.probes.training import collate, supervised_example, target_only_loss
+    from advisor.probes.common.scoring import score_choices
+    from advisor.probes.lora.training import collate, supervised_example, target_only_loss
 
     loaded = load_causal_lm(ModelSpec(name=str(tiny_lm_path)))
     with cache_deprecations(monkeypatch) as notices:

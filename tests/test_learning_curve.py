@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from advisor.probes.learning_curve import (CurveFit, crossover, examples_to_reach, fit_curve, power_law,
+from advisor.probes.lora.learning_curve import (CurveFit, crossover, examples_to_reach, fit_curve, power_law,
                                            prediction_band)
 
 SIZES = [8, 16, 32, 64, 128, 256, 512, 1024]
@@ -70,7 +70,7 @@ def test_crossover_without_fit_uses_measured_points():
 
 
 def test_the_analytic_jacobian_is_the_derivative_of_the_curve():
-    from advisor.probes.learning_curve import power_law_jacobian
+    from advisor.probes.lora.learning_curve import power_law_jacobian
 
     n, params, h = np.array([8.0, 64.0, 1000.0]), np.array([0.8, 1.3, 0.45]), 1e-6
     numeric = np.column_stack([(power_law(n, *(params + h * e)) - power_law(n, *(params - h * e))) / (2 * h)

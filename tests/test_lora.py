@@ -1,23 +1,20 @@
-"""The LoRA probe on a tiny random Llama-style model: training, adapters, analysis, budget, bad input."""
+"""The LoRA probe on a tiny random Llama-style model: adapters, analysis, budget, bad input (the training loop: test_lora_training.py)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import random
 
 import pytest
 
 from advisor.errors import InputError, ProbeError
-from advisor.probe_runner import run_probe
-from advisor.probes.base import ProbeResult
-from advisor.probes.lora import (WARM_FIRST_STEPS, LoraProbeConfig, best_few_shot, effective_sizes, epochs_for,
+from advisor.evidence.probe_runner import run_probe
+from advisor.probes.common.base import ProbeResult
+from advisor.probes.lora.spec import (WARM_FIRST_STEPS, LoraProbeConfig, best_few_shot, effective_sizes, epochs_for,
                                  nested_order)
-from advisor.probes.lora_run import LoraProbe
-from advisor.probes.runtime import ModelSpec
-from advisor.probes.training import TrainSettings, language_model_loss, supervised_example, train
-from advisor.store import Store
-from tests.tiny import build_tiny_model
+from advisor.probes.lora.run import LoraProbe
+from advisor.probes.common.runtime import ModelSpec
+from advisor.store.database import Store
 
 CUES = {"billing": ["invoice", "refund", "payment"], "technical": ["crashes", "upload", "password"]}
 
@@ -56,64 +53,21 @@ def config(tickets, model_path, **overrides) -> LoraProbeConfig:
 
 
 # -- the training loop -----------------------------------------------------------------------
-def _cue_examples(n: int) -> list:
-    rng = random.Random(1)
-    out = []
-    for _ in range(n):
-        label = rng.randint(0, 1)
-        prompt = [rng.randint(10, 40) for _ in range(rng.randint(3, 8))] + [5 + label]
-        out.append(supervised_example(prompt, [50 + label], 32))
-    return out
 
 
-def _lora(model):
-    import torch
-    from peft import LoraConfig, get_peft_model
-
-    torch.manual_seed(0)
-    return get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "up_proj"],
-                                            task_type="CAUSAL_LM"))
 
 
-def test_training_lowers_the_loss_and_is_deterministic():
-    runs = []
-    for _ in range(2):
-        model = _lora(build_tiny_model(64, hidden_size=32))
-        stats = train(model, _cue_examples(32), TrainSettings(epochs=8, learning_rate=1e-2, batch_size=8), pad_id=0)
-        runs.append(stats.losses)
-    first, last = sum(runs[0][:4]) / 4, sum(runs[0][-4:]) / 4
-    assert last < 0.5 * first
-    assert runs[0] == runs[1]
 
 
-def test_only_adapter_weights_change():
-    import torch
-
-    model = _lora(build_tiny_model(64))
-    before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    train(model, _cue_examples(16), TrainSettings(epochs=2, learning_rate=1e-2), pad_id=0)
-    changed = {n for n, p in model.named_parameters() if not torch.equal(before[n], p)}
-    assert changed and all("lora_" in n for n in changed)
 
 
-def test_supervised_example_masks_the_prompt_and_keeps_the_target():
-    ex = supervised_example(list(range(10)), [70, 71], max_length=6)
-    assert ex.input_ids == (6, 7, 8, 9, 70, 71)
-    assert ex.labels == (-100, -100, -100, -100, 70, 71)
 
 
-def test_language_model_loss_is_a_token_mean():
-    import torch
-
-    model = build_tiny_model(64)
-    ids = list(range(1, 41))
-    whole = float(model(input_ids=torch.tensor([ids]), labels=torch.tensor([ids])).loss)
-    assert language_model_loss(model, ids, window=1000) == pytest.approx(whole, rel=1e-5)
 
 
 # -- pure helpers ----------------------------------------------------------------------------
 def test_nested_order_is_seeded_and_stratified(tickets):
-    from advisor.probes.data import load_dataset
+    from advisor.probes.common.data import load_dataset
 
     pool = load_dataset(tickets[0]).examples
     a, b = nested_order(list(pool), 3), nested_order(list(pool), 3)
@@ -141,8 +95,8 @@ def test_best_few_shot_picks_best_k_and_median_seed():
 # -- the probe end to end --------------------------------------------------------------------
 def _store_few_shot(store: Store, tickets) -> int:
     """A stored few-shot run (as the few-shot probe records it) that gets every other eval example right."""
-    from advisor.probes.base import ExampleResult
-    from advisor.probes.data import load_dataset, split_dataset
+    from advisor.probes.common.base import ExampleResult
+    from advisor.probes.common.data import load_dataset, split_dataset
 
     split = split_dataset(load_dataset(tickets[0]), 40, 0)
     result = ProbeResult(probe="few-shot", examples=[
@@ -156,7 +110,7 @@ def _store_few_shot(store: Store, tickets) -> int:
 def test_probe_learns_a_trivial_task_and_beats_few_shot(tickets, tiny_lm_path, tmp_path):
     import torch
 
-    from advisor.probes.runtime import load_causal_lm
+    from advisor.probes.common.runtime import load_causal_lm
 
     loaded = load_causal_lm(ModelSpec(name=str(tiny_lm_path)))
     probe_ids = torch.tensor([[5, 6, 7, 8]])
@@ -195,7 +149,7 @@ def test_probe_learns_a_trivial_task_and_beats_few_shot(tickets, tiny_lm_path, t
 
 
 def _render(result: ProbeResult, tmp_path) -> str:
-    from advisor.report import environment
+    from advisor.report.render import environment
 
     charts = LoraProbe().charts(result, tmp_path / "charts")
     assert charts["learning_curve"].stat().st_size > 1000
@@ -236,10 +190,10 @@ class _Clock:
 
 
 def _run_with_clock(monkeypatch, cfg, deadline, tmp_path):
-    from advisor.probes.base import ProbeContext
+    from advisor.probes.common.base import ProbeContext
 
     clock = _Clock()
-    monkeypatch.setattr("advisor.probes.base.time", clock)
+    monkeypatch.setattr("advisor.probes.common.base.time", clock)
     ctx = ProbeContext(result=ProbeResult(probe="lora"), deadline=deadline, artifacts_dir=tmp_path)
     return LoraProbe().run(cfg, ctx)
 
@@ -271,7 +225,7 @@ def test_a_standalone_probe_that_measured_nothing_is_one_error_line(tickets, tin
 
 
 def _render_text(result: ProbeResult) -> str:
-    from advisor.report import environment
+    from advisor.report.render import environment
 
     return environment().get_template("probe_lora.md.j2").render(result=result.model_dump(mode="json"), charts={})
 
@@ -336,114 +290,18 @@ def test_assess_lists_a_probe_that_measured_nothing_with_the_budget_that_would_d
     assert "not measured within its 0s share of the budget" in row and "would measure its first point" in row
 
 
-def test_target_only_logits_give_the_models_own_loss_and_gradients(tiny_lm_path):
-    """Left padding with logits over the targets only is the same loss, and the same gradients, as the model's
-    own loss over right-padded full sequences."""
-    import torch
-
-    from advisor.probes.runtime import load_causal_lm
-    from advisor.probes.training import collate, target_only_loss
-
-    loaded = load_causal_lm(ModelSpec(name=str(tiny_lm_path)))
-    model = _lora(loaded.model)
-    try:
-        examples = _cue_examples(6) + [supervised_example([11, 12, 13, 14, 15, 16, 17, 18, 19], [51, 52], 32)]
-        pad = loaded.tokenizer.pad_token_id or 0
-        model.train()
-        full = model(**collate(examples, pad)).loss
-        full.backward()
-        grads = [p.grad.clone() for p in model.parameters() if p.requires_grad]
-        model.zero_grad(set_to_none=True)
-        mine = target_only_loss(model, collate(examples, pad, left=True))
-        mine.backward()
-        assert float(mine) == pytest.approx(float(full), rel=1e-5)
-        for g, h in zip(grads, [p.grad for p in model.parameters() if p.requires_grad]):
-            torch.testing.assert_close(g, h, rtol=1e-4, atol=1e-6)
-    finally:
-        model.unload()
 
 
-@pytest.mark.parametrize(("eager", "bf16"), [(False, False), (True, False), (True, True)])
-def test_a_shared_prefix_run_once_gives_the_same_loss_and_gradients(tiny_lm_path, eager, bf16):
-    """Examples that start with the same instruction: running it once per batch and repeating its key/value
-    cache gives the model's own loss and gradients over the full right-padded sequences."""
-    import torch
-
-    from advisor.probes.runtime import load_causal_lm
-    from advisor.probes.training import (autocast, collate, eager_attention, real_tokens, shared_prompt_len,
-                                         target_only_loss)
-
-    loaded = load_causal_lm(ModelSpec(name=str(tiny_lm_path)))
-    model = _lora(loaded.model)
-    try:
-        instruction = [21, 22, 23, 24, 25, 26]
-        examples = [supervised_example(instruction + list(e.input_ids[:-1]), list(e.input_ids[-1:]), 64)
-                    for e in _cue_examples(5)]
-        examples.append(supervised_example(instruction + [11, 12, 13, 14, 15, 16, 17, 18, 19], [51, 52], 64))
-        assert shared_prompt_len(examples) == len(instruction)
-        pad = loaded.tokenizer.pad_token_id or 0
-        model.train()
-        with autocast("cpu", bf16):
-            full = model(**collate(examples, pad)).loss
-        full.backward()
-        grads = [p.grad.clone() for p in model.parameters() if p.requires_grad]
-        model.zero_grad(set_to_none=True)
-        batch = collate(examples, pad, left=True, prefix=len(instruction))
-        assert batch["prefix_ids"].shape == (1, len(instruction))
-        assert batch["input_ids"].shape[1] == max(len(e.input_ids) for e in examples) - len(instruction)
-        assert real_tokens(batch) == sum(len(e.input_ids) for e in examples)
-        with autocast("cpu", bf16), eager_attention(loaded.model) if eager else contextlib.nullcontext():
-            mine = target_only_loss(model, batch)
-        mine.backward()
-        mine_grads = [p.grad for p in model.parameters() if p.requires_grad]
-        if bf16:  # bf16 rounds differently along the two paths: compare the whole gradient's direction and size
-            assert float(mine) == pytest.approx(float(full), rel=2e-2)
-            g, h = torch.cat([x.flatten() for x in grads]), torch.cat([x.flatten() for x in mine_grads])
-            assert float((g - h).norm() / g.norm()) < 0.05
-        else:
-            assert float(mine) == pytest.approx(float(full), rel=1e-5)
-            for g, h in zip(grads, mine_grads):
-                torch.testing.assert_close(g, h, rtol=1e-4, atol=1e-6)
-    finally:
-        model.unload()
 
 
-def test_weights_held_in_bf16_come_back_exactly(tiny_lm_path):
-    import torch
-
-    from advisor.probes.runtime import load_causal_lm
-    from advisor.probes.precision import weights_in_bf16
-
-    loaded = load_causal_lm(ModelSpec(name=str(tiny_lm_path)))
-    before = {k: v.clone() for k, v in loaded.model.state_dict().items()}
-    ids = torch.tensor([[3, 4, 5, 6]])
-    with weights_in_bf16(loaded.model):
-        assert all(p.dtype == torch.bfloat16 for p in loaded.model.parameters())
-        model = _lora(loaded.model)  # an adapter created inside keeps fp32 weights and trains
-        assert all(p.dtype == torch.float32 for p in model.parameters() if p.requires_grad)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            model(input_ids=ids, labels=ids).loss.backward()
-        model.unload()
-    after = loaded.model.state_dict()
-    assert before.keys() == after.keys()
-    for key, value in before.items():
-        assert after[key].dtype == value.dtype and torch.equal(after[key], value), key  # bit for bit
 
 
-def test_the_shared_prefix_stops_before_the_first_target():
-    from advisor.probes.training import shared_prompt_len
-
-    same = [supervised_example([1, 2, 3], [7], 16), supervised_example([1, 2, 3], [8], 16)]
-    assert shared_prompt_len(same) == 2  # the last prompt token's logits predict the target
-    differ = [supervised_example([1, 2, 3, 4], [7], 16), supervised_example([1, 2, 9, 4, 5], [7], 16)]
-    assert shared_prompt_len(differ) == 2
-    assert shared_prompt_len([supervised_example([5, 2], [7], 16), supervised_example([1, 2], [7], 16)]) == 0
 
 
 def test_warm_start_continues_one_adapter_with_fewer_steps_and_restores_the_model(tickets, tiny_lm_path, tmp_path):
     import torch
 
-    from advisor.probes.runtime import load_causal_lm
+    from advisor.probes.common.runtime import load_causal_lm
 
     cfg = config(tickets, tiny_lm_path, sizes=[8, 16, 32], epochs=None, warm_start=True)
     loaded = load_causal_lm(cfg.model)
@@ -458,46 +316,6 @@ def test_warm_start_continues_one_adapter_with_fewer_steps_and_restores_the_mode
     assert {k: p.requires_grad for k, p in loaded.model.named_parameters()} == flags
 
 
-def test_the_fast_dropout_is_the_same_dropout(tiny_lm_path):
-    import torch
-
-    from advisor.probes.runtime import load_causal_lm
-    from advisor.probes.training import UniformDropout, fast_dropout
-
-    layer = UniformDropout(0.2).train()
-    x = torch.ones(200_000)
-    y = layer(x)
-    kept = (y != 0).float()
-    assert abs(layer.p - 0.2) <= 1 / 32768  # the rate, rounded to the mask's resolution
-    assert abs(float(kept.mean()) - 0.8) < 0.005 and torch.allclose(y[y != 0], torch.tensor(1 / (1 - layer.p)))
-    assert abs(float(y.mean()) - 1.0) < 0.01  # the expectation is preserved
-    assert torch.equal(layer.eval()(x), x)
-    from advisor.probes.training import keep_mask
-
-    mask = keep_mask((1001, 201), 0.3).float()  # not a multiple of four values
-    assert mask.shape == (1001, 201)
-    lanes = mask.flatten()[: 4 * (mask.numel() // 4)].reshape(-1, 4)
-    for lane in range(4):  # each of a random word's four lanes keeps at the same rate
-        assert abs(float(lanes[:, lane].mean()) - 0.7) < 0.01
-    centred = lanes - lanes.mean()
-    assert abs(float((centred[:, 0] * centred[:, 1]).mean())) < 0.005  # and independently of its neighbour
-    torch.manual_seed(3)
-    first = keep_mask((64,), 0.5)
-    torch.manual_seed(3)
-    assert torch.equal(first, keep_mask((64,), 0.5))  # the seed decides the mask
-    from peft import LoraConfig, get_peft_model
-
-    loaded = load_causal_lm(ModelSpec(name=str(tiny_lm_path)))
-    model = get_peft_model(loaded.model, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.1, task_type="CAUSAL_LM",
-                                                    target_modules=["q_proj", "v_proj", "up_proj"]))
-    try:
-        lora_layers = sum(1 for m in model.modules() if hasattr(m, "lora_dropout") and
-                          any(isinstance(d, torch.nn.Dropout) and d.p > 0 for d in m.lora_dropout.values()))
-        assert lora_layers > 0 and fast_dropout(model) == lora_layers
-        assert not any(isinstance(d, torch.nn.Dropout) for m in model.modules() if hasattr(m, "lora_dropout")
-                       for d in m.lora_dropout.values())
-    finally:
-        model.unload()
 
 
 def test_a_probe_after_the_budget_is_spent_is_not_started(tickets, tiny_lm_path, tmp_path, answers_file):
@@ -529,7 +347,7 @@ def test_the_learning_curve_chart_marks_the_crossover_with_the_few_shot_line(cro
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from advisor.probes.lora_report import _plot_crossover
+    from advisor.probes.lora.analysis import _plot_crossover
 
     fig, ax = plt.subplots()
     summary = {"points": [{"examples": n, "accuracy": a} for n, a in ((8, 0.3), (16, 0.5), (32, 0.6))],
@@ -545,8 +363,8 @@ def test_the_zero_shot_baseline_reuses_the_few_shot_runs_k0_predictions_only_whe
         tickets, tiny_lm_path, tmp_path, monkeypatch, same_template):
     """In an assessment the few-shot probe scored the same prompts on the same model at k=0: the LoRA probe
     takes those predictions instead of scoring again; with another prompt template it scores its own."""
-    from advisor.probes.few_shot import FewShotConfig
-    from advisor.probes.lora_run import LoraRun
+    from advisor.probes.few_shot.spec import FewShotConfig
+    from advisor.probes.lora.run import LoraRun
 
     data, template = tickets
     evaluations = []
@@ -577,7 +395,7 @@ def test_a_run_cut_after_three_sizes_keeps_the_fitted_curve_with_its_band(ticket
                                                                           monkeypatch):
     """Sizes in between publish without the bootstrap band; the end of the run, here a Ctrl-C inside the fourth
     size, publishes with it: the stored (interrupted) run has the fit, the band and the projection's interval."""
-    import advisor.probes.training as training
+    import advisor.probes.lora.training as training
 
     real_train, calls = training.train, []
 

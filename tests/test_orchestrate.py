@@ -1,13 +1,15 @@
+"""Which probes an assessment runs and how one time budget is shared among them."""
+
 import time
 
 import pytest
 
-from advisor.answers import Answers
+from advisor.intake.answers import Answers
 from advisor.errors import InputError
-from advisor.orchestrate import Budget, Inputs, parse_probe_selection, plan, thin_evidence
-from advisor.evidence import EvidenceSet
+from advisor.evidence.orchestrate import Budget, Inputs, parse_probe_selection, plan, thin_evidence
+from advisor.evidence.evidence_set import EvidenceSet
 from advisor.probes.registry import get
-from advisor.probes.base import ProbeResult
+from advisor.probes.common.base import ProbeResult
 from tests.helpers import BASE_ANSWERS
 
 
@@ -72,8 +74,8 @@ def test_the_bf16_choice_reaches_every_probe_that_runs_a_local_model(tmp_path):
 def test_an_assessment_runs_the_open_book_check_on_the_target_only(tmp_path):
     """Without --target the RAG probe of an assessment does not spend its time on the probe model's open-book
     answers (not evidence about the team's model, not used); with one, the check runs there."""
-    from advisor.probes.endpoint import EndpointSpec
-    from advisor.probes.rag import RagConfig
+    from advisor.probes.common.endpoint import EndpointSpec
+    from advisor.probes.rag.spec import RagConfig
 
     files = {"corpus": tmp_path / "docs", "qa": tmp_path / "qa.jsonl"}
     alone = {p.probe: p for p in plan(answers(has_corpus=True), Inputs(files=files))}["rag"].config

@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict
 
 from advisor.cli import cli
 from advisor.probes import registry
-from advisor.probes.base import Metric, Probe, ProbeContext, ProbeResult
-from advisor.probes.spec import AssessInputs, Evidence, Plan, ProbeInput, ProbeSpec, fact
+from advisor.probes.common.base import Metric, Probe, ProbeContext, ProbeResult
+from advisor.probes.common.spec import AssessInputs, Evidence, Plan, ProbeInput, ProbeSpec, fact
 from tests.helpers import EXAMPLE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,7 +121,7 @@ def test_the_probe_gets_a_command_and_its_facts_are_listed(notes_probe, tmp_path
 
 
 def test_an_undeclared_fact_is_a_probe_failure_not_a_silent_fact(notes_probe, tmp_path):
-    from advisor.probe_runner import run_probe
+    from advisor.evidence.probe_runner import run_probe
 
     class Sloppy(NotesProbe):
         def run(self, config, ctx):
@@ -183,7 +183,7 @@ def test_no_module_imports_itself_through_others():
     cycles = [trail for name in graph if (trail := reaches(name, name))]
     assert not cycles, " -> ".join(cycles[0])
     # and the probes depend on advisor only through its leaf modules
-    leaves = {"advisor.errors", "advisor.resources", "advisor.paths", "advisor.training_cost", "advisor.yamlsafe"}
+    leaves = {"advisor.errors", "advisor.resources", "advisor.paths", "advisor.training_cost", "advisor.user_yaml"}
     outside = {(m, t) for m, ts in graph.items() if m.startswith("advisor.probes") for t in ts
                if not t.startswith("advisor.probes") and t not in leaves}
     assert not outside, sorted(outside)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from advisor.answers import Answers
-from advisor.questionnaire import Draft, convert, implied_answers, questions_for
+from advisor.intake.answers import Answers
+from advisor.intake.questionnaire import Draft, convert, implied_answers, questions_for
 from helpers import BASE_ANSWERS
 
 ADVISOR = str(Path(sys.executable).with_name("advisor"))
@@ -160,7 +160,7 @@ def test_a_terminal_session_interrupted_resumed_reviewed_and_finished(tmp_path):
     assert child.exitstatus == 0
     assert not draft.exists()  # the answers are stored with the assessment now
 
-    from advisor.store import Store
+    from advisor.store.database import Store
 
     with Store(tmp_path / "a.duckdb", read_only=True) as store:
         stored = store.assessment(store.assessments(limit=1)[0]["id"])

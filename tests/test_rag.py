@@ -1,3 +1,5 @@
+"""The RAG probe on a real small corpus: retrieval metrics, chunk sizes, budget, cache, open-book check."""
+
 import json
 
 import numpy as np
@@ -5,11 +7,11 @@ import pytest
 from click.testing import CliRunner
 
 from advisor.errors import InputError, ModelNotFoundError
-from advisor.probe_runner import run_probe
-from advisor.probes.base import ProbeContext, ProbeResult
-from advisor.probes.rag import RagConfig
-from advisor.probes.rag_run import RagProbe
-from advisor.store import Store
+from advisor.evidence.probe_runner import run_probe
+from advisor.probes.common.base import ProbeContext, ProbeResult
+from advisor.probes.rag.spec import RagConfig
+from advisor.probes.rag.run import RagProbe
+from advisor.store.database import Store
 
 TOPICS = {
     "billing/refunds.md": "Annual plans are refunded within thirty days. Monthly plans are never refunded after payment.",
@@ -75,7 +77,7 @@ def _lucene_bm25(docs: list[list[str]], query: list[str], k1: float = 1.5, b: fl
 
 
 def test_bm25_scores_are_lucene_bm25():
-    from advisor.probes.retrieval import Bm25, bm25_tokenize
+    from advisor.probes.rag.retrieval import Bm25, bm25_tokenize
 
     texts = list(TOPICS.values()) + ["refunded refunded refunded", "the the the", ""]
     index = Bm25(texts)
@@ -90,7 +92,7 @@ def test_probe_dense_numbers_match_the_evaluator(data, tiny_model):
     numbers must equal sentence-transformers' InformationRetrievalEvaluator on the same texts."""
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
-    from advisor.probes.embedder import load_embedder
+    from advisor.probes.common.embedder import load_embedder
 
     docs, qa = data
     result = RagProbe().run(_config(docs, qa, tiny_model, chunk_sizes=[64], ks=[1, 3, 5]), ProbeContext(ProbeResult(probe="rag")))
@@ -159,7 +161,7 @@ def test_answer_relevance_ranks_chunks(tmp_path, tiny_model):
 
 
 def test_proxy_run_is_labelled_and_renders(tmp_path, tiny_model):
-    from advisor.report import environment
+    from advisor.report.render import environment
 
     topics = {f"t{i}.md": f"Topic {i} is about item {i} in detail. The item {i} | costs <b>{i}</b> euros per seat. "
               f"More words about topic {i} are here." for i in range(8)}
@@ -188,7 +190,7 @@ def test_cli_errors_are_one_line(tmp_path):
 
 
 def test_missing_embedder_is_a_clear_error(data):
-    from advisor.probes.embedder import load_embedder
+    from advisor.probes.common.embedder import load_embedder
 
     with pytest.raises(ModelNotFoundError, match="allow-download"):
         load_embedder("nobody/no-such-embedder-xyz")
@@ -217,7 +219,7 @@ def test_the_budget_is_checked_between_embedding_blocks(data, tiny_model, monkey
     """A fake clock (one second per deadline check) and blocks of two chunks: the deadline passes while the
     first chunk size is embedded (nothing measured: the probe says how long it would take), or the second
     (the first size is kept)."""
-    from advisor.probes.base import ProbeContext
+    from advisor.probes.common.base import ProbeContext
 
     class Clock:
         now = 0.0
@@ -227,8 +229,8 @@ def test_the_budget_is_checked_between_embedding_blocks(data, tiny_model, monkey
             return Clock.now
 
     docs, qa = data
-    monkeypatch.setattr("advisor.probes.embedder.ENCODE_BLOCK", 2)
-    monkeypatch.setattr("advisor.probes.base.time", Clock())
+    monkeypatch.setattr("advisor.probes.common.embedder.ENCODE_BLOCK", 2)
+    monkeypatch.setattr("advisor.probes.common.base.time", Clock())
     config = _config(docs, qa, tiny_model, chunk_sizes=[64, 8])
     result = RagProbe().run(config, ProbeContext(ProbeResult(probe="rag"), deadline=deadline))
     assert len(result.summary["sizes"]) == measured
@@ -243,7 +245,7 @@ def test_the_budget_is_checked_between_embedding_blocks(data, tiny_model, monkey
 # -- the OpenVINO backend ------------------------------------------------------------------------
 def test_the_openvino_backend_gives_the_torch_embeddings_and_exports_once(tmp_path, monkeypatch, tiny_model):
     monkeypatch.setenv("ADVISOR_CACHE", str(tmp_path / "cache"))
-    from advisor.probes.embedder import backend_of, embedder_key, encode, load_embedder, resolve_backend
+    from advisor.probes.common.embedder import backend_of, embedder_key, encode, load_embedder, resolve_backend
 
     load_embedder.cache_clear()
     reference = load_embedder(tiny_model, backend="torch")
@@ -270,7 +272,7 @@ def test_the_openvino_backend_gives_the_torch_embeddings_and_exports_once(tmp_pa
 
 def test_a_run_says_which_backend_embedded(data, tiny_model, tmp_path, monkeypatch):
     monkeypatch.setenv("ADVISOR_CACHE", str(tmp_path / "cache"))
-    from advisor.report import environment
+    from advisor.report.render import environment
 
     docs, qa = data
     result = RagProbe().run(_config(docs, qa, tiny_model, embedder_backend="openvino", chunk_sizes=[64]),
@@ -282,8 +284,8 @@ def test_a_run_says_which_backend_embedded(data, tiny_model, tmp_path, monkeypat
 
 def test_without_openvino_auto_is_torch_and_asking_for_it_is_one_clear_error(monkeypatch, tiny_model):
     from advisor.errors import ModelNotFoundError
-    from advisor.probes import embedder_openvino
-    from advisor.probes.embedder import load_embedder, resolve_backend
+    from advisor.probes.common import embedder_openvino
+    from advisor.probes.common.embedder import load_embedder, resolve_backend
 
     monkeypatch.setattr(embedder_openvino, "available", lambda: False)
     assert resolve_backend("auto") == "torch"
@@ -294,8 +296,8 @@ def test_without_openvino_auto_is_torch_and_asking_for_it_is_one_clear_error(mon
 
 # -- a corpus too large for the budget -------------------------------------------------------------
 def test_sampling_keeps_every_gold_document_and_a_uniform_prefix_of_the_rest():
-    from advisor.probes.corpus import Document
-    from advisor.probes.rag_sample import choose
+    from advisor.probes.rag.corpus import Document
+    from advisor.probes.rag.sample import choose
 
     docs = [Document(f"d{i:02d}", "x") for i in range(30)]
     cost = {d.id: 1.0 for d in docs}
@@ -318,7 +320,8 @@ def test_sampling_keeps_every_gold_document_and_a_uniform_prefix_of_the_rest():
 def test_a_corpus_too_large_for_the_budget_is_sampled_and_reported_as_optimistic(data, tiny_model, monkeypatch):
     import time
 
-    from advisor.interpret import interpret
+    from advisor.evidence.evidence_set import EvidenceSet
+    from advisor.evidence.interpret import interpret
 
     docs, qa = data
     words = " ".join(TOPICS.values()).split()
@@ -334,7 +337,7 @@ def test_a_corpus_too_large_for_the_budget_is_sampled_and_reported_as_optimistic
             Clock.now += 25.0
             return Clock.now
 
-    monkeypatch.setattr("advisor.probes.rag_sample.time", Clock())
+    monkeypatch.setattr("advisor.probes.rag.sample.time", Clock())
     config = _config(docs, qa, tiny_model, chunk_sizes=[8, 64])
     result = RagProbe().run(config, ProbeContext(ProbeResult(probe="rag"), deadline=time.monotonic() + 60))
     sample = result.summary["sample"]
@@ -350,9 +353,9 @@ def test_a_corpus_too_large_for_the_budget_is_sampled_and_reported_as_optimistic
     retrieved = {u for ex in result.examples for u in ex.details["top"]}
     assert gold <= {d for d in retrieved} | gold and len({u for u in retrieved if u.startswith("filler/")}) <= (
         sample["documents"] - sample["gold_documents"])  # only sampled documents can be retrieved
-    facts = interpret([result]).facts["data"]
+    facts = interpret(EvidenceSet(results=[result])).facts["data"]
     assert "retrieval_hit_high" in facts and "retrieval_hit_low" not in facts  # can show failure, never success
-    from advisor.report import environment
+    from advisor.report.render import environment
 
     text = environment().get_template("probe_rag.md.j2").render(result=result.model_dump(mode="json"), charts={})
     assert "**Sampled corpus.**" in text and f"all {sample['total_documents']} documents" in text
@@ -368,7 +371,7 @@ def test_the_open_book_check_on_a_local_model_names_it_and_says_when_it_computed
                                                                                        tiny_base_lm_path):
     import torch
 
-    from advisor.probes.runtime import ModelSpec, load_causal_lm
+    from advisor.probes.common.runtime import ModelSpec, load_causal_lm
 
     docs, qa = data
     runs = {}

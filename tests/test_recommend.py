@@ -1,10 +1,11 @@
+"""The recommendation: scores, capped decision factors, constraints, confidence."""
 
 import pytest
 
-from advisor.answers import Answers
-from advisor.recommend import recommend
-from advisor.rulebook import load_rulebook
-from advisor.sensitivity import flips
+from advisor.intake.answers import Answers
+from advisor.decision.recommend import recommend
+from advisor.decision.rulebook import load_rulebook
+from advisor.decision.sensitivity import flips
 from tests.helpers import BASE_ANSWERS, FIXTURE_RULES
 
 FIXTURE = FIXTURE_RULES

@@ -1,9 +1,11 @@
+"""The rendered report: sections, escaping of user text, JSON and HTML formats."""
+
 import json
 
 from click.testing import CliRunner
 
 from advisor.cli import cli
-from advisor.html import markdown_to_html
+from advisor.report.html import markdown_to_html
 from tests.helpers import FIXTURE_RULES
 
 

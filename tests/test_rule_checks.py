@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from advisor.cli import cli
 from advisor.errors import RulebookError
-from advisor.rulebook import load_rulebook
+from advisor.decision.rulebook import load_rulebook
 from tests.helpers import EXAMPLE
 
 RULE = """rules:

@@ -1,9 +1,11 @@
+"""Loading rulebooks: the built-in one, custom folders, and one-line errors for bad files."""
+
 from pathlib import Path
 
 import pytest
 
 from advisor.errors import RulebookError
-from advisor.rulebook import load_rulebook
+from advisor.decision.rulebook import load_rulebook
 
 FIXTURE = Path(__file__).parent / "fixtures" / "rules"
 GOOD = (FIXTURE / "basic.yaml").read_text()
@@ -41,7 +43,7 @@ def test_hash_changes_with_content(tmp_path):
         ("gte: 1000}", "gte: 1000, lt: 3}", r"exactly one operator"),
         ("rules:", "rulez:", r"r.yaml:1: a rules file must have a top-level 'rules:' list"),
         ("  - id: many-labels", "  - id: corpus-changes", r"duplicate rule id 'corpus-changes'"),
-        ("effect: {rag: 3", "effect: {rag: 3]", r"r.yaml:\d+: invalid YAML"),
+        ("effect: {rag: 3", "effect: {rag: 3]", r"r.yaml:\d+: not valid YAML"),
     ],
 )
 def test_invalid_rulebooks_name_file_line_and_problem(tmp_path, old, new, expected):

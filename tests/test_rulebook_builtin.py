@@ -7,11 +7,11 @@ import string
 
 import pytest
 
-from advisor.conditions import fields_of
-from advisor.rulebook import STRATEGIES, load_rulebook
+from advisor.decision.conditions import fields_of
+from advisor.decision.rulebook import STRATEGIES, load_rulebook
 
 # The probe facts the rulebook may test: the contract with the probes.
-EVIDENCE_FIELDS = {  # the decision facts of advisor/interpret.py: the built-in rules read no raw probe fact
+EVIDENCE_FIELDS = {  # the decision facts of advisor/evidence/interpret.py: the built-in rules read no raw probe fact
     "quality.accuracy_low", "quality.accuracy_high", "quality.above_chance", "quality.demonstrations_gain_low",
     "quality.demonstrations_gain_high", "quality.seed_spread", "quality.format_failure_low",
     "quality.format_failure_high", "quality.open_book_lift_low", "quality.open_book_lift_high",

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from advisor.errors import ModelNotFoundError
-from advisor.probes.runtime import ModelSpec, embedded_models, load_causal_lm, model_fingerprint
+from advisor.probes.common.runtime import ModelSpec, embedded_models, load_causal_lm, model_fingerprint
 
 
 def test_local_checkpoint_loads_once_with_chat_flag(tiny_lm_path, tiny_base_lm_path):

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from advisor.answers import Answers
-from advisor.cases import Case, decide_case, load_case
-from advisor.rulebook import STRATEGIES, load_rulebook
+from advisor.intake.answers import Answers
+from advisor.decision.cases import Case, decide_case, load_case
+from advisor.decision.rulebook import STRATEGIES, load_rulebook
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 PUBLISHED = sorted((SCENARIOS / "published").glob("*.yaml"))

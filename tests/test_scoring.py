@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from advisor.probes.prompting import PromptBuilder, PromptTemplate, default_template
+from advisor.probes.common.prompting import PromptBuilder, PromptTemplate, default_template
 
-from advisor.probes.lm import LocalModel
-from advisor.probes.runtime import ModelSpec, load_causal_lm
-from advisor.probes.scoring import (encode, encode_pair, generate_greedy, naive_score_choices, score_choices,
+from advisor.probes.common.lm import LocalModel
+from advisor.probes.common.runtime import ModelSpec, load_causal_lm
+from advisor.probes.common.scoring import (encode, encode_pair, generate_greedy, naive_score_choices, score_choices,
                                     shared_prefix_len)
 
 TEXTS = ["The movie was great and I loved it.", "Terrible service, I want a refund.", "ok",

@@ -1,3 +1,5 @@
+"""``advisor --help`` imports no heavy library."""
+
 import subprocess
 import sys
 

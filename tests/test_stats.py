@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from advisor.probes.stats import (bootstrap_ci, mcnemar_exact, n_for_halfwidth, paired_randomization,
+from advisor.probes.common.stats import (bootstrap_ci, mcnemar_exact, n_for_halfwidth, paired_randomization,
                                   sample_size_two_proportions, wilson_interval)
 
 

@@ -1,9 +1,12 @@
+"""The DuckDB store: migrations, stored rows, locking, read-only opening, stale runs."""
+
 import duckdb
 import pytest
 
 from advisor.errors import StoreError
-from advisor.probes.base import ExampleResult, Metric, ProbeResult
-from advisor.store import MIGRATIONS, Store
+from advisor.probes.common.base import ExampleResult, Metric, ProbeResult
+from advisor.store.database import Store
+from advisor.store.schema import MIGRATIONS
 
 
 def sample_result():

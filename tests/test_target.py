@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from advisor.cli import cli
-from advisor.probes.endpoint import EndpointModel, EndpointSpec, label_logprobs, match_label
+from advisor.probes.common.endpoint import EndpointModel, EndpointSpec, label_logprobs, match_label
 from fault_server import FaultServer
 from tests.helpers import EXAMPLE, ROOT
 
@@ -289,7 +289,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def served_model():
     """`transformers serve` on a free loopback port, serving the embedded model converted in the cache."""
-    from advisor.probes.runtime import prepare_embedded
+    from advisor.probes.common.runtime import prepare_embedded
 
     folder = prepare_embedded("smollm2-135m")
     exe = Path(sys.executable).parent / "transformers"

@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
-from advisor.answers import Answers, choices_of
-from advisor.questionnaire import Draft, convert, display, implied_answers, questions_for
+from advisor.intake.answers import Answers, choices_of
+from advisor.intake.questionnaire import Draft, convert, display, implied_answers, questions_for
 
 try:  # line editing and history for click's prompts (arrow keys move the cursor instead of printing ^[[A)
     import readline  # noqa: F401

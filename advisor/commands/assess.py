@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from advisor.commands.options import bf16_option, db_option, duration, lang_option, resolve_db, target_options, target_spec
 
 if TYPE_CHECKING:
-    from advisor.questionnaire import Draft
+    from advisor.intake.questionnaire import Draft
 
 FILE = click.Path(exists=False, path_type=Path)
 
@@ -26,7 +26,7 @@ def _draft(db_path: Path, resume: bool, interactive: bool) -> "Draft | None":
     """The questionnaire draft to continue: with ``--resume`` the saved one (an error when there is none); in
     an interactive run, the saved one if the user wants to continue it; otherwise an empty one at the same place."""
     from advisor.errors import InputError
-    from advisor.questionnaire import Draft
+    from advisor.intake.questionnaire import Draft
 
     path = Draft.location(db_path)
     saved = Draft.load(path) if path.exists() else None
@@ -96,45 +96,43 @@ def assess(answers_file: Path | None, no_input: bool, resume: bool, probe_select
       advisor assess --answers examples/support-desk/answers.yaml \\
         --data examples/support-desk/tickets.jsonl --corpus examples/support-desk/docs --out report.md
     """
-    from advisor.answers_file import read_answers_file, validate_answers
+    from advisor.intake.collect import collect_answers
     from advisor.assessment import assess as run_assessment
-    from advisor.costs import load_cost_assumptions
-    from advisor.orchestrate import Inputs, check, parse_probe_selection
-    from advisor.rulebook import load_rulebook
-    from advisor.store import Store
+    from advisor.costs.estimate import load_cost_assumptions
+    from advisor.evidence.orchestrate import Inputs, check, parse_probe_selection
+    from advisor.decision.rulebook import load_rulebook
+    from advisor.store.database import Store
 
     target = target_spec(more)
     files = {k: v for k, v in more.items() if isinstance(v, Path)}
     selected = parse_probe_selection(probe_selection)
-    data_answers = read_answers_file(answers_file) if answers_file else {}
     inputs = Inputs(files={k: v for k, v in files.items() if v is not None}, model=model, embedder=embedder, embedder_url=embedder_url,
                     embedder_backend=embedder_backend, bf16=bf16, allow_download=allow_download, budget_seconds=budget, eval_size=eval_size, force=force,
                     selected=selected, target=target)
     draft = _draft(resolve_db(db), resume, _interactive(no_input))
     if draft is not None:
-        data_answers = {**data_answers, **draft.answers}
         for key, value in draft.files.items():
             if key not in inputs.files and Path(value).exists():
                 inputs.files[key] = Path(value)
-    if _interactive(no_input):
+
+    def ask(given: dict) -> dict:
         from advisor.commands.ask import Questionnaire
 
-        questionnaire = Questionnaire(data_answers, draft, only_required=answers_file is not None,
-                                      given=set(data_answers) - set(draft.answers))
+        questionnaire = Questionnaire(given, draft, only_required=answers_file is not None,
+                                      given=set(given) - set(draft.answers))
         questionnaire.run()
         if answers_file is None:
             questionnaire.ask_inputs(inputs.files, inputs.selected)
         questionnaire.review(inputs.files)
-        data_answers = questionnaire.result()
-    else:
-        from advisor.questionnaire import implied_answers
+        return questionnaire.result()
 
-        data_answers = {**data_answers, **implied_answers(data_answers)}
-    answers = validate_answers(data_answers, str(answers_file) if answers_file else "answers")
+    intake = collect_answers(answers_file, draft.answers if draft is not None else None,
+                             ask if _interactive(no_input) else None)
+    answers = intake.answers
     rulebook = load_rulebook(rules_dir)  # an invalid rulebook or costs file fails before anything is stored
     costs = load_cost_assumptions(costs_file)
     check(answers, inputs)  # a missing or unusable input file stops here, before storing or loading a model
-    from advisor.report import check_writable, default_report_path, environment
+    from advisor.report.render import check_writable, default_report_path, environment
 
     check_writable(out or default_report_path(answers.project_name, fmt))
     if templates is not None:
@@ -142,12 +140,11 @@ def assess(answers_file: Path | None, no_input: bool, resume: bool, probe_select
     command = "advisor " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else "advisor assess"
     with Store(resolve_db(db)) as store:
         if target is not None:  # a wrong URL, key or model is an input error before anything is stored
-            from advisor.probes.endpoint import EndpointSpec, check_endpoint
+            from advisor.probes.common.endpoint import EndpointSpec, check_endpoint
 
             click.echo(check_endpoint(EndpointSpec.model_validate(target), store), err=True)
-        defaulted = [name for name in type(answers).model_fields if name not in data_answers]
         outcome = run_assessment(answers, store=store, command=command, inputs=inputs, rulebook=rulebook, costs=costs,
-                                 defaulted=defaulted,
+                                 defaulted=intake.defaulted,
                                  artifacts_root=resolve_db(db).parent / "artifacts", out=out, fmt=fmt,
                                  templates=templates, lang=lang.lower(), echo=lambda line: click.echo(line, err=True))
     if draft is not None:

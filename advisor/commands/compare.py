@@ -21,8 +21,8 @@ def compare(first: int, second: int, db: Path | None) -> None:
       advisor compare 3 4
     """
     from advisor.assessment import stored_document
-    from advisor.compare import compare as diff, render_text
-    from advisor.store import Store
+    from advisor.report.compare import compare as diff, render_text
+    from advisor.store.database import Store
 
     with Store(resolve_db(db), read_only=True) as store:
         docs = [stored_document(store, i) for i in (first, second)]

@@ -26,7 +26,7 @@ def history(limit: int, project: str | None, since, as_json: bool, db: Path | No
       advisor history --limit 10
       advisor history --project support --since 2026-11-01 --json
     """
-    from advisor.store import Store
+    from advisor.store.database import Store
 
     with Store(resolve_db(db), read_only=True) as store:
         rows = store.assessments(limit, project, since)
@@ -54,7 +54,7 @@ def show(assessment_id: int, as_json: bool, db: Path | None) -> None:
       advisor show 3
       advisor show 3 --json
     """
-    from advisor.store import Store
+    from advisor.store.database import Store
 
     with Store(resolve_db(db), read_only=True) as store:
         data = store.assessment(assessment_id)

@@ -29,8 +29,8 @@ def list_models() -> None:
       advisor models list
     """
     from advisor.paths import cache_dir
-    from advisor.probes.embedder import DEFAULT_EMBEDDER
-    from advisor.probes.runtime import embedded_models
+    from advisor.probes.common.embedder import DEFAULT_EMBEDDER
+    from advisor.probes.common.runtime import embedded_models
 
     click.echo("language models (--model):")
     for m in embedded_models():
@@ -40,7 +40,7 @@ def list_models() -> None:
         click.echo(f"  {'':<18} {where}")
     click.echo("embedders (--embedder):")
     try:
-        from advisor.probes.embedder import default_model_dir
+        from advisor.probes.common.embedder import default_model_dir
 
         where, state = str(default_model_dir()), "installed"
     except Exception:  # the package is missing: say how to get it
@@ -61,7 +61,7 @@ def prepare(names: tuple[str, ...]) -> None:
     Example:
       advisor models prepare smollm2-135m
     """
-    from advisor.probes.runtime import embedded_models, prepare_embedded
+    from advisor.probes.common.runtime import embedded_models, prepare_embedded
 
     targets = list(names) or [m["name"] for m in embedded_models() if m["installed"]]
     if not targets:

@@ -21,8 +21,8 @@ def db_option(fn: Callable) -> Callable:
 
 
 def bf16_option(purpose: str = "") -> Callable[[Callable], Callable]:
-    """``--bf16 auto|on|off`` (advisor.probes.precision), its help led by ``purpose`` when given."""
-    from advisor.probes.precision import BF16_HELP
+    """``--bf16 auto|on|off`` (advisor.probes.common.precision), its help led by ``purpose`` when given."""
+    from advisor.probes.common.precision import BF16_HELP
 
     text = f"{purpose}: {BF16_HELP}." if purpose else f"{BF16_HELP}."
     return click.option("--bf16", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
@@ -71,9 +71,9 @@ def run_probe_command(name: str, values: dict[str, Any], db: Path | None, *, for
     from pydantic import ValidationError
 
     from advisor.errors import InputError, format_validation_error
-    from advisor.probe_runner import run_probe
+    from advisor.evidence.probe_runner import run_probe
     from advisor.probes.registry import get
-    from advisor.store import Store
+    from advisor.store.database import Store
 
     spec = get(name)
     try:
@@ -142,14 +142,14 @@ def target_spec(values: dict[str, Any]) -> dict[str, Any] | None:
             "max_spend": given["target_max_spend"], "price_input_per_1m": given["target_price_in"],
             "price_output_per_1m": given["target_price_out"], "timeout": given["target_timeout"],
             "max_retries": given["target_retries"]}
-    from advisor.probes.endpoint import EndpointSpec
+    from advisor.probes.common.endpoint import EndpointSpec
 
     EndpointSpec.model_validate(spec).base_url()  # no URL at all is an input error now
     return spec
 
 
 def lang_option(fn: Callable) -> Callable:
-    from advisor.i18n import LANGS
+    from advisor.report.i18n import LANGS
 
     return click.option("--lang", type=click.Choice(LANGS, case_sensitive=False), default="en", show_default=True,
                         help="Language of the report (rule rationales and sources stay as the rulebook states them).")(fn)

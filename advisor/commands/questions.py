@@ -15,8 +15,8 @@ def questions(mode: str | None) -> None:
     Example:
       advisor questions --template > answers.yaml
     """
-    from advisor.answers import Answers, choices_of
-    from advisor.answers_file import answers_schema, answers_template
+    from advisor.intake.answers import Answers, choices_of
+    from advisor.intake.answers_file import answers_schema, answers_template
 
     if mode == "schema":
         click.echo(answers_schema())

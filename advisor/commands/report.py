@@ -25,8 +25,8 @@ def report(assessment_id: int, out: Path | None, fmt: str, templates: Path | Non
       advisor report 3 --lang fr --format html --out decision-fr.html
     """
     from advisor.assessment import stored_document
-    from advisor.report import render
-    from advisor.store import Store
+    from advisor.report.render import render
+    from advisor.store.database import Store
 
     with Store(resolve_db(db), read_only=True) as store:
         doc = stored_document(store, assessment_id)

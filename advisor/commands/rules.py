@@ -27,7 +27,7 @@ def list_rules(rules_dir: Path | None, markdown: bool) -> None:
     Example:
       advisor rules list
     """
-    from advisor.rulebook import load_rulebook
+    from advisor.decision.rulebook import load_rulebook
 
     book = load_rulebook(rules_dir)
     if markdown:
@@ -59,7 +59,7 @@ def check(directory: Path) -> None:
     Example:
       advisor rules check rules/
     """
-    from advisor.rulebook import load_rulebook
+    from advisor.decision.rulebook import load_rulebook
 
     book = load_rulebook(directory)
     click.echo(f"OK: {len(book.rules)} rules in {len(book.paths)} files, rulebook {book.hash}")
@@ -75,11 +75,11 @@ def facts(probe_name: str | None) -> None:
     Example:
       advisor rules facts --probe few-shot
     """
-    from advisor.placeholders import DECISION_PLACEHOLDERS
+    from advisor.decision.placeholders import DECISION_PLACEHOLDERS
     from advisor.probes.registry import get, specs
 
-    from advisor.interpret import DERIVED
-    from advisor.probes.spec import fact_types
+    from advisor.evidence.interpret import DERIVED
+    from advisor.probes.common.spec import fact_types
 
     chosen = [get(probe_name)] if probe_name else specs()
     spaces = [(s.namespace, f"{s.name} probe: {s.description}", s.facts()) for s in chosen]

@@ -1,0 +1,1 @@
+"""Decision: the rulebook, constraints and costs turned into a ranked, explained recommendation."""

@@ -1,0 +1,185 @@
+"""Which probes an assessment runs, with what configuration, in one shared time budget.
+
+Each probe needs an input (labeled data, a corpus, domain text); a probe whose input is missing
+is skipped with the reason and the command that would run it. The budget is shared: each probe
+gets its weight's share of what is left when it starts, so time a fast probe leaves unused
+rolls over to the next one. A probe failure is recorded and the assessment goes on without it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from advisor.intake.answers import Answers
+from advisor.errors import AdvisorError, InputError
+from advisor.evidence.evidence_set import EvidenceSet, ProbeFailure, SkippedProbe
+from advisor.probes.registry import names, specs
+from advisor.probes.common.spec import AssessInputs, ProbeSpec
+
+
+@dataclass
+class Inputs(AssessInputs):
+    """What the user gave ``advisor assess`` besides the answers: what every planner sees
+    (:class:`AssessInputs`) plus how the assessment runs (budget, reuse, probe selection)."""
+
+    budget_seconds: float | None = 600.0
+    force: bool = False
+    selected: tuple[str, ...] | None = None  # None: every probe
+
+    def for_planner(self, earlier: dict[str, Any]) -> AssessInputs:
+        return dataclasses.replace(self, earlier=earlier)
+
+
+@dataclass
+class Planned:
+    spec: ProbeSpec
+    config: dict[str, Any] | None = None
+    skip_reason: str | None = None
+
+    @property
+    def probe(self) -> str:
+        return self.spec.name
+
+
+def parse_probe_selection(text: str) -> tuple[str, ...]:
+    """``all``, ``none`` or a comma list of probe names."""
+    known = names()
+    value = text.strip().lower()
+    if value == "all":
+        return tuple(known)
+    if value == "none":
+        return ()
+    chosen = tuple(p.strip() for p in value.split(",") if p.strip())
+    unknown = [p for p in chosen if p not in known]
+    if unknown:
+        raise InputError(f"--probes: unknown probe {unknown[0]!r}; use all, none, or a list of {', '.join(known)}")
+    return tuple(p for p in known if p in chosen)
+
+
+def plan(answers: Answers, inputs: Inputs, earlier: dict[str, Any] | None = None) -> list[Planned]:
+    """Every registered probe with its configuration, or why it is skipped."""
+    planner_inputs = inputs.for_planner(earlier or {})
+    out = []
+    for spec in specs():
+        decided = spec.plan(answers, planner_inputs)
+        if decided.config is not None and inputs.selected is not None and spec.name not in inputs.selected:
+            out.append(Planned(spec, None, "not selected with --probes"))
+        else:
+            out.append(Planned(spec, decided.config, decided.skip_reason))
+    return out
+
+
+@dataclass
+class Budget:
+    """A shared time budget; ``share(name, pending)`` is the slice for the probe starting now."""
+
+    total: float | None
+    started: float = field(default_factory=time.monotonic)
+
+    def left(self) -> float | None:
+        return None if self.total is None else max(0.0, self.total - (time.monotonic() - self.started))
+
+    def share(self, spec: ProbeSpec, pending: list[ProbeSpec]) -> float | None:
+        left = self.left()
+        if left is None:
+            return None
+        return left * spec.weight / sum(p.weight for p in pending)
+
+
+def check(answers: Answers, inputs: Inputs) -> None:
+    """Every probe that would run gets a valid configuration and usable input files, or one InputError now,
+    before anything is stored and before any model is loaded."""
+    from pydantic import ValidationError
+
+    from advisor.errors import format_validation_error
+
+    for item in plan(answers, inputs):
+        if item.config is None:
+            continue
+        try:
+            config = item.spec.config.model_validate(item.config)
+        except ValidationError as exc:
+            raise InputError(format_validation_error(exc, f"the {item.probe} probe")) from None
+        if item.spec.check is not None:
+            item.spec.check(config)
+
+
+def gather(answers: Answers, inputs: Inputs, store: Any, assessment_id: int | None,
+           artifacts_dir: Path | None = None, echo: Callable[[str], None] = print) -> EvidenceSet:
+    """Run the planned probes in order within the budget; never raise for a probe failure."""
+    from advisor.evidence.probe_runner import run_probe
+
+    evidence = EvidenceSet()
+    plans = plan(answers, inputs)
+    evidence.skipped = [SkippedProbe(probe=p.probe, reason=p.skip_reason or "", command=p.spec.command)
+                        for p in plans if p.config is None]
+    runnable = [p.spec for p in plans if p.config is not None]
+    budget = Budget(inputs.budget_seconds)  # model loading counts against the budget
+    _warm_up(inputs, runnable, echo)
+    for i, spec in enumerate(runnable):
+        if budget.left() is not None and budget.left() <= 0:  # spent: starting would only add its set-up time
+            evidence.skipped.append(SkippedProbe(
+                probe=spec.name, command=spec.command,
+                reason="not run: the probes before it used the whole time budget (raise --budget)"))
+            echo(f"[{i + 1}/{len(runnable)}] {spec.name} probe: not run, the time budget is spent")
+            continue
+        seconds = budget.share(spec, runnable[i:])
+        # planned again now, so a probe can build on the ones that ran before it
+        item = next(p for p in plan(answers, inputs, evidence.by_probe()) if p.spec.name == spec.name)
+        echo(f"[{i + 1}/{len(runnable)}] {spec.name} probe" + (f" (budget {seconds:.0f} s)" if seconds else ""))
+        try:
+            config = spec.config.model_validate(item.config)
+            result = run_probe(spec.name, config, store, force=inputs.force, budget_seconds=seconds,
+                               assessment_id=assessment_id, artifacts_dir=artifacts_dir)
+        except KeyboardInterrupt:
+            raise
+        except AdvisorError as exc:
+            evidence.failures.append(ProbeFailure(probe=spec.name, error=str(exc), fixable=exc.stops_assessment))
+            continue
+        except Exception as exc:  # a probe bug must not lose the assessment
+            evidence.failures.append(ProbeFailure(probe=spec.name, error=f"{type(exc).__name__}: {exc}"))
+            continue
+        if result.status == "empty":
+            need = result.summary.get("budget_needed")
+            suffice = f"; about {need:.0f}s would measure its first point" if need else ""
+            evidence.skipped.append(SkippedProbe(
+                probe=spec.name, command=spec.command,
+                reason=f"not measured within its {seconds or 0:.0f}s share of the budget{suffice} (raise --budget)"))
+            echo(f"    not measured within {seconds or 0:.0f}s{suffice}")
+            continue
+        evidence.results.append(result)
+        echo(f"    {result.headline}")
+    evidence.thin = thin_evidence(evidence)
+    return evidence
+
+
+def _warm_up(inputs: Inputs, runnable: list[ProbeSpec], echo: Callable[[str], None]) -> None:
+    """Load (and on first use convert) the probe model once, before the first probe; the time counts against
+    the budget and is shown. Loads are memoized, so the probes reuse this one."""
+    if not any(spec.uses_model for spec in runnable):
+        return
+    from advisor.probes.common.runtime import ModelSpec, load_causal_lm
+
+    echo(f"loading {inputs.model} ...")
+    started = time.monotonic()
+    try:
+        load_causal_lm(ModelSpec(name=inputs.model, allow_download=inputs.allow_download))
+    except AdvisorError:
+        return  # each probe reports the problem as its own failure
+    echo(f"    loaded in {time.monotonic() - started:.0f} s (counted in the budget)")
+
+
+def thin_evidence(evidence: EvidenceSet) -> list[str]:
+    """Plain statements of where the measurements are too weak to lean on (each probe's caveats)."""
+    notes = []
+    for result in evidence.results:
+        spec = next((s for s in specs() if s.name == result.probe), None)
+        if spec is not None and spec.caveats is not None:
+            notes += spec.caveats(dict(result.evidence))
+        if result.status != "done":
+            notes.append(f"The {result.probe} probe stopped early ({result.status}); its figures are partial.")
+    return notes

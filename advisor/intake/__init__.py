@@ -1,0 +1,1 @@
+"""Intake: the answers (one pydantic model), answers files, the questionnaire's logic and its draft."""

@@ -1,0 +1,1 @@
+"""Store: the DuckDB file that holds assessments, decisions, probe runs, metrics and caches."""

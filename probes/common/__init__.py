@@ -1,0 +1,1 @@
+"""The machinery every probe shares: the contract, the model interface and runtime, caching, statistics, data."""

@@ -1,0 +1,349 @@
+"""The team's real model behind an OpenAI-compatible chat-completions endpoint (a hosted API, vLLM,
+Ollama, llama.cpp, TGI, ``transformers serve``...): the second :class:`~advisor.probes.common.lm.LanguageModel`.
+
+Conventions users already have: the base URL comes from ``--target-url``, else ``OPENAI_BASE_URL``;
+the API key from the environment variable ``--target-key-env`` names (default ``OPENAI_API_KEY``),
+never from the command line, and it never appears in the database, the report, logs or messages.
+The client is the ``openai`` SDK: it retries 408/409/429/5xx with exponential backoff and honours
+``Retry-After``; every request has a timeout.
+
+Safe against a paid API:
+
+- bounded concurrency (``concurrency`` requests in flight);
+- every response is cached in the store, keyed by (endpoint, model, request), as soon as it arrives:
+  a re-run, or a run killed half-way, never pays twice for the same request;
+- a cap on requests and, when prices are given, on estimated spend: reaching it stops cleanly
+  (:class:`CapReached`) and keeps what finished.
+
+The endpoint can generate (and reports usage and latency); it cannot score arbitrary continuations,
+so classification on a target works by generation with the labels stated in the prompt. When the
+endpoint returns token log-probabilities (``logprobs``), they are kept per answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from typing import Any, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from advisor.errors import InputError, ProbeError
+from advisor.probes.common.lm import Capability, LanguageModel
+
+DEFAULT_KEY_ENV = "OPENAI_API_KEY"
+
+
+class EndpointSpec(BaseModel):
+    """Where the target model is and how hard advisor may use it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1)
+    url: str | None = None  # default: $OPENAI_BASE_URL
+    key_env: str = DEFAULT_KEY_ENV
+    timeout: float = Field(60.0, gt=0)
+    max_retries: int = Field(4, ge=0, le=20)
+    concurrency: int = Field(4, ge=1, le=64)
+    max_requests: int | None = Field(None, ge=1)
+    max_spend: float | None = Field(None, gt=0)
+    price_input_per_1m: float | None = Field(None, ge=0)
+    price_output_per_1m: float | None = Field(None, ge=0)
+    logprobs: bool = True  # ask for them; an endpoint that ignores the field is fine
+
+    def base_url(self) -> str:
+        """The API's base URL; lm-evaluation-harness style URLs ending in /chat/completions are accepted too."""
+        url = self.url or os.environ.get("OPENAI_BASE_URL")
+        if not url:
+            raise InputError("--target-url: no endpoint given; pass the base URL of an OpenAI-compatible server "
+                             "(e.g. http://localhost:8000/v1) or set OPENAI_BASE_URL.")
+        return url.rstrip("/").removesuffix("/chat/completions")
+
+    def label(self) -> str:
+        """How reports name this model: ``model @ host`` (never the key)."""
+        return f"{self.model} @ {self.base_url()}"
+
+
+class CapReached(ProbeError):
+    """The request or spend cap stopped the run; what finished is kept (a clean partial result)."""
+
+
+class EndpointError(ProbeError):
+    """The endpoint failed in a way retries did not cure (one line, no key): the user's to look into."""
+
+    stops_assessment = True
+
+
+class EndpointModel(LanguageModel):
+    """A model behind ``/v1/chat/completions``."""
+
+    capabilities = frozenset({Capability.GENERATE, Capability.USAGE})
+
+    def __init__(self, spec: EndpointSpec, store: Any = None, client: Any = None):
+        super().__init__()
+        self.spec = spec
+        self.url = spec.base_url()
+        self.name = spec.model
+        self.source = spec.label()
+        self.store = store
+        self.requests = 0  # paid (not cached) requests made by this object
+        self.cached_hits = 0
+        self.spend = 0.0
+        self.saw_logprobs: bool | None = None
+        self._client = client
+        self._lock = threading.Lock()
+
+    # -- chat prompts ------------------------------------------------------------------------------
+    @property
+    def has_chat_template(self) -> bool:
+        return True
+
+    def format_chat(self, messages: list[dict[str, str]]) -> Any:
+        return messages
+
+    # -- the client ------------------------------------------------------------------------------
+    def client(self) -> Any:
+        if self._client is None:
+            import openai
+
+            key = os.environ.get(self.spec.key_env)
+            if key is None and self.spec.key_env != DEFAULT_KEY_ENV:
+                raise InputError(f"--target-key-env {self.spec.key_env}: that environment variable is not set; "
+                                 "export the API key in it (local servers accept any value).")
+            self._client = openai.OpenAI(base_url=self.url, api_key=key or "not-needed", timeout=self.spec.timeout,
+                                         max_retries=self.spec.max_retries)
+        return self._client
+
+    def request(self, messages: Any, max_tokens: int, stop: Sequence[str] = ()) -> dict[str, Any]:
+        """The request body (also the cache key's content): deterministic decoding."""
+        body: dict[str, Any] = {"model": self.spec.model, "messages": messages, "max_tokens": max_tokens,
+                                "temperature": 0}
+        if stop:
+            body["stop"] = list(stop)[:4]
+        if self.spec.logprobs:
+            body.update(logprobs=True, top_logprobs=5)
+        return body
+
+    def cache_key(self, body: dict[str, Any]) -> str:
+        text = json.dumps({"endpoint": self.url, "body": body}, sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    # -- generation ------------------------------------------------------------------------------
+    def plan(self, bodies: list[dict[str, Any]]) -> tuple[int, int]:
+        """``(cached, to_pay)`` for these requests: what :meth:`complete` would reuse and send."""
+        keys = [self.cache_key(b) for b in bodies]
+        cached = self.store.cached_responses(keys) if self.store is not None else {}
+        return len(cached), len(set(keys) - set(cached))
+
+    def generate(self, prompts: Sequence[Any], max_new_tokens: int, *, stop: Sequence[str] = (),
+                 batch_size: int = 8) -> list[str]:
+        return [r["text"] for r in self.complete([self.request(p, max_new_tokens, stop) for p in prompts])]
+
+    def complete(self, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Responses for ``bodies`` in order: ``{"text", "prompt_tokens", "completion_tokens", "latency",
+        "logprobs", "cached"}``. Cached responses are reused; the rest are sent ``concurrency`` at a time and
+        cached as each arrives. :class:`CapReached` when the request or spend cap would be passed (what
+        finished is cached); :class:`EndpointError` / :class:`InputError` for a fault retries did not cure."""
+        keys = [self.cache_key(b) for b in bodies]
+        found = self.store.cached_responses(keys) if self.store is not None else {}
+        out: dict[int, dict[str, Any]] = {}
+        todo: dict[str, int] = {}
+        for i, key in enumerate(keys):
+            if key in found:
+                out[i] = {**found[key], "cached": True}
+                self.cached_hits += 1
+            else:
+                todo.setdefault(key, i)
+        pending = list(todo.items())
+        if self.spec.max_requests is not None and self.requests + len(pending) > self.spec.max_requests:
+            allowed = max(0, self.spec.max_requests - self.requests)
+            self._send(pending[:allowed], bodies, out)
+            raise CapReached(f"request cap reached ({self.spec.max_requests} requests to {self.name}); "
+                             "finished responses are cached, so a re-run with a higher --target-max-requests "
+                             "pays only for the rest")
+        self._send(pending, bodies, out)
+        for i, key in enumerate(keys):  # duplicates of a request sent in this call
+            if i not in out:
+                out[i] = {**out[todo[key]], "cached": True}
+        return [out[i] for i in range(len(bodies))]
+
+    def _send(self, pending: list[tuple[str, int]], bodies: list[dict], out: dict[int, dict]) -> None:
+        if not pending:
+            return
+        queue = iter(pending)
+        with ThreadPoolExecutor(self.spec.concurrency) as pool:
+            running: dict[Any, tuple[str, int]] = {}
+            stop_reason: str | None = None
+
+            def submit_next() -> None:
+                item = next(queue, None)
+                if item is not None:
+                    running[pool.submit(self._call, bodies[item[1]])] = item
+
+            for _ in range(self.spec.concurrency):
+                submit_next()
+            error: BaseException | None = None
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    key, index = running.pop(future)
+                    try:
+                        response = future.result()
+                    except BaseException as exc:  # keep draining: finished calls are cached
+                        error = error or exc
+                        continue
+                    self._record(key, bodies[index], response)
+                    out[index] = {**response, "cached": False}
+                    if stop_reason is None and error is None:
+                        stop_reason = self._over_spend()
+                    if stop_reason is None and error is None:
+                        submit_next()
+            if error is not None:
+                raise error
+            if stop_reason:
+                raise CapReached(stop_reason)
+
+    def _over_spend(self) -> str | None:
+        if self.spec.max_spend is not None and self.spend >= self.spec.max_spend:
+            return (f"spend cap reached (estimated {self.spend:.4f} of --target-max-spend {self.spec.max_spend:g} "
+                    f"at the prices given); finished responses are cached")
+        return None
+
+    def _record(self, key: str, body: dict, response: dict) -> None:
+        self.requests += 1
+        self.spend += self.cost(response["prompt_tokens"], response["completion_tokens"])
+        self.usage.record(response["prompt_tokens"], response["completion_tokens"], response["latency"])
+        if self.store is not None:
+            self.store.cache_response(key, self.url, self.spec.model, body, response)
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        s = self.spec
+        return (prompt_tokens * (s.price_input_per_1m or 0) + completion_tokens * (s.price_output_per_1m or 0)) / 1e6
+
+    def _call(self, body: dict[str, Any]) -> dict[str, Any]:
+        """One request (the SDK retries); the response reduced to what advisor keeps."""
+        started = time.monotonic()
+        try:
+            reply = self.client().chat.completions.create(**body)
+        except Exception as exc:
+            raise self.explain(exc) from None
+        latency = time.monotonic() - started
+        choices = getattr(reply, "choices", None) or []
+        if not choices or getattr(choices[0], "message", None) is None:
+            raise EndpointError(f"--target-url {self.url}: the server returned no answer (an empty `choices` list) "
+                                f"for model {self.name}; check the server's logs.")
+        usage = getattr(reply, "usage", None)
+        text = choices[0].message.content or ""
+        return {"text": text, "prompt_tokens": int(getattr(usage, "prompt_tokens", 0) or 0),
+                "completion_tokens": int(getattr(usage, "completion_tokens", 0) or 0), "latency": latency,
+                "logprobs": _first_token_logprobs(choices[0])}
+
+    def explain(self, exc: BaseException) -> Exception:
+        """One line for a failed request, naming the option to fix; never the key."""
+        import openai
+
+        url, retries = self.url, self.spec.max_retries
+        status = getattr(exc, "status_code", None)
+        if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
+            return InputError(f"--target-url {url}: the server refused the API key in ${self.spec.key_env} "
+                              f"({status}); check the key and its access to model {self.name}.")
+        if isinstance(exc, openai.NotFoundError):
+            return InputError(f"--target {self.name}: {url} does not serve this model (404); pass a model id the "
+                              "server lists at /v1/models, and check that the URL ends with /v1.")
+        if isinstance(exc, openai.APITimeoutError):
+            return EndpointError(f"--target-url {url}: no answer within {self.spec.timeout:g} s, {retries} retries "
+                                 "included; raise --target-timeout or check the server.")
+        if isinstance(exc, openai.APIConnectionError):
+            return InputError(f"--target-url {url}: cannot reach the server ({_cause(exc)}); check the URL and that "
+                              "the server is running.")
+        if isinstance(exc, openai.RateLimitError):
+            return EndpointError(f"--target-url {url}: still rate-limited (429) after {retries} retries; lower "
+                                 "--target-concurrency or try again later (finished responses are cached).")
+        if isinstance(exc, openai.BadRequestError):
+            return EndpointError(f"--target-url {url}: the server rejected a request (400: {_short(exc)}); "
+                                 "check --target and the server's limits (context length).")
+        if isinstance(exc, openai.APIStatusError):
+            return EndpointError(f"--target-url {url}: server error {status} after {retries} retries; check the "
+                                 "server's logs (finished responses are cached).")
+        if isinstance(exc, (openai.APIResponseValidationError, ValueError, TypeError, AttributeError)):
+            return EndpointError(f"--target-url {url}: the server's answer is not a chat completion "
+                                 f"({type(exc).__name__}); check that it speaks the OpenAI API.")
+        return EndpointError(f"--target-url {url}: the request failed ({type(exc).__name__}).")
+
+
+def _first_token_logprobs(choice: Any) -> dict[str, float] | None:
+    """``{token: logprob}`` of the first generated token's top alternatives, when the server returns them."""
+    content = getattr(getattr(choice, "logprobs", None), "content", None)
+    if not content:
+        return None
+    first = content[0]
+    alternatives = getattr(first, "top_logprobs", None) or []
+    table = {alt.token: float(alt.logprob) for alt in alternatives}
+    table.setdefault(first.token, float(first.logprob))
+    return table
+
+
+def _cause(exc: BaseException) -> str:
+    inner = exc.__cause__ or exc.__context__
+    text = type(inner).__name__ if inner is not None else "connection failed"
+    return "connection refused" if "Connect" in text else text
+
+
+def _short(exc: BaseException) -> str:
+    body = getattr(exc, "body", None)
+    message = body.get("message") if isinstance(body, dict) else None
+    text = str(message or getattr(exc, "message", "") or "")
+    return (text[:120] + "...") if len(text) > 120 else (text or "no detail")
+
+
+def check_endpoint(spec: EndpointSpec, store: Any = None) -> str:
+    """One short request (cached like any other) so that a wrong URL, key or model fails before any work;
+    returns a line saying what answered."""
+    model = EndpointModel(spec, store)
+    reply = model.complete([model.request([{"role": "user", "content": "Reply with: OK"}], 2)])[0]
+    how = "cached" if reply["cached"] else f"{reply['latency']:.2f} s"
+    return f"target {model.source} answers ({how})"
+
+
+def open_for(model: Any, target: EndpointSpec | None, store: Any = None) -> LanguageModel:
+    """The target endpoint when one is given, else the local model ``model`` (a ModelSpec)."""
+    if target is not None:
+        return EndpointModel(target, store)
+    from advisor.probes.common.lm import open_model
+
+    return open_model(model)
+
+
+def match_label(answer: str, words: Sequence[str]) -> int | None:
+    """Which label a generated answer names, or ``None`` (a format failure).
+
+    SQuAD normalization (lowercase, no punctuation or articles, single spaces) on both sides; then the
+    label whose normalized word equals the answer, else the only label whose normalized word occurs in the
+    answer as whole words ("Label: billing." names billing). Several labels occurring, or none: ``None``."""
+    from advisor.probes.common.textmetrics import normalize_answer
+
+    said = normalize_answer(answer)
+    normal = [normalize_answer(w) for w in words]
+    exact = [i for i, w in enumerate(normal) if w and w == said]
+    if exact:
+        return exact[0]
+    padded = f" {said} "
+    inside = [i for i, w in enumerate(normal) if w and f" {w} " in padded]
+    return inside[0] if len(inside) == 1 else None
+
+
+def label_logprobs(table: dict[str, float] | None, words: Sequence[str]) -> list[float] | None:
+    """Per label, the best log-probability among the first-token alternatives that begin its word (a
+    calibrated score when the endpoint returns log-probabilities); ``None`` without them."""
+    if not table:
+        return None
+    scores = []
+    for word in words:
+        word = word.strip().lower()
+        hits = [lp for token, lp in table.items() if token.strip() and word.startswith(token.strip().lower())]
+        scores.append(max(hits) if hits else float("-inf"))
+    return scores

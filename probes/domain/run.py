@@ -1,0 +1,148 @@
+"""One run of the domain-gap probe (definitions in :mod:`advisor.probes.domain.spec`)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from advisor.errors import ProbeError
+from advisor.probes.common.base import Metric, Probe, ProbeContext, ProbeResult
+from advisor.probes.domain.spec import (
+    MIN_TOKENS, VERSION, DomainConfig, bits_per_byte, gap_chart, gap_label, general_path, perplexity, read_text, scored_text,
+    surprising_terms, vocabulary, word_surprisals,
+)
+
+PROBE_MODEL_NOTE = ("Perplexities come from the small probe model; they show how unusual your text is relative to "
+                    "general English, not how a large production model would fare.")
+
+
+@dataclass
+class Scored:
+    """One text scored: its per-token NLLs, the text they cover, and token offsets."""
+
+    text: str
+    nlls: list[float]
+    offsets: list | None
+
+    @property
+    def perplexity(self) -> float:
+        return perplexity(self.nlls)
+
+    @property
+    def bits_per_byte(self) -> float:
+        return bits_per_byte(self.nlls, self.text)
+
+
+class DomainRun:
+    def __init__(self, config: DomainConfig, ctx: ProbeContext):
+        self.config, self.ctx, self.result = config, ctx, ctx.result
+        self.domain_text = read_text(config.text)
+        self.general_text = read_text(general_path(config), "--general")
+
+    def run(self) -> ProbeResult:
+        from advisor.probes.common.lm import Capability, open_model
+        from advisor.probes.common.precision import use_bf16
+
+        lm = open_model(self.config.model)
+        self.bf16 = use_bf16(self.config.bf16, lm.device)
+        lm.require(Capability.ROLLING_LOGLIKELIHOOD, "the domain-gap probe")
+        window, stride = self._window(lm.context_length)
+        encoded = {name: lm.encode_with_offsets(text)
+                   for name, text in (("domain", self.domain_text), ("general", self.general_text))}
+        budget = self._budget(len(encoded["domain"][0]), len(encoded["general"][0]))
+        scored = {}
+        # no budget stop between the two texts: one alone measures nothing, and both are capped at max_tokens
+        with lm.in_bf16(self.bf16):
+            for name, (ids, offsets) in encoded.items():
+                text = self.domain_text if name == "domain" else self.general_text
+                nlls = lm.token_nlls(ids[:budget], window, stride,
+                                     lambda done, total, n=name: self.ctx.progress(done, total, f"{n} text"))
+                scored[name] = Scored(scored_text(lm, text, ids[:budget], offsets), nlls,
+                                      offsets[:budget] if offsets else None)
+        self._fill(scored, budget, window, stride)
+        return self.result
+
+    def _window(self, context_length: int | None) -> tuple[int, int]:
+        context = context_length or self.config.window
+        window = min(self.config.window, int(context))
+        stride = min(self.config.stride or max(1, window // 2), window - 1)
+        return window, stride
+
+    def _budget(self, domain_tokens: int, general_tokens: int) -> int:
+        budget = min(self.config.max_tokens, domain_tokens, general_tokens)
+        if domain_tokens < MIN_TOKENS:
+            raise ProbeError(f"--text {self.config.text}: only {domain_tokens} tokens; give at least {MIN_TOKENS} "
+                             "(a few paragraphs of your domain's text).")
+        if general_tokens < MIN_TOKENS:
+            raise ProbeError(f"--general {general_path(self.config)}: only {general_tokens} tokens; "
+                             f"give at least {MIN_TOKENS}.")
+        return budget
+
+    def _fill(self, scored: dict[str, Scored], budget: int, window: int, stride: int) -> None:
+        dom, gen = scored["domain"], scored["general"]
+        terms, unseen = self._terms(dom)
+        ratio = dom.perplexity / gen.perplexity
+        params = {"tokens": budget, "window": window, "stride": stride, "model": self.config.model.name}
+        for name, s in scored.items():
+            self.result.metrics.append(Metric(name="perplexity", value=s.perplexity, n=budget, params={**params, "text": name}))
+            self.result.metrics.append(Metric(name="bits_per_byte", value=s.bits_per_byte, n=len(s.text.encode()),
+                                              params={**params, "text": name}))
+        self.result.metrics.append(Metric(name="perplexity_ratio", value=ratio, n=budget, params=params))
+        self.result.evidence.update({
+            "perplexity_ratio": ratio, "domain_perplexity": dom.perplexity, "general_perplexity": gen.perplexity,
+            "domain_tokens": budget, "domain_bits_per_byte": dom.bits_per_byte,
+            "general_bits_per_byte": gen.bits_per_byte, "bits_per_byte_ratio": dom.bits_per_byte / gen.bits_per_byte,
+        })
+        if unseen is not None:
+            self.result.evidence["unseen_word_share"] = unseen
+        self.result.summary.update({
+            "model": self.config.model.name, "bf16": self.bf16, "tokens": budget, "window": window, "stride": stride,
+            "gap": gap_label(ratio), "terms": terms, "probe_model_note": PROBE_MODEL_NOTE,
+            "general_source": "bundled general-English sample" if self.config.general is None else str(self.config.general),
+            "texts": {n: {"perplexity": s.perplexity, "bits_per_byte": s.bits_per_byte, "bytes": len(s.text.encode())}
+                      for n, s in scored.items()},
+        })
+        self.result.headline = (
+            f"Your text is {ratio:.2f}x as perplexing per token to {self.config.model.name} as general English "
+            f"(perplexity {dom.perplexity:.1f} vs {gen.perplexity:.1f} over {budget} tokens each; "
+            f"{dom.bits_per_byte / gen.bits_per_byte:.2f}x per byte): a {gap_label(ratio)} domain gap.")
+
+    def _terms(self, dom: Scored) -> tuple[list[dict], float | None]:
+        if dom.offsets is None:
+            self.result.notes.append("the tokenizer gives no character offsets: surprising terms are not listed")
+            return [], None
+        occurrences = word_surprisals(dom.text, dom.offsets, dom.nlls)
+        general_words = vocabulary(self.general_text)
+        worded = [w for w, _ in occurrences if any(ch.isalpha() for ch in w)]
+        unseen = sum(w not in general_words for w in worded) / len(worded) if worded else 0.0
+        return surprising_terms(occurrences, general_words, self.config.top_terms), unseen
+
+
+class DomainProbe(Probe):
+    """Perplexity of the probe model on your domain text vs a general-English sample.
+
+    Facts: :class:`advisor.probes.domain.spec.DomainEvidence`.
+    """
+
+    def fingerprint(self, config: DomainConfig) -> str:
+        from advisor.probes.common.runtime import model_fingerprint
+
+        texts = [read_text(config.text), read_text(general_path(config), "--general")]
+        from advisor.probes.common.fingerprint import precision_key
+
+        keyed = config.model_dump(mode="json", exclude={"text", "general", "model"})
+        keyed["bf16"] = precision_key(config)
+        parts = [VERSION, *(hashlib.sha256(t.encode()).hexdigest() for t in texts), model_fingerprint(config.model),
+                 config.model.model_dump_json(exclude={"allow_download"}), json.dumps(keyed, sort_keys=True)]
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
+
+    def run(self, config: DomainConfig, ctx: ProbeContext) -> ProbeResult:
+        return DomainRun(config, ctx).run()
+
+    def charts(self, result: ProbeResult, out_dir: Path) -> dict[str, Path]:
+        """The gap in one chart (the surprising terms are a table: a chart would only repeat it)."""
+        if not result.summary.get("texts"):
+            return {}
+        return {"gap": gap_chart(result.summary, Path(out_dir) / "domain_gap.png")}

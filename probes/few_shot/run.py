@@ -1,0 +1,388 @@
+"""One execution of the few-shot probe: the (k, seed) loop, incremental publishing, the chart.
+
+The declaration (config, evidence, spec) is :mod:`advisor.probes.few_shot.spec`; this module is the
+implementation, imported only when the probe runs. After every (k, seed) unit the metrics, summary and
+evidence are rebuilt from what has finished, so Ctrl-C or a budget stop keeps a valid result.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from advisor.errors import InputError
+from advisor.probes.common.base import BudgetSpent, ExampleResult, Probe, ProbeContext, ProbeResult
+from advisor.probes.few_shot.chart import accuracy_chart
+from advisor.probes.few_shot.metrics import argmax, is_json, rate, usage_evidence, usage_row
+from advisor.probes.few_shot.spec import (VERSION, FewShotConfig, accuracy_metric, check_k, confusion, draw_demos, macro_f1,
+                                     mean_metric, seed_stats)
+from advisor.probes.common.textmetrics import exact_match, token_f1
+
+class PromptTooLong(InputError):
+    """A prompt longer than the model's context: that (k, seed) is skipped; with no run left, an input error."""
+
+
+NO_LABEL = "(no label)"  # a generated answer that names none of the labels
+
+PROBE_MODEL_NOTE = ("Figures come from the probe model, which is much smaller than a production model: "
+                    "read them as a lower bound and a baseline for comparing strategies.")
+
+
+class FewShotRun:
+    def __init__(self, config: FewShotConfig, ctx: ProbeContext):
+        self.config, self.ctx, self.result = config, ctx, ctx.result
+        self.units: dict[int, list[dict]] = {}
+
+    # -- setup ---------------------------------------------------------------------------
+    def run(self) -> ProbeResult:
+        self.started = time.monotonic()
+        self._prepare()
+        with self.lm.in_bf16(self.bf16):
+            return self._measure()
+
+    def _measure(self) -> ProbeResult:
+        from advisor.probes.common.endpoint import CapReached
+
+        plan = [(k, s) for k in self.ks for s in range(1 if k == 0 else self.config.seeds)]
+        self.total = len(plan) * len(self.split.eval)
+        self._announce(plan)
+        too_long: list[str] = []
+        for n, (k, seed) in enumerate(plan):
+            if self.ctx.out_of_time():
+                self.result.status = "partial"
+                self.result.notes.append(f"stopped by the time budget after {n} of {len(plan)} (k, seed) runs")
+                break
+            self.done, self.scored = n * len(self.split.eval), 0
+            try:
+                self.units.setdefault(k, []).append(self._unit(k, seed))
+            except PromptTooLong as exc:
+                self.units = {key: outs for key, outs in self.units.items() if outs}
+                too_long.append(str(exc))
+                self.result.notes.append(f"k={k}, seed {seed} skipped: {exc}")
+                continue
+            except CapReached as exc:
+                self.units = {key: outs for key, outs in self.units.items() if outs}
+                self.result.status = "partial"
+                self.result.notes.append(f"stopped after {n} of {len(plan)} (k, seed) runs: {exc}")
+                break
+            except BudgetSpent:
+                self.units = {key: outs for key, outs in self.units.items() if outs}
+                self.result.status = "partial"
+                self.result.notes.append(
+                    f"stopped by the time budget inside run {n + 1} of {len(plan)} (k={k}, seed {seed}) after "
+                    f"{self.scored} of {len(self.split.eval)} examples; that run was dropped")
+                if not self.units:  # nothing measured: say how long the first run would take
+                    spent = time.monotonic() - self.started
+                    share = max(self.scored, 1) / len(self.split.eval)
+                    self.result.status = "empty"
+                    self.result.summary["budget_needed"] = spent / share
+                break
+            self._publish()
+        if too_long and not self.units:
+            raise InputError(f"--data {self.config.data}: {too_long[0]}")
+        return self.result
+
+    def _announce(self, plan: list[tuple[int, int]]) -> None:
+        """Before a target model is called: how many requests, how many already cached."""
+        if not self.remote:
+            return
+        bodies = [self.lm.request(ctx, self._max_tokens()) for k, seed in plan for ctx in self._contexts(k, seed)]
+        cached, to_pay = self.lm.plan(bodies)
+        line = (f"target {self.lm.source}: {len(bodies)} requests, {cached} already cached, {to_pay} to send "
+                f"(at most {self.lm.spec.concurrency} at a time)")
+        if self.lm.spec.max_requests is not None:
+            line += f"; request cap {self.lm.spec.max_requests}"
+        self.ctx.log(line)
+        self.result.notes.append(line)
+
+    def _prepare(self) -> None:
+        from advisor.probes.common.data import load_dataset, split_dataset
+        from advisor.probes.common.prompting import PromptBuilder, default_template, load_template
+        from advisor.probes.common.endpoint import EndpointModel, open_for
+        from advisor.probes.common.lm import Capability
+        from advisor.probes.common.precision import use_bf16
+
+        c = self.config
+        self.ds = load_dataset(c.data, c.text_col, c.label_col, c.task)
+        self.split = split_dataset(self.ds, c.eval_size, c.split_seed)
+        if not self.split.eval:
+            raise InputError(f"--data {c.data}: too few examples ({len(self.ds)}) to hold out an eval set.")
+        self.ks = check_k(c.k, len(self.split.pool))
+        self.template = load_template(c.template) if c.template else default_template(self.ds.task)
+        self.lm = open_for(c.model, c.target, self.ctx.store)
+        self.remote = isinstance(self.lm, EndpointModel)
+        # classification scores label log-likelihoods when the model can; an endpoint answers by generation
+        self.by_generation = self.ds.task == "classification" and not self.lm.can(Capability.LOGLIKELIHOOD)
+        if self.ds.task == "classification" and not self.by_generation:
+            self.lm.require(Capability.LOGLIKELIHOOD, "few-shot classification (label log-likelihood)")
+        else:
+            self.lm.require(Capability.GENERATE, f"few-shot {self.ds.task}")
+        self.builder = PromptBuilder(self.template, self.ds.labels, self.lm)
+        self.bf16 = not self.remote and use_bf16(c.bf16, self.lm.device)
+        if not self.remote:
+            self.result.notes.append(PROBE_MODEL_NOTE)
+        self.result.artifacts["dataset_fingerprint"] = self.ds.fingerprint
+
+    # -- one (k, seed) ---------------------------------------------------------------------
+    def _demos(self, k: int, seed: int) -> list:
+        return draw_demos(self.split.pool, k, seed * 1009 + k, self.ds.labels)
+
+    def _contexts(self, k: int, seed: int) -> list:
+        shots = [(d.text, d.label) for d in self._demos(k, seed)]
+        return [self.builder.context(shots, e.text) for e in self.split.eval]
+
+    def _max_tokens(self) -> int:
+        if self.by_generation:  # room for the longest label word, and a little more
+            return max(8, 2 + max(len(self.template.word(x).split()) for x in self.ds.labels) * 4)
+        return self.config.max_new_tokens
+
+    def _check_length(self, k: int, contexts: list) -> None:
+        """A prompt longer than the local model's context is an input error, not a silent truncation."""
+        limit = getattr(self.lm, "context_length", None)
+        if self.remote or not limit:
+            return
+        longest = max(range(len(contexts)), key=lambda i: len(contexts[i]))
+        tokens = self.lm.count_tokens(contexts[longest])
+        if tokens > limit:
+            raise PromptTooLong(f"the k={k} prompt for example {self.split.eval[longest].id} is {tokens:,} tokens, "
+                                f"more than {self.lm.name} reads ({limit:,}); use a smaller -k or shorter examples.")
+
+    def _unit(self, k: int, seed: int) -> dict:
+        demos = self._demos(k, seed)
+        contexts = self._contexts(k, seed)
+        self._check_length(k, contexts)
+        started = time.monotonic()
+        if self.by_generation:
+            outcome = self._classify_by_generation(contexts)
+        elif self.ds.task == "classification":
+            outcome = self._classify(contexts)
+        else:
+            outcome = self._generate(contexts)
+        outcome.update(seed=seed, wall_seconds=time.monotonic() - started, demo_ids=[d.id for d in demos])
+        self._store_examples(k, seed, outcome)
+        return outcome
+
+    def _progress(self, done: int, total: int) -> None:
+        """Progress of the running (k, seed) run; the budget is checked here, between batches."""
+        self.scored = done
+        self.ctx.progress(self.done + done, self.total, "scoring")
+        if done < total and self.ctx.out_of_time():
+            raise BudgetSpent
+
+    def _classify(self, contexts: list[str]) -> dict:
+        labels = self.ds.labels
+        stats: dict = {}
+        conts = [self.builder.continuation(lab) for lab in labels]
+        scores = self.lm.score_choices(contexts, [conts] * len(contexts), batch_tokens=self.config.batch_tokens,
+                                       progress=self._progress, stats=stats)
+        lengths = [max(1, len(self.template.word(lab))) for lab in labels]
+        lps = [[s.logprob for s in row] for row in scores]
+        pred = [labels[argmax(row)] for row in lps]
+        pred_norm = [labels[argmax([v / n for v, n in zip(row, lengths)])] for row in lps]
+        gold = [e.label for e in self.split.eval]
+        return {"pred": pred, "pred_norm": pred_norm, "gold": gold, "logprobs": lps,
+                "accuracy": rate(p == g for p, g in zip(pred, gold)),
+                "accuracy_norm": rate(p == g for p, g in zip(pred_norm, gold)),
+                "macro_f1": macro_f1(gold, pred, labels), "confusion": confusion(gold, pred, labels),
+                "tokens": stats["forward_tokens"], "full_tokens": stats["full_tokens"]}
+
+    def _ask(self, contexts: list) -> tuple[list[str], dict]:
+        """Generated answers, in batches with progress; for a target also its measured usage per request."""
+        stop = [] if self.builder.chat else [self.template.fewshot_delimiter]
+        outputs: list[str] = []
+        usage: dict[str, list] = {"prompt_tokens": [], "completion_tokens": [], "latency": [], "logprobs": []}
+        step = self.lm.spec.concurrency * 4 if self.remote else 8
+        for start in range(0, len(contexts), step):
+            chunk = contexts[start:start + step]
+            if self.remote:
+                for r in self.lm.complete([self.lm.request(c, self._max_tokens(), stop) for c in chunk]):
+                    outputs.append(r["text"])
+                    for key in usage:
+                        usage[key].append(r.get(key))
+            else:
+                outputs += self.lm.generate(chunk, self._max_tokens(), stop=stop)
+            self._progress(len(outputs), len(contexts))
+        if not self.remote:
+            usage["prompt_tokens"] = [self.lm.count_tokens(c) for c in contexts]
+            usage["completion_tokens"] = [self.lm.count_tokens(o) for o in outputs]
+        return outputs, usage
+
+    def _classify_by_generation(self, contexts: list) -> dict:
+        """Classification by generation: the answer is matched to a label (``match_label``); an answer that
+        names none counts as wrong and as a format failure."""
+        from advisor.probes.common.endpoint import label_logprobs, match_label
+
+        labels = self.ds.labels
+        words = [self.template.word(lab) for lab in labels]
+        outputs, usage = self._ask(contexts)
+        matched = [match_label(o, words) for o in outputs]
+        pred = [labels[m] if m is not None else NO_LABEL for m in matched]
+        gold = [e.label for e in self.split.eval]
+        scored = [label_logprobs(t, words) for t in usage["logprobs"]]
+        has_lp = any(s is not None for s in scored)
+        pred_lp = [labels[argmax(s)] if s is not None else p for s, p in zip(scored, pred)]
+        tokens = sum(usage["prompt_tokens"]) + sum(usage["completion_tokens"])
+        return {"pred": pred, "gold": gold, "answers": outputs, "format_failures": [m is None for m in matched],
+                "accuracy": rate(p == g for p, g in zip(pred, gold)),
+                "accuracy_norm": rate(p == g for p, g in zip(pred_lp, gold)) if has_lp else None,
+                "macro_f1": macro_f1(gold, pred, labels), "confusion": confusion(gold, pred, labels + [NO_LABEL]),
+                "tokens": tokens, "full_tokens": tokens, "usage": usage, "logprobs_returned": has_lp}
+
+    def _generate(self, contexts: list) -> dict:
+        outputs, usage = self._ask(contexts)
+        pred = [o.strip() for o in outputs]
+        gold = [e.label for e in self.split.eval]
+        tokens = sum(usage["prompt_tokens"]) + sum(usage["completion_tokens"])
+        return {"pred": pred, "gold": gold, "em": [exact_match(p, g) for p, g in zip(pred, gold)],
+                "f1": [token_f1(p, g) for p, g in zip(pred, gold)], "json": [is_json(p) for p in pred],
+                "accuracy": rate(exact_match(p, g) for p, g in zip(pred, gold)), "tokens": tokens, "full_tokens": tokens,
+                "usage": usage}
+
+    def _store_examples(self, k: int, seed: int, o: dict) -> None:
+        for i, e in enumerate(self.split.eval):
+            details: dict[str, Any]
+            if "logprobs" in o:
+                details = {"logprobs": dict(zip(self.ds.labels, o["logprobs"][i])), "prediction_norm": o["pred_norm"][i]}
+                score = max(o["logprobs"][i])
+                correct = o["pred"][i] == e.label
+            elif "format_failures" in o:
+                details = {"answer": o["answers"][i], "format_failure": o["format_failures"][i]}
+                score = None
+                correct = o["pred"][i] == e.label
+            else:
+                details = {"token_f1": o["f1"][i], "json_valid": o["json"][i]}
+                score = o["f1"][i]
+                correct = bool(o["em"][i])
+            self.result.examples.append(ExampleResult(
+                example_id=e.id, params={"k": k, "seed": seed}, prediction=o["pred"][i], gold=e.label,
+                correct=correct, score=score, details=details))
+
+    # -- publishing ------------------------------------------------------------------------
+    def _publish(self) -> None:
+        rows = [self._row(k, outs) for k, outs in sorted(self.units.items())]
+        self.result.metrics = [m for k, outs in sorted(self.units.items()) for m in self._metrics(k, outs)]
+        best = max(rows, key=lambda r: (r["accuracy"], -r["k"]))
+        self.result.summary = self._summary(rows, best)
+        self.result.evidence = self._evidence(rows, best)
+        kind = "accuracy" if self.ds.task == "classification" else "exact match"
+        who = self.lm.source if self.remote else self.config.model.name
+        self.result.headline = (f"Few-shot prompting of {who} reaches {kind} {best['accuracy']:.1%} "
+                                f"(95% CI {best['ci_low']:.1%}–{best['ci_high']:.1%}) at k={best['k']} "
+                                f"on {len(self.split.eval)} held-out examples.")
+
+    def _row(self, k: int, outs: list[dict]) -> dict:
+        n = len(self.split.eval)
+        st = seed_stats([o["accuracy"] for o in outs])
+        metric = accuracy_metric("accuracy", st["mean"], n, {})
+        row = {"k": k, "seeds": len(outs), "accuracy": st["mean"], "ci_low": metric.ci_low, "ci_high": metric.ci_high,
+               "std": st["std"], "min": st["min"], "max": st["max"], "n": n,
+               "tokens": sum(o["tokens"] for o in outs), "full_tokens": sum(o["full_tokens"] for o in outs),
+               "wall_seconds": sum(o["wall_seconds"] for o in outs)}
+        if "usage" in outs[0]:
+            row.update(usage_row([o["usage"] for o in outs]))
+        if self.ds.task == "classification":
+            width = len(outs[0]["confusion"][0])
+            norms = [o["accuracy_norm"] for o in outs if o["accuracy_norm"] is not None]
+            row.update(accuracy_norm=statistics.fmean(norms) if norms else None,
+                       macro_f1=statistics.fmean(o["macro_f1"] for o in outs),
+                       confusion=[[sum(o["confusion"][i][j] for o in outs) for j in range(width)]
+                                  for i in range(len(self.ds.labels))])
+            if self.by_generation:
+                row["format_failure_rate"] = statistics.fmean(f for o in outs for f in o["format_failures"])
+        else:
+            row.update(token_f1=statistics.fmean(f for o in outs for f in o["f1"]),
+                       json_valid=statistics.fmean(v for o in outs for v in o["json"]))
+        return row
+
+    def _metrics(self, k: int, outs: list[dict]) -> list:
+        from advisor.probes.common.base import Metric
+
+        n, params = len(self.split.eval), {"k": k, "seeds": len(outs)}
+        mean = lambda key: statistics.fmean(o[key] for o in outs)  # noqa: E731
+        st = seed_stats([o["accuracy"] for o in outs])
+        common = [Metric(name="accuracy_seed_std", value=st["std"], n=len(outs), params=params),
+                  Metric(name="tokens_processed", value=sum(o["tokens"] for o in outs), params=params),
+                  Metric(name="wall_seconds", value=sum(o["wall_seconds"] for o in outs), params=params)]
+        if "usage" in outs[0]:
+            usage = usage_row([o["usage"] for o in outs])
+            common += [Metric(name=name, value=usage[name], n=usage["requests"], params=params)
+                       for name in ("prompt_tokens", "completion_tokens", "latency_p50", "latency_p95")
+                       if usage.get(name) is not None]
+        if self.by_generation:
+            failures = [f for o in outs for f in o["format_failures"]]
+            extra = [accuracy_metric("format_failure_rate", statistics.fmean(failures), n, params)]
+            if all(o["accuracy_norm"] is not None for o in outs):
+                extra.append(accuracy_metric("accuracy_logprobs", mean("accuracy_norm"), n, params))
+            return [accuracy_metric("accuracy", mean("accuracy"), n, params),
+                    Metric(name="macro_f1", value=mean("macro_f1"), n=n, params=params)] + extra + common
+        if self.ds.task == "classification":
+            return [accuracy_metric("accuracy", mean("accuracy"), n, params),
+                    accuracy_metric("accuracy_norm", mean("accuracy_norm"), n, params),
+                    Metric(name="macro_f1", value=mean("macro_f1"), n=n, params=params)] + common
+        per_example_f1 = [statistics.fmean(o["f1"][i] for o in outs) for i in range(n)]
+        extra = [accuracy_metric("json_valid", statistics.fmean(v for o in outs for v in o["json"]), n, params)] \
+            if self.ds.task == "extraction" else []
+        return [accuracy_metric("exact_match", mean("accuracy"), n, params),
+                mean_metric("token_f1", per_example_f1, params)] + extra + common
+
+    def _summary(self, rows: list[dict], best: dict) -> dict:
+        tpl = self.template
+        return {"task": self.ds.task, "model": self.lm.source if self.remote else self.config.model.name,
+                "model_source": self.lm.source, "model_role": "target" if self.remote else "proxy",
+                "by_generation": self.by_generation, "chat_template": self.builder.chat, "bf16": self.bf16,
+                "labels": self.ds.labels + ([NO_LABEL] if self.by_generation else []),
+                "label_words": [tpl.word(x) for x in self.ds.labels], "eval_size": len(self.split.eval),
+                "pool_size": len(self.split.pool), "seeds": self.config.seeds, "k_requested": self.ks,
+                "per_k": rows, "best_k": best["k"], "chance_accuracy": self._chance(),
+                "dataset_fingerprint": self.ds.fingerprint, "data": str(self.config.data),
+                "template": tpl.model_dump(), "probe_model_note": "" if self.remote else PROBE_MODEL_NOTE}
+
+    def _chance(self) -> float:
+        if self.ds.task != "classification":
+            return 0.0
+        gold = [e.label for e in self.split.eval]
+        return max(gold.count(lab) for lab in self.ds.labels) / len(gold)
+
+    def _evidence(self, rows: list[dict], best: dict) -> dict:
+        ev: dict[str, Any] = {
+            "task": self.ds.task, "best_accuracy": best["accuracy"], "best_k": best["k"],
+            "seed_spread": best["std"], "seed_range": best["max"] - best["min"], "eval_size": len(self.split.eval),
+            "ci_halfwidth": (best["ci_high"] - best["ci_low"]) / 2, "n_labels": len(self.ds.labels),
+            "chance_accuracy": self._chance(),
+            "complete": sum(len(v) for v in self.units.values()) == sum(1 if k == 0 else self.config.seeds for k in self.ks)}
+        zero = next((r for r in rows if r["k"] == 0), None)
+        if zero is not None:
+            ev.update(zero_shot_accuracy=zero["accuracy"], gain_0_to_best=best["accuracy"] - zero["accuracy"])
+        if "prompt_tokens" in best:
+            ev.update(usage_evidence(rows, best))
+        if self.by_generation:
+            ev["format_failure_rate"] = best["format_failure_rate"]
+            ev["logprobs_returned"] = any(o.get("logprobs_returned") for outs in self.units.values() for o in outs)
+        if self.ds.task == "classification":
+            ev["best_macro_f1"] = best["macro_f1"]
+        else:
+            ev["best_token_f1"] = best["token_f1"]
+            if self.ds.task == "extraction":
+                ev["best_json_valid"] = best["json_valid"]
+        return ev
+
+
+class FewShotProbe(Probe):
+    """Few-shot prompting accuracy on the user's labeled sample, per k, across seeds.
+
+    Facts: :class:`advisor.probes.few_shot.spec.FewShotEvidence`.
+    """
+
+    def fingerprint(self, config: FewShotConfig) -> str:
+        from advisor.probes.common.fingerprint import labeled_data_fingerprint
+
+        return labeled_data_fingerprint(VERSION, config)
+
+    def run(self, config: FewShotConfig, ctx: ProbeContext) -> ProbeResult:
+        return FewShotRun(config, ctx).run()
+
+    def charts(self, result: ProbeResult, out_dir: Path) -> dict[str, Path]:
+        path = accuracy_chart(result, Path(out_dir))
+        return {"accuracy_vs_k": path} if path else {}
