@@ -25,7 +25,7 @@ def answers(**kw) -> Answers:
 
 
 def decide(rulebook, evidence=None, **kw):
-    return decide_case(Case(case="t", source="a unit test case", outcome={"winner": "rag"}, why="a unit test of the decision",
+    return decide_case(Case(case="t", source="a unit test case", date="2026", outcome={"winner": "rag"}, why="a unit test of the decision",
                             answers=answers(**kw), evidence=evidence or {}), rulebook)
 
 

@@ -26,6 +26,8 @@ class Case(BaseModel):
 
     case: str
     source: str = Field(min_length=10)
+    #: when the source was published (YYYY or YYYY-MM)
+    date: str = Field(pattern=r"^(19|20)\d\d(-[01]\d)?$")
     outcome: Outcome
     why: str = Field(min_length=20)
     answers: Answers
