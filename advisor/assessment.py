@@ -131,12 +131,31 @@ def assess(
     try:
         store.save_recommendation(assessment_id, recommendation.model_dump(mode="json"))
         outcome.document = document_from_store(store, assessment_id) or document
-    except StoreError as exc:
-        outcome.store_error = str(exc)
-    except Exception as exc:  # a database failure must not lose the report
-        outcome.store_error = f"{store.path}: saving the recommendation failed ({exc}); the report was still written"
-    outcome.report_path = render(outcome.document.model_dump(mode="json"), fmt, out, templates, lang)
+    except Exception as exc:  # a database failure must not lose the decision: the report is still written
+        failure = store.failure(exc, "saving the recommendation") if hasattr(store, "failure") else exc
+        outcome.store_error = str(failure) if isinstance(failure, StoreError) else (
+            f"{store.path}: saving the recommendation failed ({type(exc).__name__}: {exc})")
+    outcome.report_path = write_report(outcome, fmt, out, templates, lang)
     return outcome
+
+
+def write_report(outcome: Outcome, fmt: str, out: Path | None, templates: Path | None, lang: str) -> Path:
+    """Render the report; when the store already failed and the report cannot be written where asked, the
+    default path in the current folder is tried, and the one error says both."""
+    from advisor.errors import AdvisorError
+    from advisor.report.render import default_report_path
+
+    doc = outcome.document.model_dump(mode="json")
+    try:
+        return render(doc, fmt, out, templates, lang)
+    except AdvisorError as exc:
+        fallback = default_report_path(outcome.document.project_name, fmt)
+        if outcome.store_error is None or out is None or Path(str(out)) == fallback:
+            raise
+        try:
+            return render(doc, fmt, fallback, templates, lang)
+        except AdvisorError:
+            raise StoreError(f"{outcome.store_error} The report could not be written either ({exc}).") from None
 
 
 def stored_document(store: Any, assessment_id: int) -> ReportDocument:

@@ -40,8 +40,8 @@ def format_validation_error(exc, source: str = "", fields_hint: str = "") -> str
     ``fields_hint`` says where the allowed fields are listed (for unknown-field errors)."""
     parts = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err.get("loc", ()))
-        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        loc = ".".join(str(p) if str(p) and str(p).isprintable() else repr(str(p)) for p in err.get("loc", ()))
+        msg = " ".join(str(err.get("msg", "invalid")).removeprefix("Value error, ").split())
         if err.get("type") == "extra_forbidden":
             msg = "unknown field (check the spelling" + (f"; {fields_hint}" if fields_hint else "") + ")"
         parts.append(f"{loc}: {msg}" if loc else msg)

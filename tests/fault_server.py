@@ -1,5 +1,6 @@
 """A small OpenAI-compatible server on loopback whose faults the tests choose (429 with Retry-After, 500,
-slow answers, malformed bodies, empty choices, 401, 404). It answers a chat completion with the first
+slow answers, malformed bodies, empty choices, 401, 404, a hang, an answer dripped one byte a second, a reset
+connection). It answers a chat completion with the first
 allowed label the system message lists, so classification by generation has something to match.
 
 Only the faults are simulated here; the real server of the target-model tests is ``transformers serve``.
@@ -17,7 +18,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class FaultServer:
     """``with FaultServer() as server:`` → ``server.url`` (ends in /v1); set ``server.plan`` to a list of
     faults consumed one per request (``"429"``, ``"500"``, ``"slow"``, ``"malformed"``, ``"empty"``,
-    ``"401"``, ``"404"``, ``"ok"``); ``server.always`` applies when the plan is empty."""
+    ``"401"``, ``"404"``, ``"hang"``: never answers, ``"drip"``: headers, then the body one byte a second,
+    ``"reset"``: the connection is reset, ``"ok"``); ``server.always`` applies when the plan is empty.
+    ``server.released`` ends every hang and drip (set on exit, so the server's threads stop)."""
 
     def __init__(self) -> None:
         self.plan: list[str] = []
@@ -33,6 +36,7 @@ class FaultServer:
         #: the format
         self.answer = None
         self.lock = threading.Lock()
+        self.released = threading.Event()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -57,6 +61,29 @@ class FaultServer:
             def _answer(self, fault: str, body: dict) -> None:
                 if fault == "slow":
                     time.sleep(3)
+                if fault == "hang":
+                    server.released.wait(120)
+                    return
+                if fault == "reset":
+                    import socket
+                    import struct
+
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.connection.close()  # RST, not FIN
+                    self.close_connection = True
+                    return
+                if fault == "drip":
+                    payload = json.dumps(_completion(body, server.logprobs, server.answer)).encode()
+                    self.send_response(200)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(payload)))
+                    self.end_headers()
+                    for i in range(len(payload)):
+                        if server.released.wait(1.0):
+                            return
+                        self.wfile.write(payload[i:i + 1])
+                        self.wfile.flush()
+                    return
                 if fault in ("429", "500", "401", "404"):
                     payload = json.dumps({"error": {"message": f"simulated {fault}", "type": "test"}}).encode()
                     self.send_response(int(fault))
@@ -90,6 +117,7 @@ class FaultServer:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.released.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 

@@ -224,7 +224,7 @@ def test_a_truncated_database_is_refused(populated, tmp_path):
     for args in (["history"], ["assess", "--no-input", "--answers", str(EXAMPLE / "answers.yaml"),
                                "--out", str(tmp_path / "r.md")]):
         result = CliRunner().invoke(cli, [*args, "--db", str(broken)])
-        assert result.exit_code == 2 and result.output.startswith(f"Error: {broken}: cannot open the database")
+        assert result.exit_code == 2 and result.output.startswith(f"Error: {broken}: the database is damaged")
     assert broken.stat().st_size == 3000
 
 

@@ -46,7 +46,7 @@ class Questionnaire:
     def run(self) -> dict[str, Any]:
         try:
             self._ask_missing()
-        except click.exceptions.Abort:
+        except (click.exceptions.Abort, KeyboardInterrupt):  # Ctrl-C at a prompt, or just before it
             raise self._interrupted() from None
         return self.answers
 
@@ -120,7 +120,7 @@ class Questionnaire:
                         files[item.name] = path
                         self.draft.files[item.name] = str(path)
                         self._save()
-        except click.exceptions.Abort:
+        except (click.exceptions.Abort, KeyboardInterrupt):  # Ctrl-C at a prompt, or just before it
             raise self._interrupted() from None
 
     def _ask_path(self, help_text: str, saved: str | None) -> Path | None:
@@ -160,7 +160,7 @@ class Questionnaire:
                 self.given.discard(name)
                 self._save()
                 self._ask_missing()
-        except click.exceptions.Abort:
+        except (click.exceptions.Abort, KeyboardInterrupt):  # Ctrl-C at a prompt, or just before it
             raise self._interrupted() from None
 
     # -- the draft ----------------------------------------------------------------------------------------------

@@ -138,15 +138,28 @@ def assess(answers_file: Path | None, no_input: bool, resume: bool, probe_select
     if templates is not None:
         environment(templates, lang.lower())  # a missing template folder is an error now, not after the probes
     command = "advisor " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else "advisor assess"
-    with Store(resolve_db(db)) as store:
+    from advisor.errors import StoreError
+    from advisor.probes.common.deadline import time_limit
+
+    store = Store(resolve_db(db))
+    try:
         if target is not None:  # a wrong URL, key or model is an input error before anything is stored
             from advisor.probes.common.endpoint import EndpointSpec, check_endpoint
 
             click.echo(check_endpoint(EndpointSpec.model_validate(target), store), err=True)
-        outcome = run_assessment(answers, store=store, command=command, inputs=inputs, rulebook=rulebook, costs=costs,
-                                 defaulted=intake.defaulted,
-                                 artifacts_root=resolve_db(db).parent / "artifacts", out=out, fmt=fmt,
-                                 templates=templates, lang=lang.lower(), echo=lambda line: click.echo(line, err=True))
+        with time_limit(budget):  # an endpoint's requests never outlast the assessment's budget
+            outcome = run_assessment(answers, store=store, command=command, inputs=inputs, rulebook=rulebook,
+                                     costs=costs, defaulted=intake.defaulted,
+                                     artifacts_root=resolve_db(db).parent / "artifacts", out=out, fmt=fmt,
+                                     templates=templates, lang=lang.lower(),
+                                     echo=lambda line: click.echo(line, err=True))
+    except BaseException:
+        store.close(quiet=True)
+        raise
+    try:
+        store.close()  # closing writes what is pending: a full disk can fail here, after the report
+    except StoreError as exc:
+        outcome.store_error = outcome.store_error or str(exc)
     if draft is not None:
         draft.discard()  # the answers are stored with the assessment now
     rec = outcome.document.recommendation
@@ -157,11 +170,12 @@ def assess(answers_file: Path | None, no_input: bool, resume: bool, probe_select
     to_stdout = str(outcome.report_path) == "-"  # then stdout holds the report alone
     click.echo(f"Recommendation: {label} - confidence {rec.confidence}", err=to_stdout)
     where = "on standard output" if to_stdout else f"written to {outcome.report_path}"
-    click.echo(f"Assessment #{outcome.document.id}; report {where}", err=to_stdout)
     if outcome.store_error:
-        from advisor.errors import StoreError
-
-        raise StoreError(f"{outcome.store_error} (the report above was written)")
+        click.echo(f"Assessment not stored; report {where}", err=to_stdout)
+        raise StoreError(f"{outcome.store_error} This run's recommendation was not stored; its report was written "
+                         f"{'on standard output' if to_stdout else 'to ' + str(outcome.report_path)}. Run the same "
+                         "command again once the database is fixed (finished probe runs are reused).")
+    click.echo(f"Assessment #{outcome.document.id}; report {where}", err=to_stdout)
     fixable = [f for f in rec.probe_failures if f.fixable]
     if fixable:
         from advisor.errors import InputError

@@ -82,7 +82,9 @@ def run_probe_command(name: str, values: dict[str, Any], db: Path | None, *, for
         raise InputError(format_validation_error(exc, f"advisor probe {name}", f"`advisor probe {name} --help` lists the options")) from None
     if spec.check is not None:
         spec.check(config)  # unusable inputs stop here, before a run is recorded or a model loaded
-    with Store(resolve_db(db)) as store:
+    from advisor.probes.common.deadline import time_limit
+
+    with Store(resolve_db(db)) as store, time_limit(budget):  # an endpoint's requests never outlast the budget
         result = run_probe(name, config, store, force=force, budget_seconds=budget, artifacts_dir=artifacts_dir)
     if result.status == "empty":
         need = result.summary.get("budget_needed")

@@ -16,7 +16,7 @@ from typing import Any
 
 from advisor.errors import StoreError
 from advisor.store.caches import Caches
-from advisor.store.rows import now as utc_now, then_release, to_json
+from advisor.store.rows import now as utc_now, rollback, then_release, to_json
 from advisor.store.schema import MIGRATIONS
 
 LOCK_WAIT_SECONDS = 30.0
@@ -50,10 +50,10 @@ class Store(Caches):
             else:
                 self.migrate()
                 self.mark_stale_runs()
-        except BaseException:
-            self.close()
-            raise
-        self.release()
+            self.release()
+        except BaseException as exc:
+            self.close(quiet=True)
+            raise self.failure(exc) from None
 
     # -- the connection: held only while reading or writing, so other advisor commands can read meanwhile --
     @property
@@ -74,28 +74,42 @@ class Store(Caches):
                 return duckdb.connect(str(path), read_only=read_only)
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
-                    raise StoreError(_explain_open_error(self.path, exc)) from None
+                    raise StoreError(explain_store_error(self.path, exc, "opening it")) from None
                 time.sleep(0.1)
             except (duckdb.Error, OSError) as exc:
-                raise StoreError(
-                    f"{self.path}: cannot open the database ({_first_line(exc)}); it may be corrupt or not a DuckDB "
-                    "file. Move it aside or pass another one with --db or ADVISOR_DB."
-                ) from None
+                raise StoreError(explain_store_error(self.path, exc, "opening it")) from None
 
-    def release(self) -> None:
-        """Close the connection until the next operation (a long probe run does not hold the file)."""
-        if self._con is not None:
-            self._con.close()
-            self._con = None
+    def release(self, quiet: bool = False) -> None:
+        """Close the connection until the next operation (a long probe run does not hold the file); closing
+        writes what is pending, so a full disk can fail here (``quiet``: ignored, when another error is shown)."""
+        con, self._con = self._con, None
+        if con is not None:
+            try:
+                con.close()
+            except Exception as exc:
+                if not quiet:
+                    raise self.failure(exc) from None
+
+    def failure(self, exc: BaseException, doing: str = "") -> BaseException:
+        """A database failure as one :class:`StoreError` naming the file and the way out (other errors as they
+        are)."""
+        if isinstance(exc, StoreError) or not is_store_failure(exc):
+            return exc
+        return StoreError(explain_store_error(self.path, exc, doing))
 
     def __enter__(self) -> "Store":
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        self.close(quiet=exc_type is not None)
 
-    def close(self) -> None:
-        self.release()
+    def close(self, quiet: bool = False) -> None:
+        try:
+            self.release(quiet)
+        finally:
+            self._remove_copy()
+
+    def _remove_copy(self) -> None:
         if self._copy is not None:
             import shutil
 
@@ -113,8 +127,7 @@ class Store(Caches):
         try:
             tables = self._tables()
         except duckdb.Error as exc:
-            raise StoreError(f"{self.path}: cannot read the database ({_first_line(exc)}); it may be corrupt. "
-                             "Move it aside or pass another one with --db.") from None
+            raise StoreError(explain_store_error(self.path, exc, "reading it")) from None
         if tables and "schema_version" not in tables:
             names = ", ".join(sorted(tables)[:4])
             raise StoreError(f"{self.path}: a DuckDB file that is not an advisor database (tables: {names}); "
@@ -179,6 +192,8 @@ class Store(Caches):
                 self.con.execute("INSERT INTO schema_version VALUES (?, ?)", [version, utc_now()])
                 self.con.execute("COMMIT")
         except duckdb.Error as exc:
+            if _kind(exc) != "other":
+                raise StoreError(explain_store_error(self.path, exc, "upgrading it")) from None
             raise StoreError(
                 f"{self.path}: the database is not a valid advisor database ({_first_line(exc)}); "
                 "move it aside or pass another file with --db."
@@ -217,7 +232,7 @@ class Store(Caches):
             )
             self.con.execute("COMMIT")
         except Exception:
-            self.con.execute("ROLLBACK")
+            rollback(self.con)
             raise
 
     @then_release
@@ -289,7 +304,7 @@ class Store(Caches):
             )
             self.con.execute("COMMIT")
         except Exception:
-            self.con.execute("ROLLBACK")
+            rollback(self.con)
             raise
 
     @then_release
@@ -355,14 +370,50 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def _explain_open_error(path: Path, exc: BaseException) -> str:
-    text = str(exc)
-    if "lock" in text.lower():
-        return (
-            f"{path}: the database is locked by another process (another advisor run?); "
-            "wait for it to finish or pass another file with --db."
-        )
-    return (
-        f"{path}: cannot open the database ({_first_line(exc)}); it may be corrupt or not a DuckDB file. "
-        "Move it aside or pass another file with --db."
-    )
+def is_store_failure(exc: BaseException) -> bool:
+    """An error of the database file itself (DuckDB's, or the operating system's), not a bug in advisor."""
+    return isinstance(exc, OSError) or type(exc).__module__.split(".")[0] in ("duckdb", "_duckdb")
+
+
+def _kind(exc: BaseException) -> str:
+    text = str(exc).lower()
+    if getattr(exc, "errno", None) == 28 or "no space left" in text or "disk is full" in text:
+        return "full"
+    if getattr(exc, "errno", None) in (13, 30) or "read-only" in text or "permission denied" in text:
+        return "read-only"
+    if "lock" in text:
+        return "locked"
+    if "not a valid duckdb" in text:
+        return "foreign"
+    if "cannot open file" in text:
+        return "cannot-create"
+    if any(word in text for word in ("could not read enough bytes", "corrupt", "checksum",
+                                     "invalid", "truncated", "serializ", "deserializ", "unexpected end")):
+        return "damaged"
+    return "other"
+
+
+def explain_store_error(path: Path, exc: BaseException, doing: str = "") -> str:
+    """One line for a database failure: which file, what went wrong, and the way out."""
+    kind, detail = _kind(exc), _first_line(exc)[:200]
+    while_ = f" while {doing}" if doing else ""
+    if kind == "full":
+        return (f"{path}: the disk is full{while_} (No space left on device); free some space or pass a database "
+                "on another disk with --db. Nothing stored before was lost.")
+    if kind == "read-only":
+        return (f"{path}: cannot write the database{while_}: the file or its folder is read-only ({detail}); make "
+                "it writable or pass another file with --db or ADVISOR_DB.")
+    if kind == "locked":
+        return (f"{path}: the database is locked by another program (another advisor run, or a DuckDB session?); "
+                "wait for it to finish or close it, or pass another file with --db.")
+    if kind == "foreign":
+        return (f"{path}: not a DuckDB database ({detail}); advisor leaves it untouched: pass another file with "
+                "--db or ADVISOR_DB.")
+    if kind == "cannot-create":
+        return (f"{path}: cannot create or open the database there ({detail}); pass a writable path with --db or "
+                "ADVISOR_DB.")
+    if kind == "damaged":
+        return (f"{path}: the database is damaged (truncated or corrupt: {detail}); advisor leaves it untouched: "
+                "restore a copy or move it aside, or pass another file with --db or ADVISOR_DB.")
+    return (f"{path}: the database failed{while_} ({detail}); it may be corrupt or not a DuckDB file. Move it "
+            "aside or pass another file with --db or ADVISOR_DB.")

@@ -91,8 +91,17 @@ def read_rows(path: Path) -> tuple[list[str], list[tuple]]:
         first = str(exc).strip().splitlines()[0]
         raise InputError(f"--data {path}: cannot read it as {path.suffix[1:]} ({first[:160]}); check the format.") from None
     if is_json:
+        if any(not name for name in columns) or any(not isinstance(v, str) for row in rows for v in row
+                                                    if v is not None):
+            raise InputError(f"--data {path}: a row has an empty key or no key at all; every row needs named "
+                             "fields such as {\"text\": ..., \"label\": ...}.")
         rows = [tuple(None if v is None else json.loads(v) for v in row) for row in rows]
     return columns, rows
+
+
+def _names(columns: list[str]) -> str:
+    """Column names for a one-line message: a name with a control character or an empty one is quoted."""
+    return ", ".join(repr(c) if not c or not c.isprintable() else c for c in columns)
 
 
 #: The longest row of labeled data accepted, in characters: a labeled example is a message or a document
@@ -125,14 +134,14 @@ def check_lengths(path: Path, examples: list) -> None:
 def _pick_column(path: Path, columns: list[str], wanted: str | None, candidates: list[str], option: str) -> str:
     if wanted is not None:
         if wanted not in columns:
-            raise InputError(f"--data {path}: no column {wanted!r} ({option}); columns are: {', '.join(columns)}.")
+            raise InputError(f"--data {path}: no column {wanted!r} ({option}); columns are: {_names(columns)}.")
         return wanted
     lower = {c.lower(): c for c in columns}
     for name in candidates:
         if name in lower:
             return lower[name]
     raise InputError(
-        f"--data {path}: cannot tell which column to use for {option}; columns are: {', '.join(columns)}. "
+        f"--data {path}: cannot tell which column to use for {option}; columns are: {_names(columns)}. "
         f"Pass {option} NAME."
     )
 

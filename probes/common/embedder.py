@@ -111,27 +111,40 @@ class EndpointEmbedder:
                  max_retries: int = 4, batch: int = 64):
         import os
 
-        import openai
-
+        from advisor.probes.common.deadline import client_class
         from advisor.probes.common.endpoint import EndpointSpec
 
         self.name = name
         self.url = EndpointSpec(model=name, url=url).base_url()
         self.batch = batch
         self.requests = 0
-        self.client = openai.OpenAI(base_url=self.url, api_key=os.environ.get(key_env) or "not-needed",
-                                    timeout=timeout, max_retries=max_retries)
+        self.timeout, self.max_retries = timeout, max_retries
+        self.client = client_class()(base_url=self.url, api_key=os.environ.get(key_env) or "not-needed",
+                                     timeout=timeout, max_retries=max_retries)
         self.tokenizer = load_embedder(DEFAULT_EMBEDDER).tokenizer
         self._dim: int | None = None
 
     def _embed(self, texts: list[str]) -> np.ndarray:
-        from advisor.probes.common.endpoint import EndpointModel, EndpointSpec
+        """Each request waits at most its timeout (retries and pauses included) and never past the budget."""
+        import time
+
+        from advisor.probes.common.deadline import BACKOFF_ALLOWANCE, LIMIT, budget_text, call_until, request_timeout
+        from advisor.probes.common.endpoint import EndpointError, EndpointModel, EndpointSpec
 
         rows: list[list[float]] = []
         for start in range(0, len(texts), self.batch):
+            batch = texts[start:start + self.batch]
+            limit = self.timeout * (self.max_retries + 1) + BACKOFF_ALLOWANCE * self.max_retries
+            until = min(time.monotonic() + limit, LIMIT["deadline"] or float("inf"))
             try:
-                reply = self.client.embeddings.create(model=self.name, input=texts[start:start + self.batch])
+                reply = call_until(lambda batch=batch: self.client.embeddings.create(
+                    model=self.name, input=batch, timeout=request_timeout(self.timeout)), until, self.client)
                 data = sorted(reply.data, key=lambda d: d.index)
+            except TimeoutError:
+                within = budget_text() if until == LIMIT["deadline"] else \
+                    f"{limit:g} s ({self.max_retries} retries of {self.timeout:g} s and their pauses)"
+                raise EndpointError(f"--embedder-url {self.url}: no complete answer from {self.name} within "
+                                    f"{within}; check the server (embeddings already made are cached).") from None
             except Exception as exc:
                 explained = EndpointModel(EndpointSpec(model=self.name, url=self.url)).explain(exc)
                 raise type(explained)(str(explained).replace("--target-url", "--embedder-url")

@@ -5,15 +5,12 @@ Conventions users already have: the base URL comes from ``--target-url``, else `
 the API key from the environment variable ``--target-key-env`` names (default ``OPENAI_API_KEY``),
 never from the command line, and it never appears in the database, the report, logs or messages.
 The client is the ``openai`` SDK: it retries 408/409/429/5xx with exponential backoff and honours
-``Retry-After``; every request has a timeout.
+``Retry-After``; every request has a timeout, never beyond what is left of the time budget
+(:func:`time_limit`), so a server that hangs, drips or resets ends the call within the budget.
 
-Safe against a paid API:
-
-- bounded concurrency (``concurrency`` requests in flight);
-- every response is cached in the store, keyed by (endpoint, model, request), as soon as it arrives:
-  a re-run, or a run killed half-way, never pays twice for the same request;
-- a cap on requests and, when prices are given, on estimated spend: reaching it stops cleanly
-  (:class:`CapReached`) and keeps what finished.
+Safe against a paid API: bounded concurrency; every response cached in the store, keyed by (endpoint,
+model, request), as soon as it arrives (a re-run, or a run killed half-way, never pays twice); a cap on
+requests and, when prices are given, on estimated spend, stopping cleanly (:class:`CapReached`).
 
 The endpoint can generate (and reports usage and latency); it cannot score arbitrary continuations,
 so classification on a target works by generation with the labels stated in the prompt. When the
@@ -25,14 +22,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Any, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from advisor.errors import InputError, ProbeError
+from advisor.probes.common.base import BudgetSpent
+from advisor.probes.common.deadline import (BACKOFF_ALLOWANCE, LIMIT, budget_left, budget_text, client_class,
+                                            request_timeout, time_limit)
 from advisor.probes.common.lm import Capability, LanguageModel
 
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
@@ -78,6 +78,11 @@ class EndpointError(ProbeError):
     stops_assessment = True
 
 
+class OutOfTime(BudgetSpent, EndpointError):
+    """The time budget ran out while requests were in flight after some had answered: a probe that stops
+    between units keeps what finished (a ``BudgetSpent``); elsewhere it is one error line."""
+
+
 class EndpointModel(LanguageModel):
     """A model behind ``/v1/chat/completions``."""
 
@@ -95,7 +100,6 @@ class EndpointModel(LanguageModel):
         self.spend = 0.0
         self.saw_logprobs: bool | None = None
         self._client = client
-        self._lock = threading.Lock()
 
     # -- chat prompts ------------------------------------------------------------------------------
     @property
@@ -108,15 +112,18 @@ class EndpointModel(LanguageModel):
     # -- the client ------------------------------------------------------------------------------
     def client(self) -> Any:
         if self._client is None:
-            import openai
-
             key = os.environ.get(self.spec.key_env)
             if key is None and self.spec.key_env != DEFAULT_KEY_ENV:
                 raise InputError(f"--target-key-env {self.spec.key_env}: that environment variable is not set; "
                                  "export the API key in it (local servers accept any value).")
-            self._client = openai.OpenAI(base_url=self.url, api_key=key or "not-needed", timeout=self.spec.timeout,
-                                         max_retries=self.spec.max_retries)
+            self._client = client_class()(base_url=self.url, api_key=key or "not-needed",
+                                           timeout=self.spec.timeout, max_retries=self.spec.max_retries)
         return self._client
+
+    def request_limit(self) -> float:
+        """Wall-clock seconds one request may take, its retries and their pauses included (a server that drips
+        its answer byte by byte is not stopped by the SDK's per-read timeout, so advisor stops waiting)."""
+        return self.spec.timeout * (self.spec.max_retries + 1) + BACKOFF_ALLOWANCE * self.spec.max_retries
 
     def request(self, messages: Any, max_tokens: int, stop: Sequence[str] = ()) -> dict[str, Any]:
         """The request body (also the cache key's content): deterministic decoding."""
@@ -172,40 +179,77 @@ class EndpointModel(LanguageModel):
         return [out[i] for i in range(len(bodies))]
 
     def _send(self, pending: list[tuple[str, int]], bodies: list[dict], out: dict[int, dict]) -> None:
+        """Send ``concurrency`` at a time, each in a daemon thread; record each answer as it arrives. Waiting
+        ends at the budget's deadline or a request's wall-clock limit: requests still in flight are abandoned
+        (their threads send nothing more) and what finished is kept."""
         if not pending:
             return
-        queue = iter(pending)
-        with ThreadPoolExecutor(self.spec.concurrency) as pool:
-            running: dict[Any, tuple[str, int]] = {}
-            stop_reason: str | None = None
+        self.client()  # made here, once, not by the threads at the same time
+        items = iter(pending)
+        results: queue.Queue = queue.Queue()
+        running: dict[int, tuple[str, float]] = {}  # index -> (key, wall-clock limit)
+        stop_reason: str | None = None
+        error: BaseException | None = None
+        arrived = 0
 
-            def submit_next() -> None:
-                item = next(queue, None)
-                if item is not None:
-                    running[pool.submit(self._call, bodies[item[1]])] = item
+        def submit_next() -> None:
+            item = next(items, None)
+            if item is not None:
+                key, index = item
+                until = min(time.monotonic() + self.request_limit(), LIMIT["deadline"] or float("inf"))
+                running[index] = (key, until)
+                threading.Thread(target=self._worker, args=(index, bodies[index], until, results),
+                                 daemon=True, name=f"advisor-endpoint-{index}").start()
 
-            for _ in range(self.spec.concurrency):
+        for _ in range(self.spec.concurrency):
+            submit_next()
+        while running:
+            wait = min(until for _, until in running.values()) - time.monotonic()
+            try:
+                index, response, exc = results.get(timeout=max(0.0, wait) + 0.05)
+            except queue.Empty:
+                if not any(time.monotonic() >= until for _, until in running.values()):
+                    continue
+                error = error or self._too_late(arrived)
+                running.clear()  # abandoned: their threads stop before any retry
+                break
+            if index not in running:
+                continue
+            key, _ = running.pop(index)
+            if exc is not None:  # keep draining: finished calls are cached; past the budget, that is the reason
+                left = budget_left()
+                error = error or (self._too_late(arrived) if left is not None and left <= 0.05 else exc)
+                continue
+            self._record(key, bodies[index], response)
+            out[index] = {**response, "cached": False}
+            arrived += 1
+            if stop_reason is None and error is None:
+                stop_reason = self._over_spend()
+            if stop_reason is None and error is None:
                 submit_next()
-            error: BaseException | None = None
-            while running:
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    key, index = running.pop(future)
-                    try:
-                        response = future.result()
-                    except BaseException as exc:  # keep draining: finished calls are cached
-                        error = error or exc
-                        continue
-                    self._record(key, bodies[index], response)
-                    out[index] = {**response, "cached": False}
-                    if stop_reason is None and error is None:
-                        stop_reason = self._over_spend()
-                    if stop_reason is None and error is None:
-                        submit_next()
-            if error is not None:
-                raise error
-            if stop_reason:
-                raise CapReached(stop_reason)
+        if error is not None:
+            raise error
+        if stop_reason:
+            raise CapReached(stop_reason)
+
+    def _worker(self, index: int, body: dict, until: float, results: queue.Queue) -> None:
+        try:
+            results.put((index, self._call(body, until), None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            results.put((index, None, exc))
+
+    def _too_late(self, arrived: int) -> Exception:
+        """Why waiting stopped: the budget ran out (after answers: a clean stop keeping them), or a request's limit."""
+        left = budget_left()
+        if left is not None and left <= 0.05:
+            if arrived or self.requests or self.cached_hits:
+                return OutOfTime(f"--target-url {self.url}: {budget_text()} ran out while waiting for {self.name}; "
+                                 "finished responses are cached, so a re-run pays only for the rest.")
+            return EndpointError(f"--target-url {self.url}: no answer from {self.name} within {budget_text()}; "
+                                 "check that the server is up and answering, or raise --budget.")
+        return EndpointError(f"--target-url {self.url}: no complete answer within {self.request_limit():g} s "
+                             f"({self.spec.max_retries} retries of {self.spec.timeout:g} s and their pauses); "
+                             "check the server, or raise --target-timeout (finished responses are cached).")
 
     def _over_spend(self) -> str | None:
         if self.spec.max_spend is not None and self.spend >= self.spec.max_spend:
@@ -224,11 +268,15 @@ class EndpointModel(LanguageModel):
         s = self.spec
         return (prompt_tokens * (s.price_input_per_1m or 0) + completion_tokens * (s.price_output_per_1m or 0)) / 1e6
 
-    def _call(self, body: dict[str, Any]) -> dict[str, Any]:
-        """One request (the SDK retries); the response reduced to what advisor keeps."""
+    def _call(self, body: dict[str, Any], until: float | None = None) -> dict[str, Any]:
+        """One request (the SDK retries, each attempt's timeout within the budget); the response reduced to
+        what advisor keeps."""
         started = time.monotonic()
+        client = self.client()
+        if until is not None and hasattr(type(client), "until"):
+            type(client).until.value = until
         try:
-            reply = self.client().chat.completions.create(**body)
+            reply = client.chat.completions.create(**body, timeout=request_timeout(self.spec.timeout))
         except Exception as exc:
             raise self.explain(exc) from None
         latency = time.monotonic() - started
@@ -248,6 +296,8 @@ class EndpointModel(LanguageModel):
 
         url, retries = self.url, self.spec.max_retries
         status = getattr(exc, "status_code", None)
+        if type(exc).__name__ == "Stopped":
+            return EndpointError(f"--target-url {url}: stopped waiting for {self.name} ({budget_text()} ran out).")
         if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
             return InputError(f"--target-url {url}: the server refused the API key in ${self.spec.key_env} "
                               f"({status}); check the key and its access to model {self.name}.")
@@ -304,7 +354,11 @@ def check_endpoint(spec: EndpointSpec, store: Any = None) -> str:
     """One short request (cached like any other) so that a wrong URL, key or model fails before any work;
     returns a line saying what answered."""
     model = EndpointModel(spec, store)
-    reply = model.complete([model.request([{"role": "user", "content": "Reply with: OK"}], 2)])[0]
+    try:
+        with time_limit(spec.timeout):
+            reply = model.complete([model.request([{"role": "user", "content": "Reply with: OK"}], 2)])[0]
+    except OutOfTime as exc:
+        raise EndpointError(str(exc)) from None
     how = "cached" if reply["cached"] else f"{reply['latency']:.2f} s"
     return f"target {model.source} answers ({how})"
 

@@ -1,0 +1,126 @@
+"""A target or embedding endpoint that hangs, drips, resets or answers slowly: the command ends within its
+budget plus a margin (waited on as process exit, every wait bounded), with one error line or a partial result,
+and what finished kept in the response cache."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from advisor.cli import cli
+from fault_server import FaultServer
+from tests.helpers import EXAMPLE
+
+ADVISOR = str(Path(sys.executable).with_name("advisor"))
+BUDGET = 4.0
+MARGIN = 20.0  # process start-up (imports) and exit on a busy machine; without the bound a hang took 300 s
+HARD_STOP = 120  # no test waits longer than this, whatever happens
+
+
+@pytest.fixture
+def tickets(tmp_path):
+    lines = (EXAMPLE / "tickets.jsonl").read_text().splitlines()[:60]
+    path = tmp_path / "tickets.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def server(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    with FaultServer() as srv:
+        yield srv
+
+
+def _run(args: list, tmp_path: Path) -> tuple[subprocess.CompletedProcess, float]:
+    env = {**os.environ, "ADVISOR_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1"}
+    started = time.monotonic()
+    done = subprocess.run([ADVISOR, *map(str, args)], capture_output=True, text=True, env=env, timeout=HARD_STOP)
+    return done, time.monotonic() - started
+
+
+def _few_shot(tickets, server, db, *extra):
+    return ["probe", "few-shot", "--data", tickets, "--target", "m", "--target-url", server.url, "-k", "0",
+            "--eval-size", "10", "--db", db, *extra]
+
+
+def _errors(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("Error:")]
+
+
+@pytest.mark.parametrize("fault", ["hang", "drip", "reset"])
+def test_a_server_that_never_answers_ends_within_the_budget_with_one_error_line(tickets, server, tmp_path, fault):
+    server.always = fault
+    done, took = _run(_few_shot(tickets, server, tmp_path / "a.duckdb", "--budget", f"{BUDGET:g}s"), tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert took < BUDGET + MARGIN, f"{fault}: {took:.1f} s"
+    errors = _errors(done.stderr)
+    assert len(errors) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert server.url in errors[0] and ("time budget" in errors[0] or "cannot reach" in errors[0]), errors[0]
+    con = duckdb.connect(str(tmp_path / "a.duckdb"), read_only=True)
+    assert con.execute("SELECT status FROM probe_runs").fetchone()[0] == "failed"
+    con.close()
+
+
+def test_a_slow_server_stops_at_the_budget_and_keeps_what_finished(tickets, server, tmp_path):
+    server.plan = ["ok"] * 4  # four fast answers, then each takes 3 s: the budget ends while some run
+    server.always = "slow"
+    db = tmp_path / "a.duckdb"
+    done, took = _run(_few_shot(tickets, server, db, "--budget", f"{BUDGET:g}s", "--target-concurrency", "2"),
+                      tmp_path)
+    assert took < BUDGET + MARGIN, f"{took:.1f} s"
+    assert done.returncode == 2 and len(_errors(done.stderr)) == 1, done.stderr
+    assert "measured nothing within --budget 4s" in done.stderr and "What it finished is stored" in done.stderr
+    con = duckdb.connect(str(db), read_only=True)
+    kept = con.execute("SELECT count(*) FROM response_cache").fetchone()[0]
+    con.close()
+    assert 4 <= kept < 10  # finished answers kept, the rest not waited for
+    # a re-run against a healthy server pays only for the rest
+    server.always = "ok"
+    again, _ = _run(_few_shot(tickets, server, db, "--force"), tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert f"{kept} already cached, {10 - kept} to send" in again.stderr
+
+
+def test_without_a_budget_a_dripping_answer_is_bounded_by_the_request_timeout(tickets, server, db_path):
+    server.always = "drip"  # headers at once, then a byte a second: the per-read timeout never fires
+    started = time.monotonic()
+    result = CliRunner().invoke(cli, [str(a) for a in _few_shot(tickets, server, db_path, "--target-timeout", "1",
+                                                                "--target-retries", "0")])
+    assert time.monotonic() - started < 1 + MARGIN
+    assert result.exit_code == 2, result.output
+    assert _errors(result.output) == [f"Error: --target-url {server.url}: no complete answer within 1 s (0 retries of "
+                                      "1 s and their pauses); check the server, or raise --target-timeout (finished "
+                                      "responses are cached)."]
+
+
+def test_a_hanging_preflight_in_assess_is_bounded_by_the_request_timeout(tickets, server, tmp_path):
+    server.always = "hang"
+    done, took = _run(["assess", "--no-input", "--answers", EXAMPLE / "answers.yaml", "--data", tickets,
+                       "--probes", "target-few-shot", "--target", "m", "--target-url", server.url,
+                       "--target-timeout", "2", "--db", tmp_path / "a.duckdb", "--out", tmp_path / "r.md"], tmp_path)
+    assert took < 2 + MARGIN, f"{took:.1f} s"
+    assert done.returncode == 2 and len(_errors(done.stderr)) == 1, done.stderr
+    assert "time budget (2 s)" in done.stderr or "no answer within 2 s" in done.stderr, done.stderr
+    con = duckdb.connect(str(tmp_path / "a.duckdb"), read_only=True)
+    assert con.execute("SELECT count(*) FROM assessments").fetchone()[0] == 0  # checked before storing anything
+    con.close()
+
+
+@pytest.mark.parametrize("fault", ["hang", "drip"])
+def test_an_embedding_endpoint_that_hangs_or_drips_ends_within_the_budget(server, tmp_path, fault):
+    server.always = fault
+    done, took = _run(["probe", "rag", "--corpus", EXAMPLE / "docs", "--qa", EXAMPLE / "qa.jsonl", "--embedder",
+                       "e", "--embedder-url", server.url, "--chunk-sizes", "128", "--no-open-book", "--budget",
+                       f"{BUDGET:g}s", "--db", tmp_path / "a.duckdb"], tmp_path)
+    assert took < BUDGET + MARGIN, f"{fault}: {took:.1f} s"
+    errors = _errors(done.stderr)
+    assert done.returncode == 2 and len(errors) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert errors[0].startswith(f"Error: --embedder-url {server.url}: ") and "the time budget (4 s)" in errors[0]
