@@ -33,7 +33,7 @@ def test_every_command_has_help_with_an_example():
 
 def test_assess_from_file_writes_report_and_rows(answers_file, tmp_path, db_path):
     out = tmp_path / "r.md"
-    result = run("assess", "--answers", answers_file(has_corpus=True, corpus_change="daily"),
+    result = run("assess", "--answers", answers_file(has_corpus=True, corpus_change="daily", budget_one_off=100000, budget_monthly=5000),
                  "--rules", FIXTURE_RULES, "--out", out, "--no-input")
     assert result.exit_code == 0, result.output
     assert "Recommendation: RAG" in result.output

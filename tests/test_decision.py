@@ -6,7 +6,7 @@ import random
 import pytest
 
 from advisor.intake.answers import Answers
-from advisor.decision.cases import Case, decide_case
+from advisor.decision.cases import Case, decide_case, evidence_of
 from advisor.evidence.evidence_set import EvidenceSet
 from advisor.evidence.interpret import interpret
 from advisor.probes.common.stats import difference_ci, paired_difference_ci_cells
@@ -101,6 +101,60 @@ def test_a_rule_fires_only_when_the_interval_supports_the_claim(rulebook):
     assert "ev-model-high-accuracy" in fired(0.9, 1000)
 
 
+_LORA = {"best_accuracy": 0.8, "eval_size": 300, "best_size": 64, "summary": {
+    "model": "probe", "comparison": {"baseline": "few-shot", "n": 300, "lora_only": 30, "baseline_only": 20,
+                                     "baseline_accuracy": 0.7}}}
+_PROXY = {"best_accuracy": 0.7, "eval_size": 300, "chance_accuracy": 0.2, "summary": {"model": "probe"}}
+POINT_VS_BOUND = [  # (rule, probe, the point value alone, the bound that supports the claim, the facts copied)
+    ("ev-model-unstable-across-seeds", "target-few-shot",
+     {"best_accuracy": 0.7, "eval_size": 200, "chance_accuracy": 0.2, "seed_spread": 0.08, "summary": {"model": "t"}},
+     {"seed_spread_low": 0.06, "seed_spread_high": 0.3}, {"seed_spread_low": 0.03, "seed_spread_high": 0.3},
+     "quality.seed_spread"),
+    ("ev-domain-text-unfamiliar", "domain", {"bits_per_byte_ratio": 1.8, "summary": {"model": "probe"}},
+     {"bits_per_byte_ratio_low": 1.6, "bits_per_byte_ratio_high": 2.0},
+     {"bits_per_byte_ratio_low": 1.4, "bits_per_byte_ratio_high": 2.3}, "data.vocabulary_gap"),
+    ("ev-domain-text-familiar", "domain", {"bits_per_byte_ratio": 1.02, "summary": {"model": "probe"}},
+     {"bits_per_byte_ratio_low": 0.97, "bits_per_byte_ratio_high": 1.08},
+     {"bits_per_byte_ratio_low": 0.9, "bits_per_byte_ratio_high": 1.15}, "data.vocabulary_gap"),
+    ("ev-tuning-forgetting-high", "lora", {**_LORA, "forgetting_ratio": 1.25},
+     {"forgetting_ratio_low": 1.16, "forgetting_ratio_high": 1.3},
+     {"forgetting_ratio_low": 1.1, "forgetting_ratio_high": 1.4}, "data.forgetting_ratio"),
+    ("ev-tuning-forgetting-low", "lora", {**_LORA, "forgetting_ratio": 1.0},
+     {"forgetting_ratio_low": 0.97, "forgetting_ratio_high": 1.04},
+     {"forgetting_ratio_low": 0.95, "forgetting_ratio_high": 1.06}, "data.forgetting_ratio"),
+    ("ev-tuning-crossover-within-labels", "lora", {**_LORA, "crossover_examples": 100},
+     {"crossover_examples_low": 60, "crossover_examples_high": 250},
+     {"crossover_examples_low": 60}, "data.crossover_examples"),  # the lower edge never reached the line
+    ("ev-tuning-crossover-beyond-labels", "lora", {**_LORA, "crossover_examples": 600},
+     {"crossover_examples_low": 400, "crossover_examples_high": 900},
+     {"crossover_examples_low": 200, "crossover_examples_high": 900}, "data.crossover_examples"),
+]
+
+
+@pytest.mark.parametrize("rule, probe, point, supporting, straddling, fact", POINT_VS_BOUND,
+                         ids=[c[0] for c in POINT_VS_BOUND])
+def test_a_point_value_fires_nothing_without_the_bound_that_supports_it(rulebook, rule, probe, point, supporting,
+                                                                        straddling, fact):
+    def reading(extra):
+        evidence = {probe: {**point, **extra}, **({"few-shot": _PROXY} if probe == "lora" else {})}
+        kw = {"labeled_examples": 300, "can_produce_more_labels": False}
+        rec = decide(rulebook, evidence, **kw)
+        facts = interpret(evidence_of(evidence)).facts
+        return {f.id for f in rec.fired}, facts
+
+    alone, facts = reading({})
+    namespace, name = fact.split(".")
+    assert facts[namespace][name] == point[name if probe != "domain" else "bits_per_byte_ratio"]
+    assert rule not in alone and f"{name}_low" not in facts[namespace]
+    weak, _ = reading(straddling)
+    assert rule not in weak
+    fired, facts = reading(supporting)
+    assert rule in fired
+    probe_fact = "bits_per_byte_ratio" if probe == "domain" else name
+    assert (facts[namespace][f"{name}_low"], facts[namespace][f"{name}_high"]) == (
+        supporting[f"{probe_fact}_low"], supporting[f"{probe_fact}_high"])
+
+
 # -- groups ------------------------------------------------------------------------------------------------------
 
 def test_correlated_rules_count_once_per_factor(rulebook):
@@ -118,39 +172,93 @@ def test_every_built_in_rule_has_a_group(rulebook):
 
 # -- costs and constraints ---------------------------------------------------------------------------------------
 
-def test_a_strategy_far_over_budget_is_ruled_out_with_the_reason(rulebook):
-    """A generation task at 40 million requests a month on a 2,000 monthly budget: prompting a hosted model
-    costs many times the budget, so it cannot win however many rules favour it."""
+def test_over_budget_is_weighed_not_excluded(rulebook):
+    """A generation task at 40 million requests a month on a 2,000 monthly budget: prompting costs many times the
+    budget, so it loses points for it (graded, per doubling) but is not ruled out; the report states what it needs."""
     rec = decide(rulebook, task_type="generation", labeled_examples=5000, monthly_requests=40_000_000,
                  budget_monthly=2000, budget_one_off=20000, output_format="strict", compute_access="cloud_gpu",
                  base_model="open_weights")
     pe = next(s for s in rec.strategies if s.strategy == "prompt_engineering")
-    assert pe.excluded and pe.exclusion_reason.startswith("over budget:") and "a month" in pe.exclusion_reason
+    assert not pe.excluded and pe.within_budget is False and pe.needs_monthly > 2000
+    assert pe.cost_score <= -4
     assert rec.winner != "prompt_engineering"
-    assert pe.twelve_month_cost > 12 * 2000 * 1.5
+
+
+def test_the_published_budget_example_is_a_trade_off_not_a_wall(rulebook):
+    """5,000 labels, strict output, 1M requests a month, private data on owned GPUs, a 300 monthly budget: the
+    fine-tune no longer loses by exclusion, and the prompt it used to lose to is not 'high' by default."""
+    rec = decide(rulebook, task_type="classification", labeled_examples=5000, output_format="strict",
+                 monthly_requests=1_000_000, data_may_leave=False, hosted_api_allowed=False, base_model="open_weights",
+                 team_ml_experience="expert", compute_access="onprem_gpu", budget_monthly=300)
+    assert not any(s.excluded for s in rec.strategies if s.strategy in ("fine_tuning", "prompt_engineering"))
+    assert rec.winner == "fine_tuning"
+    assert {s.deployment for s in rec.strategies} <= {"owned_gpus", "self_hosted"}
 
 
 def test_a_deadline_shorter_than_the_minimum_rules_a_strategy_out(rulebook):
     rec = decide(rulebook, weeks_to_production=1, labeled_examples=5000)
     ft = next(s for s in rec.strategies if s.strategy == "fine_tuning")
-    assert ft.excluded and "weeks" in ft.exclusion_reason
+    assert ft.excluded and "weeks" in ft.exclusion_reason and ft.probability == 0
+
+
+def test_retrieval_without_a_corpus_is_ruled_out(rulebook):
+    rec = decide(rulebook, has_corpus=False)
+    for s in rec.strategies:
+        assert s.excluded == ("rag" in s.strategy), s
+        if s.excluded:
+            assert s.exclusion_reason == "there is no document corpus to retrieve from" and s.probability == 0
 
 
 def test_twelve_month_cost_enters_the_score(rulebook):
     cheap = decide(rulebook, budget_monthly=100000, budget_one_off=1000000)
     tight = decide(rulebook, budget_monthly=60, budget_one_off=1000)
     cost = lambda rec: {s.strategy: s.cost_score for s in rec.strategies}  # noqa: E731
-    assert all(v > -0.1 for v in cost(cheap).values())
+    assert all(v > -0.2 for v in cost(cheap).values())
     assert cost(tight)["rag_fine_tuning"] < cost(tight)["prompt_engineering"] <= 0
 
 
-def test_when_nothing_is_affordable_the_cheapest_options_stay(rulebook):
+def test_when_nothing_is_affordable_the_report_says_so_first_and_excludes_nothing_for_cost(rulebook):
     rec = decide(rulebook, budget_monthly=0, budget_one_off=0, monthly_requests=10_000_000)
+    assert rec.confidence_notes[0].startswith("Every strategy is over your budget")
+    assert not any(s.excluded for s in rec.strategies if s.strategy in ("prompt_engineering", "fine_tuning"))
     by_cost = sorted(rec.strategies, key=lambda s: s.twelve_month_cost)
-    assert not by_cost[0].excluded
-    out = [s for s in rec.strategies if (s.exclusion_reason or "").startswith("over budget")]
-    assert out and all("every option is over budget" in s.exclusion_reason for s in out)
-    assert all(s.twelve_month_cost > 1.5 * by_cost[0].twelve_month_cost for s in out)
+    assert by_cost[0].cost_score >= by_cost[-1].cost_score
+
+
+def test_private_data_rules_out_hosted_deployments_and_prices_self_hosting(rulebook):
+    rec = decide(rulebook, data_may_leave=False, hosted_api_allowed=False, base_model="undecided",
+                 compute_access="cloud_gpu")
+    assert any(n.startswith("The data may not leave your premises") for n in rec.confidence_notes)
+    assert {row.deployment for row in rec.costs.strategies} == {"self_hosted"}
+    hosted = [d for row in rec.costs.strategies for d in row.deployments if d.deployment.startswith("hosted")]
+    assert hosted and all(not d.allowed and "may not leave" in d.reason for d in hosted)
+
+
+def test_private_data_and_nothing_to_self_host_on_rule_every_strategy_out(rulebook):
+    rec = decide(rulebook, data_may_leave=False, hosted_api_allowed=False, compute_access="none")
+    assert all(s.excluded for s in rec.strategies)
+    assert all(any(why in s.exclusion_reason for why in ("no deployment can run it", "nowhere to train",
+                                                         "cannot be trained", "corpus")) for s in rec.strategies)
+    assert rec.confidence_notes[0].startswith("No strategy can run under your hard constraints")
+    assert rec.confidence == "low" and rec.winner_probability == 0
+
+
+# -- the path ----------------------------------------------------------------------------------------------------
+
+def test_a_fine_tuned_end_state_starts_with_prompting_when_labels_or_a_baseline_are_missing(rulebook):
+    rec = decide(rulebook, task_type="classification", labeled_examples=300, can_produce_more_labels=True,
+                 output_format="strict", monthly_requests=3_000_000, determinism="high", prompt_baseline="none",
+                 budget_monthly=20000, budget_one_off=100000, compute_access="cloud_gpu")
+    assert rec.winner == "fine_tuning"
+    assert [stage.strategy for stage in rec.path] == ["prompt_engineering", "fine_tuning"]
+    assert "1,000 labeled examples" in rec.path[0].until and "you have 300" in rec.path[0].until
+    assert rec.path[-1].until == ""
+
+
+def test_a_prompting_end_state_says_when_to_switch(rulebook):
+    rec = decide(rulebook, task_type="chat", labeled_examples=200, monthly_requests=20_000, budget_monthly=5000)
+    assert rec.winner == "prompt_engineering" and len(rec.path) == 1
+    assert rec.path[0].until.startswith("switch to Fine-tuning if")
 
 
 # -- confidence --------------------------------------------------------------------------------------------------
@@ -171,10 +279,12 @@ def _random_case(rng):
         kw["corpus_documents"] = rng.choice([50, 5000])
     n = rng.choice([20, 100, 400])
     acc = rng.choice([0.3, 0.6, 0.85, 0.95])
+    spread, gap = rng.choice([0.01, 0.12]), rng.choice([1.0, 1.8])
     evidence = {
         "target-few-shot": {"best_accuracy": acc, "eval_size": n, "chance_accuracy": 0.2,
                             "zero_shot_accuracy": max(0.0, acc - rng.choice([0.0, 0.2])),
-                            "format_failure_rate": rng.choice([0.0, 0.1]), "seed_spread": rng.choice([0.01, 0.08]),
+                            "format_failure_rate": rng.choice([0.0, 0.1]), "seed_spread": spread,
+                            "seed_spread_low": 0.6 * spread, "seed_spread_high": min(0.5, 2.9 * spread),
                             "summary": {"model": "target"}},
         "few-shot": {"best_accuracy": rng.choice([0.2, 0.7]), "eval_size": n, "chance_accuracy": 0.2,
                      "summary": {"model": "proxy"}},
@@ -184,7 +294,8 @@ def _random_case(rng):
         "rag": {"proxy": rng.choice([True, False]), "dense_hit_at_5": rng.choice([0.3, 0.9]), "n_queries": n,
                 "max_hit": 0.95, "open_book_lift": 0.2, "open_book_accuracy": 0.7, "closed_book_accuracy": 0.5,
                 "open_book_questions": n, "open_book_on_target": True, "summary": {"open_book": {"model": "t"}}},
-        "domain": {"bits_per_byte_ratio": rng.choice([1.0, 1.8]), "summary": {"model": "proxy"}},
+        "domain": {"bits_per_byte_ratio": gap, "bits_per_byte_ratio_low": 0.95 * gap,
+                   "bits_per_byte_ratio_high": 1.05 * gap, "summary": {"model": "proxy"}},
     }
     return kw, evidence
 
@@ -206,51 +317,71 @@ def _weaker(evidence, rng):
     return out
 
 
-def test_removing_or_weakening_evidence_never_raises_confidence(rulebook):
-    rng = random.Random(20261129)
-    checked = 0
-    for _ in range(150):
+PROMPTING = ("prompt_engineering", "rag_prompt", "rag")
+
+
+def test_worse_measured_accuracy_never_raises_the_probability_of_prompting(rulebook):
+    """On 60 generated cases, the target's measured accuracy is moved through 0.3 .. 0.97 with everything else
+    fixed: the probability that a prompting strategy is best never falls as accuracy rises."""
+    rng = random.Random(20261206)
+    for _ in range(60):
         kw, evidence = _random_case(rng)
-        full = decide(rulebook, evidence, **kw).confidence_score
-        for _ in range(3):
-            weaker = _weaker(evidence, rng)
-            assert decide(rulebook, weaker, **kw).confidence_score <= full + 1e-9, (kw, evidence, weaker)
-            checked += 1
-        assert decide(rulebook, {}, **kw).confidence_score <= full + 1e-9
-    assert checked == 450
+        target = evidence["target-few-shot"]
+        previous = -1.0
+        for acc in (0.3, 0.45, 0.6, 0.75, 0.85, 0.97):
+            ev = {**evidence, "target-few-shot": {**target, "best_accuracy": acc}}
+            probs = decide(rulebook, ev, **kw).probabilities
+            p = sum(probs[s] for s in PROMPTING)
+            assert p >= previous - 1e-9, (kw, acc, probs)
+            previous = p
 
 
-def test_sensitivity_names_cost_drivers_volume_budget_and_measured_tokens(rulebook):
+def test_probabilities_are_reproducible_sum_to_one_and_give_the_confidence(rulebook):
+    from advisor.decision.simulation import level_of
+
+    kw, evidence = _random_case(random.Random(7))
+    one, two = decide(rulebook, evidence, **kw), decide(rulebook, evidence, **kw)
+    assert one.probabilities == two.probabilities
+    assert sum(one.probabilities.values()) == pytest.approx(1.0)
+    assert one.confidence_score == one.winner_probability == one.probabilities[one.winner]
+    assert one.confidence == level_of(one.winner_probability)
+    assert [level_of(p) for p in (0.3, 0.5, 0.74, 0.75, 1.0)] == ["low", "medium", "medium", "high", "high"]
+
+
+def test_a_measurement_that_cannot_move_the_decision_is_never_suggested(rulebook):
+    """No target measurement: running the probe on the team's model is suggested only when some plausible
+    accuracy would change the winner; steps never repeat."""
+    from advisor.decision.next_steps import distinct
+
+    rec = decide(rulebook, task_type="classification", labeled_examples=2000, monthly_requests=200_000)
+    for m in rec.measurements:
+        assert m["flip_probability"] > 0 and m["instead"] != rec.winner
+    assert rec.next_steps == distinct(rec.next_steps)
+    assert [m["flip_probability"] for m in rec.measurements] == sorted(
+        (m["flip_probability"] for m in rec.measurements), reverse=True)
+    assert distinct(["Write the prompt with k=8 worked examples showing how to cite passages.",
+                     "Write the prompt with k=8 worked examples that show how to cite the passages."]) == [
+        "Write the prompt with k=8 worked examples showing how to cite passages."]
+
+
+def test_sensitivity_names_volume_and_budget_and_costs_use_the_targets_tokens(rulebook):
     from advisor.costs.estimate import estimate_costs, load_cost_assumptions
     from advisor.evidence.interpret import decision_facts
     from advisor.decision.recommend import recommend
     from advisor.decision.sensitivity import flips
 
-    a = answers(labeled_examples=40, can_produce_more_labels=False, monthly_requests=3_000_000, budget_monthly=3000,
-                budget_one_off=3000, base_model="hosted_api", weeks_to_production=4, currency="USD")
+    a = answers(labeled_examples=1000, can_produce_more_labels=False, monthly_requests=3_000_000, budget_monthly=3000,
+                budget_one_off=30000, base_model="hosted_api", weeks_to_production=4, currency="USD")
     evidence = [{"probe": "target-few-shot", "summary": {"model": "t"},
                  "evidence": {"best_accuracy": 0.7, "eval_size": 200, "chance_accuracy": 0.2, "best_k": 8,
                               "prompt_tokens_zero_shot": 300, "prompt_tokens_per_demo": 80, "completion_tokens": 5}}]
     facts, _ = decision_facts(EvidenceSet(results=evidence))
     assumptions = load_cost_assumptions()
-    rec = recommend(rulebook, a, facts, costs=estimate_costs(a, facts, assumptions))
+    costs = estimate_costs(a, facts, assumptions)
+    rec = recommend(rulebook, a, facts, costs=costs)
     found = {f["field"]: f for f in flips(rulebook, a, facts, assumptions=assumptions)}
     assert rec.winner == "prompt_engineering"
     assert found["monthly_requests"]["value"] > 3_000_000 and found["monthly_requests"]["winner"] == "fine_tuning"
-    assert "budget_monthly" in found
-    driver = found["target_few_shot.prompt_tokens_zero_shot"]
-    assert driver["kind"] == "cost driver" and driver["value"] > 300 and "tokens" in driver["text"]
-
-
-def test_a_near_tie_is_never_reported_with_high_confidence():
-    from advisor.decision.recommend import _capped_level
-
-    assert _capped_level("high", 1.4, 5) == "medium" and _capped_level("high", 0.3, 5) == "low"
-    assert _capped_level("high", 2.5, 5) == "high" and _capped_level("low", 1.0, 5) == "low"
-    assert _capped_level("high", 0.0, 1) == "high"  # a single feasible strategy is no tie
-
-
-def test_private_data_rules_out_a_hosted_api_and_prices_self_hosting(rulebook):
-    rec = decide(rulebook, data_may_leave=False, hosted_api_allowed=False, base_model="undecided")
-    assert any(n.startswith("A hosted API is ruled out for every strategy") for n in rec.confidence_notes)
-    assert {row.price_class for row in rec.costs.strategies} == {"self_hosted"}
+    assert found["budget_monthly"]["value"] < 3000 and found["budget_monthly"]["winner"] == "fine_tuning"
+    pe = next(r for r in costs.strategies if r.strategy == "prompt_engineering")
+    assert pe.input_tokens == 300 + 8 * 80 and pe.output_tokens == 5  # the target's own measurements

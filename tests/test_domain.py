@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -188,6 +189,70 @@ def test_report_section_renders_with_escaped_terms_and_chart(tmp_path, tiny_base
     assert f"**{result.evidence['perplexity_ratio']:.2f}**" in text
     assert "gizmo\\|widget" in text and "![Bits per byte: your text vs general English](x.png)" in text
     assert "small probe model" in text
+
+
+# -- the interval of the bits-per-byte ratio ---------------------------------------------------------
+DOMAIN = ("Refund the invoice for account 7731 after the chargeback clears; escalate disputes over 500 EUR "
+          "to the billing desk, and log the ticket under code RF-12. ") * 6
+
+
+def test_blocks_cover_every_token_once_and_add_up_to_the_text():
+    from advisor.probes.domain.spec import block_ends, blocks
+
+    assert block_ends(130, 64) == [65, 130] and block_ends(10, 64) == [10] and block_ends(192, 64) == [64, 128, 192]
+    assert blocks([1.0, 2.0, 3.0, 4.0, 5.0], [2, 5], [7, 12]) == [[3.0, 7], [12.0, 5]]
+
+
+def test_the_ratio_interval_is_the_block_bootstrap_scipy_computes_on_real_token_losses(tmp_path, tiny_base_lm_path):
+    """The probe's interval against ``scipy.stats.bootstrap`` (independent resampling of the two texts' blocks,
+    percentile method) on the tiny model's real token losses; the blocks add up to the point estimates."""
+    import numpy as np
+    from scipy.stats import bootstrap
+
+    result = run_probe("domain", config(write(tmp_path, "d.txt", DOMAIN), write(tmp_path, "g.txt", GENERAL * 3),
+                                        tiny_base_lm_path, max_tokens=10_000))
+    ev, ci = result.evidence, result.summary["ratio_interval"]
+    dom, gen = (np.asarray(ci["blocks"][name]) for name in ("domain", "general"))
+    assert len(dom) == len(gen) >= 5 and ci["block_tokens"] == 64 and ci["resamples"] == 2000
+    assert dom[:, 0].sum() / LN2 / dom[:, 1].sum() == pytest.approx(ev["domain_bits_per_byte"], rel=1e-9)
+    assert gen[:, 0].sum() / LN2 / gen[:, 1].sum() == pytest.approx(ev["general_bits_per_byte"], rel=1e-9)
+    assert dom[:, 1].sum() == result.summary["texts"]["domain"]["bytes"]
+
+    def ratio(i, j, axis=-1):
+        i, j = i.astype(int), j.astype(int)
+        return (dom[i, 0].sum(axis) / dom[i, 1].sum(axis)) / (gen[j, 0].sum(axis) / gen[j, 1].sum(axis))
+
+    ref = bootstrap((np.arange(len(dom)), np.arange(len(gen))), ratio, paired=False, vectorized=True,
+                    n_resamples=20_000, method="percentile", rng=np.random.default_rng(1)).confidence_interval
+    low, high = ev["bits_per_byte_ratio_low"], ev["bits_per_byte_ratio_high"]
+    width = ref.high - ref.low
+    assert width > 0.01  # a real interval, not a point
+    assert low == pytest.approx(ref.low, abs=0.06 * width) and high == pytest.approx(ref.high, abs=0.06 * width)
+    assert low < ev["bits_per_byte_ratio"] < high
+    metric = next(m for m in result.metrics if m.name == "bits_per_byte_ratio")
+    assert (metric.ci_low, metric.ci_high) == (low, high)
+    text = render_section(result)
+    assert f"95% interval of the bits-per-byte ratio: {low:.2f}–{high:.2f}" in text
+
+
+def test_the_ratio_interval_widens_with_less_text_and_is_seeded():
+    from advisor.probes.domain.spec import ratio_interval
+
+    rng = np.random.default_rng(0)
+    domain = [[float(x), 100] for x in rng.gamma(20, 5, 40)]  # about 1 nat per byte, varying by block
+    general = [[float(x), 100] for x in rng.gamma(20, 4, 40)]
+    wide, narrow = ratio_interval(domain[:8], general[:8]), ratio_interval(domain, general)
+    assert wide[1] - wide[0] > narrow[1] - narrow[0] > 0
+    assert narrow == ratio_interval(domain, general) and narrow != ratio_interval(domain, general, seed=1)
+    assert ratio_interval(domain[:4], general) is None  # fewer than five blocks in a text: no interval
+
+
+def test_too_little_text_for_an_interval_keeps_the_ratio_and_says_so(tmp_path, tiny_base_lm_path):
+    result = run_probe("domain", config(write(tmp_path, "d.txt", "Chargeback disputes on invoice 7731. " * 4),
+                                        write(tmp_path, "g.txt", GENERAL), tiny_base_lm_path))
+    assert "bits_per_byte_ratio" in result.evidence and "bits_per_byte_ratio_low" not in result.evidence
+    assert any("too little text for an interval" in n for n in result.notes)
+    assert "too short for an interval of the bits-per-byte ratio" in render_section(result)
 
 
 @pytest.mark.slow

@@ -73,6 +73,52 @@ def test_full_run_stores_metrics_examples_and_evidence(tmp_path, tiny_base_lm_pa
     assert rows[2]["accuracy"] == pytest.approx(sum(e.correct for e in k2) / len(k2))
 
 
+# -- the seed spread's interval ---------------------------------------------------------------------------------
+def test_the_seed_spread_interval_is_the_chi_square_interval_of_a_standard_deviation():
+    """The bounds solve the chi-square equations that define them, and cover the true std 95% of the time on
+    normal draws (a simulation); one seed gives none, and no bound exceeds 0.5."""
+    import numpy as np
+    from scipy.stats import chi2
+
+    from advisor.probes.few_shot.spec import std_interval
+
+    low, high = std_interval(0.04, 5)
+    assert chi2.sf(4 * 0.04 ** 2 / low ** 2, 4) == pytest.approx(0.025) and chi2.cdf(4 * 0.04 ** 2 / high ** 2, 4) \
+        == pytest.approx(0.025)
+    assert std_interval(0.04, 2)[0] == pytest.approx(0.04 * 0.4461, rel=1e-3)  # sqrt(1 / 5.024): two seeds
+    assert std_interval(0.0, 1) is None and std_interval(0.3, 2)[1] == 0.5
+    rng = np.random.default_rng(0)
+    draws = rng.normal(0.6, 0.05, size=(4000, 5))
+    covered = [lo <= 0.05 <= hi for lo, hi in (std_interval(float(d.std(ddof=1)), 5) for d in draws)]
+    assert 0.935 < np.mean(covered) < 0.965
+
+
+def test_the_run_publishes_the_seed_spread_with_its_interval_from_the_per_seed_accuracies(tmp_path, tiny_lm_path):
+    import statistics
+
+    from scipy.stats import chi2
+
+    data = sentiment_file(tmp_path / "s.jsonl", n_per_label=20)
+    result = run_probe("few-shot", config(data, tiny_lm_path, k=[1, 4], seeds=4))
+    ev, best = result.evidence, result.evidence["best_k"]
+    per_seed = {}
+    for e in result.examples:
+        if e.params["k"] == best:
+            per_seed.setdefault(e.params["seed"], []).append(e.correct)
+    accuracies = [sum(v) / len(v) for v in per_seed.values()]
+    std = statistics.stdev(accuracies)
+    assert len(accuracies) == 4 and std > 0 and ev["seed_spread"] == pytest.approx(std)
+    a, b = chi2.interval(0.95, 3)
+    assert (ev["seed_spread_low"], ev["seed_spread_high"]) == pytest.approx((std * (3 / b) ** 0.5, std * (3 / a) ** 0.5))
+    metric = next(m for m in result.metrics if m.name == "accuracy_seed_std" and m.params["k"] == best)
+    assert (metric.ci_low, metric.ci_high) == (ev["seed_spread_low"], ev["seed_spread_high"])
+    from advisor.report.render import environment
+
+    text = environment().get_template(SPEC.template).render(result=result.model_dump(mode="json"), charts={})
+    assert (f"95% chi-square interval {100 * ev['seed_spread_low']:.1f}–{100 * ev['seed_spread_high']:.1f} points"
+            in text)
+
+
 def test_rerun_reuses_unless_forced_and_fingerprint_tracks_inputs(tmp_path, tiny_base_lm_path):
     data = sentiment_file(tmp_path / "s.jsonl")
     cfg = config(data, tiny_base_lm_path, k=[0], seeds=1)

@@ -76,3 +76,50 @@ def test_the_analytic_jacobian_is_the_derivative_of_the_curve():
     numeric = np.column_stack([(power_law(n, *(params + h * e)) - power_law(n, *(params - h * e))) / (2 * h)
                                for e in np.eye(3)])
     assert np.allclose(power_law_jacobian(n, *params), numeric, rtol=1e-6, atol=1e-9)
+
+
+# -- the crossover's interval -------------------------------------------------------------------------
+POINTS = ([8, 16, 32, 64], [0.47, 0.61, 0.68, 0.76])  # a binomial draw (200 items) from 0.9 - 1.2 n^-0.5
+
+
+def _bootstrap_crossovers(sizes, accs, n_eval, target, n_boot=200, seed=0):
+    """The crossover of every refitted curve of the parametric bootstrap (the band's own draws), found by
+    inverting each curve exactly (``inf`` when it levels off below ``target``)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n_boot):
+        fit = fit_curve(sizes, rng.binomial(n_eval, np.clip(accs, 0, 1)) / n_eval, n_eval)
+        if fit is not None:
+            n = examples_to_reach(fit, target)
+            out.append(np.inf if n is None else n)
+    return np.asarray(out)
+
+
+@pytest.mark.parametrize("target", [0.55, 0.65, 0.72])
+def test_the_crossover_interval_read_off_the_band_is_the_bootstrap_curves_own_crossovers(target):
+    """Each refitted curve rises with n, so where the band's edges reach the few-shot line are (to the grid's
+    resolution) the 2.5th and 97.5th percentiles of the refitted curves' crossovers, found here curve by curve."""
+    from advisor.probes.lora.analysis import curve_summary
+
+    sizes, accs = POINTS
+    out = curve_summary([{"examples": s, "accuracy": a} for s, a in zip(sizes, accs)], 200, None, target, seed=0)
+    cross = out["crossover"]
+    found = _bootstrap_crossovers(sizes, accs, 200, target)
+    q_low, q_high = np.quantile(found, [0.025, 0.975], method="inverted_cdf")
+    assert cross["high"] is not None and cross["high"] == pytest.approx(q_high, rel=0.06)
+    if q_low <= sizes[0]:  # the crossover may lie below the sizes trained: no lower end is read off the band
+        assert cross["low"] is None
+    else:
+        assert cross["low"] == pytest.approx(q_low, rel=0.06)
+    assert (cross["low"] or 0) <= cross["examples"] <= cross["high"]
+
+
+def test_the_crossover_interval_is_open_where_an_edge_never_reaches_the_line():
+    from advisor.probes.lora.learning_curve import crossover_interval
+
+    grid = [8, 16, 32, 64, 128]
+    low_edge, high_edge = [0.40, 0.45, 0.50, 0.55, 0.58], [0.50, 0.58, 0.64, 0.68, 0.70]
+    assert crossover_interval(grid, low_edge, high_edge, 0.56) == (8.0, 128.0)
+    assert crossover_interval(grid, low_edge, high_edge, 0.60) == (16.0, None)  # the lower edge stays below
+    assert crossover_interval(grid, low_edge, high_edge, 0.45) == (None, 16.0)  # the upper edge starts above
+    assert crossover_interval(grid, low_edge, high_edge, 0.75) == (128.0, None)  # beyond the grid altogether

@@ -15,6 +15,7 @@ from advisor.probes.lora.spec import (WARM_FIRST_STEPS, LoraProbeConfig, best_fe
 from advisor.probes.lora.run import LoraProbe
 from advisor.probes.common.runtime import ModelSpec
 from advisor.store.database import Store
+from tests.test_lora_training import check_forgetting_interval
 
 CUES = {"billing": ["invoice", "refund", "payment"], "technical": ["crashes", "upload", "password"]}
 
@@ -50,19 +51,6 @@ def config(tickets, model_path, **overrides) -> LoraProbeConfig:
                   sizes=[8, 16, 48], epochs=20, learning_rate=1e-2, available_examples=500, production_model_b=7)
     values.update(overrides)
     return LoraProbeConfig(**values)
-
-
-# -- the training loop -----------------------------------------------------------------------
-
-
-
-
-
-
-
-
-
-
 
 
 # -- pure helpers ----------------------------------------------------------------------------
@@ -131,6 +119,12 @@ def test_probe_learns_a_trivial_task_and_beats_few_shot(tickets, tiny_lm_path, t
     assert ev["required_eval_size_5pp"] > 40 and ev["eval_size"] == 40
     assert 0.5 < ev["forgetting_ratio"] < 2 and ev["training_gpu_hours"] > 0 and ev["training_cost"] > 0
     assert 0 <= ev["projected_accuracy"] <= 1
+    check_forgetting_interval(result)
+    # the crossover's interval, read off the band, holds the point estimate (the band's edges are checked against
+    # the bootstrap curves' own crossovers in test_learning_curve.py)
+    cross = s["crossover"]
+    assert cross["high"] is not None and cross["high"] == ev["crossover_examples_high"] >= ev["crossover_examples"]
+    assert cross["low"] is None or cross["low"] == ev["crossover_examples_low"] <= ev["crossover_examples"]
     # adapters saved and loadable; the shared model is untouched afterwards
     assert (tmp_path / "art").exists() and all((tmp_path / "art").rglob("adapter_config.json"))
     assert len(list((tmp_path / "art").rglob("adapter_model.safetensors"))) == 3
@@ -140,6 +134,8 @@ def test_probe_learns_a_trivial_task_and_beats_few_shot(tickets, tiny_lm_path, t
     assert len(reloaded["examples"]) == 40 * 4
     report = _render(result, tmp_path)
     assert "Fine-tuning trial" in report and "lower bound" in report and "McNemar" in report
+    assert f"95% interval of the ratio: {ev['forgetting_ratio_low']:.2f}–{ev['forgetting_ratio_high']:.2f}" in report
+    assert "95% interval of the crossover, read off the curve's band: " in report
     # a fitted crossover below the smallest size trained is not quoted as a number of examples
     result.summary["crossover"] = {"examples": 3, "within_reach": True, "how": "fitted"}
     result.evidence["crossover_examples"] = 3
@@ -340,6 +336,8 @@ def test_a_probe_after_the_budget_is_spent_is_not_started(tickets, tiny_lm_path,
     ({"examples": 900, "within_reach": False, "how": "fitted"}, "crossover ≈ 900 examples (fitted, beyond reach)"),
     ({"examples": 2, "within_reach": True, "how": "fitted"}, "crossover: below 8 examples"),
     ({"examples": None, "within_reach": False, "how": "never"}, None),
+    ({"examples": 20, "within_reach": True, "how": "fitted", "low": 14.0, "high": 31.0},
+     ["crossover 95% interval", "crossover ≈ 20 examples (fitted)"]),
 ])
 def test_the_learning_curve_chart_marks_the_crossover_with_the_few_shot_line(crossover, expected):
     import matplotlib
@@ -355,7 +353,7 @@ def test_the_learning_curve_chart_marks_the_crossover_with_the_few_shot_line(cro
     _plot_crossover(ax, summary)
     labels = ax.get_legend_handles_labels()[1]
     plt.close(fig)
-    assert labels == ([expected] if expected else [])
+    assert labels == (expected if isinstance(expected, list) else [expected] if expected else [])
 
 
 @pytest.mark.parametrize("same_template", [True, False])

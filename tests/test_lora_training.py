@@ -1,9 +1,11 @@
-"""The LoRA probe's training loop: a real peft adapter trained on CPU, its loss, gradients, dropout and bf16."""
+"""The LoRA probe's training loop: a real peft adapter trained on CPU, its loss, gradients, dropout and bf16; the
+loss on general text and the interval of the forgetting ratio."""
 
 from __future__ import annotations
 
 import contextlib
 import random
+from typing import Any
 
 import pytest
 
@@ -76,6 +78,24 @@ def test_language_model_loss_is_a_token_mean():
     ids = list(range(1, 41))
     whole = float(model(input_ids=torch.tensor([ids]), labels=torch.tensor([ids])).loss)
     assert language_model_loss(model, ids, window=1000) == pytest.approx(whole, rel=1e-5)
+
+
+def test_language_model_token_losses_are_each_tokens_cross_entropy_in_non_overlapping_windows():
+    import torch
+    import torch.nn.functional as F
+
+    from advisor.probes.lora.training import language_model_token_losses
+
+    model = build_tiny_model(64)
+    ids = list(range(1, 41))
+    losses = language_model_token_losses(model, ids, window=16)
+    expected = []
+    for start in range(0, 40, 16):  # windows 1-16, 17-32, 33-40: each window's first token is not predicted
+        chunk = torch.tensor([ids[start:start + 16]])
+        logits = model(input_ids=chunk).logits[0]
+        expected += F.cross_entropy(logits[:-1], chunk[0, 1:], reduction="none").tolist()
+    assert len(losses) == 40 - 3 and losses == pytest.approx(expected, rel=1e-5)
+    assert language_model_loss(model, ids, window=16) == pytest.approx(sum(expected) / len(expected), rel=1e-6)
 
 
 def test_target_only_logits_give_the_models_own_loss_and_gradients(tiny_lm_path):
@@ -222,3 +242,42 @@ def test_the_fast_dropout_is_the_same_dropout(tiny_lm_path):
                        for d in m.lora_dropout.values())
     finally:
         model.unload()
+
+
+# -- forgetting: the loss on general text before and after training, and its interval --------------------
+def test_the_forgetting_interval_is_a_paired_block_bootstrap():
+    import numpy as np
+
+    from advisor.probes.lora.forgetting import forgetting_interval, loss_blocks
+
+    assert loss_blocks([1.0] * 130, 64) == [65.0, 65.0] and loss_blocks([2.0] * 10, 64) == [20.0]
+    rng = np.random.default_rng(0)
+    before = rng.gamma(2, 50, 30)  # passages of very different difficulty
+    after = before * 1.1 * rng.normal(1, 0.01, 30)  # every one 10% harder after training
+    low, high = forgetting_interval(list(before), list(after))
+    assert low < after.sum() / before.sum() < high and 1.09 < low and high < 1.11  # the passages' spread cancels
+    shuffled = forgetting_interval(list(before), list(rng.permutation(after)))  # pairs broken: far wider
+    assert shuffled[1] - shuffled[0] > 10 * (high - low)
+    assert forgetting_interval(list(before), list(after)) == (low, high)  # seeded
+    assert forgetting_interval(list(before[:4]), list(after[:4])) is None
+    assert forgetting_interval(list(before), list(after[:-1])) is None
+
+
+def check_forgetting_interval(result: Any) -> None:
+    """The forgetting ratio's interval is the paired block bootstrap ``scipy.stats.bootstrap`` computes from the
+    blocks of general-English loss of the model before and after training, and the blocks add up to the ratio."""
+    import numpy as np
+    from scipy.stats import bootstrap
+
+    ev, s = result.evidence, result.summary
+    before, after = np.asarray(s["zero_shot"]["general_blocks"]), np.asarray(s["best"]["general_blocks"])
+    assert len(before) == len(after) >= 5 and s["forgetting"]["block_tokens"] == 64
+    assert after.sum() / before.sum() == pytest.approx(ev["forgetting_ratio"], rel=1e-9)
+    ref = bootstrap((before, after), lambda b, a, axis=-1: a.sum(axis) / b.sum(axis), paired=True, vectorized=True,
+                    n_resamples=20_000, method="percentile", rng=np.random.default_rng(1)).confidence_interval
+    low, high = ev["forgetting_ratio_low"], ev["forgetting_ratio_high"]
+    width = ref.high - ref.low
+    assert width > 0.001 and low < ev["forgetting_ratio"] < high
+    assert low == pytest.approx(ref.low, abs=0.06 * width) and high == pytest.approx(ref.high, abs=0.06 * width)
+    metric = next(m for m in result.metrics if m.name == "forgetting_ratio")
+    assert (metric.value, metric.ci_low, metric.ci_high) == (ev["forgetting_ratio"], low, high)

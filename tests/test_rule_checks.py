@@ -37,6 +37,15 @@ CASES = [
      "90 is out of that range (fractions are written 0.9 for 90%)"),
     ({"WHAT": "lora.baseline", "OP": "eq", "VALUE": "few_shot", "STEP": "Ship it."},
      "r.yaml:3: rule 'my-rule': lora.baseline is one of few-shot, zero-shot; 'few_shot' is not one of them"),
+    # the bounds of an interval are facts with the measurement's own range
+    ({"WHAT": "quality.seed_spread_low", "OP": "gte", "VALUE": "5", "STEP": "Ship it."},
+     "r.yaml:3: rule 'my-rule': quality.seed_spread_low is a number in [0, 1] (fraction); "
+     "5 is out of that range (fractions are written 0.9 for 90%)"),
+    ({"WHAT": "data.vocabulary_gap_high", "OP": "lt", "VALUE": "-1", "STEP": "Ship it."},
+     "r.yaml:3: rule 'my-rule': data.vocabulary_gap_high is a number >= 0 (ratio); -1 is out of that range"),
+    ({"WHAT": "data.forgetting_ratio_hi", "OP": "lt", "VALUE": "1.05", "STEP": "Ship it."},
+     "r.yaml:3: rule 'my-rule': unknown fact 'data.forgetting_ratio_hi' (did you mean 'data.forgetting_ratio_high'?); "
+     "`advisor rules facts` lists every probe's facts"),
     # a next_step placeholder that nothing fills
     ({"WHAT": "few_shot.best_accuracy", "OP": "gte", "VALUE": "0.9", "STEP": "Hold out {n_holdout} examples."},
      "r.yaml:2: rule 'my-rule': next_step: placeholder {n_holdout} is filled by nothing; use one of "
@@ -95,3 +104,16 @@ def test_a_strategy_next_step_placeholder_is_checked_too(tmp_path):
     (folder / "strategies.yaml").write_text(text.replace("set of {eval_size} labeled", "set of {eval_sise} labeled"))
     with pytest.raises(RulebookError, match=r"strategies.yaml: strategy '\w+': next_steps: placeholder \{eval_sise\}"):
         load_rulebook(folder)
+
+
+@pytest.mark.parametrize("what, op, value", [
+    ("quality.seed_spread_low", "gte", "0.05"), ("data.vocabulary_gap_low", "gte", "1.5"),
+    ("data.vocabulary_gap_high", "lt", "1.1"), ("data.forgetting_ratio_low", "gte", "1.15"),
+    ("data.forgetting_ratio_high", "lt", "1.05"), ("data.crossover_examples_high", "lte", "{field: labeled_examples}"),
+    ("data.crossover_examples_low", "gt", "{field: labeled_examples}"), ("domain.bits_per_byte_ratio_low", "gte", "1.5"),
+    ("lora.forgetting_ratio_high", "lt", "1.05"), ("lora.crossover_examples_high", "lte", "500"),
+    ("few_shot.seed_spread_low", "gte", "0.05"),
+])
+def test_the_interval_bounds_of_the_probes_measurements_are_facts_rules_may_test(tmp_path, what, op, value):
+    folder = write_rule(tmp_path / "rules", {"WHAT": what, "OP": op, "VALUE": value, "STEP": "Ship it."})
+    assert load_rulebook(folder).rules[0].id == "my-rule"

@@ -73,12 +73,13 @@ def estimate_costs(answers: Answers, evidence: dict[str, dict[str, Any]] | None,
     the figures' sources."""
     inputs = Inputs.build(answers, evidence or {}, assumptions)
     rows = [strategy_cost(s, inputs) for s in STRATEGIES]
-    cheapest = min(rows, key=lambda r: (r.per_request, r.total))
+    runnable = [r for r in rows if r.runnable] or rows
+    cheapest = min(runnable, key=lambda r: (r.per_request, r.total))
     return CostEstimate(
         currency=inputs.currency, horizon_months=assumptions.horizon_months, monthly_requests=answers.monthly_requests,
         strategies=rows, cheapest_per_request=cheapest.strategy,
-        cheapest_total=min(rows, key=lambda r: r.total).strategy,
-        break_even=[break_even(r, cheapest, inputs) for r in rows if r is not cheapest],
+        cheapest_total=min(runnable, key=lambda r: r.total).strategy,
+        break_even=[break_even(r, cheapest, inputs) for r in runnable if r is not cheapest],
         evidence_used=inputs.evidence_used, notes=inputs.notes,
         assumptions=assumptions.model_dump(mode="json"), sources=sources(assumptions, inputs, models or {}),
         measured=dict(inputs.measured_paths),

@@ -1,12 +1,15 @@
-"""The cost model's arithmetic per strategy (formulas in :mod:`advisor.costs.estimate` and ``docs/costs.md``)."""
+"""The cost model's arithmetic: each strategy priced in each deployment the answers allow, line by line, and the
+cheapest allowed one kept (formulas in ``docs/costs.md``)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from advisor.intake.answers import Answers
-from advisor.costs.models import PARTS, BreakEven, CostAssumptions, LineItem, StrategyCost
+from advisor.costs.deployments import LABELS, PER_TOKEN, candidates, no_deployment_reason, why_not
+from advisor.costs.models import PARTS, BreakEven, CostAssumptions, DeploymentCost, LineItem, StrategyCost
 from advisor.training_cost import gpu_hours, training_flops
 
 
@@ -40,8 +43,8 @@ class Inputs:
         self = cls(answers, a, currency, rate, a.tokens.few_shot_k, a.tokens.chunk_tokens, ev, notes=notes)
         t = a.tokens
         # the target model's own measurements first, then the proxy's, then the assumption
-        self.few_shot_k = int(self.measured(("target_few_shot.best_k", "few_shot.best_k"), "tokens.few_shot_k",
-                                            t.few_shot_k))
+        # demonstrations per prompt from the team's own model only: the probe model's best k says nothing about it
+        self.few_shot_k = int(self.measured(("target_few_shot.best_k",), "tokens.few_shot_k", t.few_shot_k))
         on_target = bool(self.evidence.get("rag", {}).get("open_book_on_target"))
         chunk_keys = ("rag.context_tokens_per_chunk", "rag.best_chunk_size") if on_target else ("rag.best_chunk_size",)
         self.chunk_tokens = float(self.measured(chunk_keys, "tokens.chunk_tokens", t.chunk_tokens))
@@ -90,13 +93,6 @@ def _currency(wanted: str, a: CostAssumptions) -> tuple[str, float, list[str]]:
 
 
 # -- components -----------------------------------------------------------------------------
-def price_class(strategy: str, inp: Inputs) -> str:
-    """Fine-tuned models are self-hosted; other strategies use a hosted API when the answers allow it."""
-    ans = inp.answers
-    hosted = ans.hosted_api_allowed and ans.data_may_leave and str(ans.base_model) != "open_weights"
-    return "hosted_api" if hosted and "fine_tuned" not in PARTS[strategy] else "self_hosted"
-
-
 def input_tokens(strategy: str, inp: Inputs) -> tuple[float, str]:
     t, parts = inp.a.tokens, PARTS[strategy]
     total = t.fine_tuned_prompt_base if "fine_tuned" in parts else inp.prompt_base
@@ -110,15 +106,10 @@ def input_tokens(strategy: str, inp: Inputs) -> tuple[float, str]:
     return total, " + ".join(words)
 
 
-def per_request_item(strategy: str, inp: Inputs) -> LineItem:
-    cls = price_class(strategy, inp)
-    price = getattr(inp.a.prices, cls)
-    tokens_in, words = input_tokens(strategy, inp)
-    tokens_out = inp.completion
-    amount = inp.money(tokens_in * price.input_per_1m + tokens_out * price.output_per_1m) / 1e6
-    return LineItem(name=f"inference ({cls.replace('_', ' ')})", kind="per_request", amount=amount,
-                    formula=f"({words}) = {_n(tokens_in)} input tokens x {_n(price.input_per_1m)} per 1M + "
-                            f"{_n(tokens_out)} output tokens x {_n(price.output_per_1m)} per 1M")
+def people_item(strategy: str, inp: Inputs) -> LineItem:
+    weeks, cost = inp.a.people.weeks[strategy], inp.a.people.week_cost
+    return LineItem(name="people (evaluation set, build, iterations)", kind="one_off", amount=inp.money(weeks * cost),
+                    formula=f"{_n(weeks)} person-weeks x {_n(cost)} per week", scales=["people.weeks", "people.week_cost"])
 
 
 def labeling_item(strategy: str, inp: Inputs) -> LineItem:
@@ -129,18 +120,31 @@ def labeling_item(strategy: str, inp: Inputs) -> LineItem:
                             f"{_n(inp.answers.cost_per_label)} per example")
 
 
-def training_item(strategy: str, inp: Inputs) -> LineItem:
-    """Training FLOPs -> GPU-hours on the assumed GPU; tokens per example as measured when the LoRA probe ran."""
-    gpu = inp.a.gpus[inp.a.training.gpu]
-    t = inp.a.tokens
-    size_b = inp.answers.base_model_size_b or inp.a.training.default_model_b
+def _training_tokens(strategy: str, inp: Inputs) -> tuple[float, float]:
     examples = max(inp.a.labels[strategy], inp.answers.labeled_examples)
+    return examples, examples * inp.training_tokens * inp.a.tokens.training_epochs
+
+
+def training_item(strategy: str, deployment: str, inp: Inputs) -> LineItem:
+    """A provider's training fee per token, or training FLOPs -> GPU-hours on rented or owned GPUs."""
+    t = inp.a.tokens
+    examples, tokens = _training_tokens(strategy, inp)
+    if deployment in PER_TOKEN:
+        price = getattr(inp.a.prices, deployment).training_per_1m
+        return LineItem(name="training (provider fee)", kind="one_off", amount=inp.money(tokens * price / 1e6),
+                        formula=f"{_n(examples)} examples x {_n(inp.training_tokens)} tokens x "
+                                f"{_n(t.training_epochs)} epochs x {_n(price)} per 1M training tokens",
+                        scales=[f"prices.{deployment}"])
+    gpu = inp.a.gpus[inp.a.training.gpu]
+    size_b = inp.answers.base_model_size_b or inp.a.training.default_model_b
     hours = gpu_hours(training_flops(size_b, examples * inp.training_tokens, t.training_epochs), gpu)
-    return LineItem(name="training compute", kind="one_off", amount=inp.money(hours * gpu.price_per_hour),
+    hourly = inp.a.owned.marginal_per_gpu_hour if deployment == "owned_gpus" else gpu.price_per_hour
+    where = "your GPUs at marginal cost" if deployment == "owned_gpus" else inp.a.training.gpu
+    return LineItem(name="training compute", kind="one_off", amount=inp.money(hours * hourly),
                     formula=f"6 x {_n(size_b)}B parameters x {_n(examples)} examples x {_n(inp.training_tokens)} "
                             f"tokens x {_n(t.training_epochs)} epochs / ({_n(gpu.bf16_tflops)} TFLOPS x {gpu.mfu:g} "
-                            f"utilization) = {_n(hours)} GPU-hours x {_n(gpu.price_per_hour)} per hour "
-                            f"({inp.a.training.gpu})")
+                            f"utilization) = {_n(hours)} GPU-hours x {_n(hourly)} per hour ({where})",
+                    scales=["owned.marginal_per_gpu_hour" if deployment == "owned_gpus" else "gpus"])
 
 
 def indexing_item(inp: Inputs) -> LineItem:
@@ -152,41 +156,113 @@ def indexing_item(inp: Inputs) -> LineItem:
                             f"{_n(inp.a.prices.embedding_per_1m)} per 1M embedding tokens")
 
 
-def fixed_monthly_items(strategy: str, inp: Inputs) -> list[LineItem]:
-    m, parts, items = inp.a.monthly, PARTS[strategy], []
-    if "fine_tuned" in parts:
-        items.append(LineItem(name="fine-tuned model hosting", kind="monthly", amount=inp.money(m.fine_tuned_hosting),
-                              formula="assumed monthly cost of keeping the fine-tuned model deployed"))
-    if "retrieval" in parts:
-        items.append(LineItem(name="vector store", kind="monthly", amount=inp.money(m.vector_store),
-                              formula="assumed monthly cost of the vector index"))
-    return items
+def per_token_item(strategy: str, deployment: str, inp: Inputs) -> LineItem:
+    price = getattr(inp.a.prices, deployment)
+    tokens_in, words = input_tokens(strategy, inp)
+    tokens_out = inp.completion
+    amount = inp.money(tokens_in * price.input_per_1m + tokens_out * price.output_per_1m) / 1e6
+    return LineItem(name=f"inference ({deployment.replace('_', ' ')})", kind="per_request", amount=amount,
+                    formula=f"({words}) = {_n(tokens_in)} input tokens x {_n(price.input_per_1m)} per 1M + "
+                            f"{_n(tokens_out)} output tokens x {_n(price.output_per_1m)} per 1M",
+                    scales=[f"prices.{deployment}", "tokens.prompt_base"])
 
 
-# -- per strategy and break-even ------------------------------------------------------------
-def line_items(strategy: str, inp: Inputs) -> list[LineItem]:
-    items = [labeling_item(strategy, inp)]
+def gpu_items(strategy: str, deployment: str, inp: Inputs) -> tuple[list[LineItem], float]:
+    """GPUs sized from the tokens the volume needs (prefill and decode), the same way for every strategy;
+    owned GPUs cost their marginal price within their capacity, rented ones beyond it."""
+    sv = inp.a.serving
+    size_b = inp.answers.base_model_size_b or inp.a.training.default_model_b
+    decode = sv.output_tokens_per_second * sv.reference_model_b / size_b
+    tokens_in, words = input_tokens(strategy, inp)
+    seconds = (tokens_in / sv.prefill_ratio + inp.completion) / decode
+    load = inp.answers.monthly_requests * seconds / (sv.hours_per_month * 3600 * sv.utilization)
+    gpus = max(float(sv.min_gpus), float(math.ceil(load - 1e-9)))
+    rented = inp.a.gpus[sv.gpu].price_per_hour
+    own = min(gpus, float(inp.a.owned.capacity_gpus)) if deployment == "owned_gpus" else 0.0
+    hourly_total = own * inp.a.owned.marginal_per_gpu_hour + (gpus - own) * rented
+    monthly = inp.money(hourly_total * sv.hours_per_month)
+    marginal_rate = inp.a.owned.marginal_per_gpu_hour if own >= gpus and own > 0 else rented
+    per_request = inp.money(seconds * marginal_rate / 3600 / sv.utilization)
+    requests = inp.answers.monthly_requests
+    variable = min(per_request * requests, monthly)
+    per_request = variable / requests if requests else per_request
+    price_words = (f"{_n(own)} owned x {_n(inp.a.owned.marginal_per_gpu_hour)} + {_n(gpus - own)} rented x "
+                   f"{_n(rented)}" if deployment == "owned_gpus" else f"{_n(gpus)} x {_n(rented)} ({sv.gpu})")
+    formula = (f"({words}) = {_n(tokens_in)} input tokens / {_n(sv.prefill_ratio)} + {_n(inp.completion)} output "
+               f"tokens at {_n(decode)} tokens/s per GPU = {_n(seconds)} GPU-seconds a request; "
+               f"{inp.answers.monthly_requests:,} requests at {sv.utilization:g} utilization need {_n(load)} GPUs, "
+               f"so {_n(gpus)} GPUs: {price_words} per hour x {_n(sv.hours_per_month)} hours")
+    scales = ["owned.marginal_per_gpu_hour" if own >= gpus and own > 0 else "gpus",
+              "1/serving.output_tokens_per_second", "tokens.completion"]
+    return [LineItem(name="GPUs kept running", kind="monthly", amount=max(0.0, monthly - variable), formula=formula,
+                     scales=scales[:1]),
+            LineItem(name="GPU time per request", kind="per_request", amount=per_request,
+                     formula=f"{_n(seconds)} GPU-seconds x {_n(marginal_rate)} per hour / {sv.utilization:g} "
+                             "utilization (the GPUs above include it)", scales=scales)], gpus
+
+
+def line_items(strategy: str, deployment: str, inp: Inputs) -> tuple[list[LineItem], float | None]:
+    items = [people_item(strategy, inp), labeling_item(strategy, inp)]
     if "fine_tuned" in PARTS[strategy]:
-        items.append(training_item(strategy, inp))
+        items.append(training_item(strategy, deployment, inp))
     if "retrieval" in PARTS[strategy]:
         items.append(indexing_item(inp))
-    return items + fixed_monthly_items(strategy, inp) + [per_request_item(strategy, inp)]
+        items.append(LineItem(name="vector store", kind="monthly", amount=inp.money(inp.a.monthly.vector_store),
+                              formula="assumed monthly cost of the vector index", scales=["monthly.vector_store"]))
+    if deployment in PER_TOKEN:
+        return items + [per_token_item(strategy, deployment, inp)], None
+    more, gpus = gpu_items(strategy, deployment, inp)
+    return items + more, gpus
 
 
-def strategy_cost(strategy: str, inp: Inputs) -> StrategyCost:
-    items = line_items(strategy, inp)
+def _totals(items: list[LineItem], inp: Inputs) -> tuple[float, float, float, float]:
     one_off = sum(i.amount for i in items if i.kind == "one_off")
     fixed = sum(i.amount for i in items if i.kind == "monthly")
     per_request = sum(i.amount for i in items if i.kind == "per_request")
-    monthly = fixed + inp.answers.monthly_requests * per_request
+    return one_off, fixed, per_request, fixed + inp.answers.monthly_requests * per_request
+
+
+# -- per strategy and break-even ------------------------------------------------------------
+def strategy_cost(strategy: str, inp: Inputs) -> StrategyCost:
+    """The strategy in every deployment; priced by the cheapest one the answers allow over the horizon."""
+    horizon, options, priced = inp.a.horizon_months, [], {}
+    for deployment in candidates(strategy):
+        reason = why_not(deployment, inp.answers, strategy)
+        items, gpus = line_items(strategy, deployment, inp)
+        one_off, _fixed, _per, monthly = _totals(items, inp)
+        options.append(DeploymentCost(deployment=deployment, label=LABELS[deployment], allowed=reason is None,
+                                      reason=reason or "", one_off=one_off, monthly=monthly,
+                                      total=one_off + horizon * monthly, gpus=gpus))
+        priced[deployment] = items
+    allowed = [o for o in options if o.allowed]
+    best = min(allowed or options, key=lambda o: o.total)
+    items = priced[best.deployment]
+    one_off, fixed, per_request, monthly = _totals(items, inp)
     tokens_in, _ = input_tokens(strategy, inp)
-    return StrategyCost(
-        strategy=strategy, price_class=price_class(strategy, inp), input_tokens=tokens_in,
+    if allowed:
+        others = [o for o in allowed if o is not best]
+        why = (f"the cheapest of the {len(allowed)} deployments your answers allow over {horizon} months"
+               if others else "the only deployment your answers allow")
+    else:
+        why = no_deployment_reason(strategy, inp.answers)
+    answers = inp.answers
+    ratio = max(_ratio(one_off, answers.budget_one_off), _ratio(monthly, answers.budget_monthly))
+    row = StrategyCost(
+        strategy=strategy, deployment=best.deployment, deployment_label=best.label, deployment_reason=why,
+        deployments=options, runnable=bool(allowed), input_tokens=tokens_in,
         output_tokens=inp.completion, one_off=one_off, monthly_fixed=fixed, per_request=per_request,
-        monthly=monthly, total=one_off + inp.a.horizon_months * monthly,
-        within_one_off_budget=one_off <= inp.answers.budget_one_off,
-        within_monthly_budget=monthly <= inp.answers.budget_monthly, items=items,
+        monthly=monthly, total=one_off + horizon * monthly,
+        within_one_off_budget=one_off <= answers.budget_one_off,
+        within_monthly_budget=monthly <= answers.budget_monthly, items=items, budget_ratio=round(ratio, 4),
     )
+    row._options = {o.deployment: priced[o.deployment] for o in allowed}
+    return row
+
+
+def _ratio(cost: float, budget: float) -> float:
+    if cost <= 0:
+        return 0.0
+    return min(1000.0, cost / budget) if budget > 0 else 1000.0
 
 
 def break_even_volume(s: StrategyCost, c: StrategyCost, horizon: int) -> float | None:

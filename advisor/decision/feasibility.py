@@ -1,55 +1,47 @@
 """Hard constraints and cost inside the decision.
 
-A strategy is **infeasible** when a constraint rules it out, with the reason stated: the deadline is shorter
-than the strategy's minimum time (``min_weeks`` in ``strategies.yaml``), or its cost at the stated volume is
-above the budget by a clear margin (more than :data:`BUDGET_MARGIN` times the one-off or the monthly budget).
-Rule exclusions (``exclude:`` in the rulebook: no place to train private data, no labels at all) are the
-other hard constraints. When every strategy is over budget, none is excluded for cost (the report says so)
-and the ranking falls back on the scores.
+Only hard constraints rule a strategy out, each with its reason: a deadline shorter than the strategy's minimum
+time (``min_weeks`` in ``strategies.yaml``), no deployment the answers allow (the data may not leave and there
+is nothing to self-host on, no fine-tuning access to a closed model), retrieval with no corpus, and the
+rulebook's own exclusions (no labels and no way to get them). A budget is a trade-off, not a wall: the cost
+enters the score as a graded term,
 
-Among feasible strategies, the 12-month cost enters the score explicitly: minus ``COST_WEIGHT`` points per
-full 12-month budget the strategy consumes (one-off plus twelve months), at most ``COST_CAP`` points.
+- minus ``COST_WEIGHT`` points per 12-month budget the strategy consumes (one-off plus twelve months), at most
+  ``COST_CAP`` points (when even the cheapest option is over budget, its cost is the yardstick instead);
+- minus ``OVER_WEIGHT`` points per doubling beyond the budget (the larger of the one-off and the monthly
+  ratios), at most ``OVER_CAP`` points.
+
+The functions work on numbers and on numpy arrays alike, so the simulation (:mod:`advisor.decision.simulation`)
+scores every draw the same way as the point estimate.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from advisor.costs.models import CostEstimate
+import numpy as np
 
-#: a cost above this multiple of the budget rules a strategy out ("by a clear margin")
-BUDGET_MARGIN = 1.5
+from advisor.costs.models import PARTS, CostEstimate
+
 #: points taken per 12-month budget consumed, and the most taken
 COST_WEIGHT = 2.0
 COST_CAP = 3.0
+#: points taken per doubling over the budget, and the most taken
+OVER_WEIGHT = 1.5
+OVER_CAP = 4.5
 
 
-def cost_reasons(answers: Any, costs: CostEstimate) -> dict[str, str]:
-    """Strategies whose one-off or monthly cost is above the budget by more than the margin, with why. When
-    every strategy is over budget, only those costing more than the margin times the cheapest over 12 months
-    are ruled out (the cheapest options stay in the ranking)."""
-    reasons = {}
-    for row in costs.strategies:
-        over = _over_text(row, answers, costs)
-        if over:
-            reasons[row.strategy] = "over budget: " + "; ".join(over)
-    if len(reasons) == len(costs.strategies):
-        totals = twelve_months(costs)
-        cheapest = min(totals.values())
-        reasons = {s: f"{reason} ({totals[s] / cheapest:.1f}x the cheapest option over 12 months; every option is "
-                      "over budget)"
-                   for s, reason in reasons.items() if cheapest > 0 and totals[s] > BUDGET_MARGIN * cheapest}
+def hard_reasons(answers: Any, strategies: dict[str, dict[str, Any]], costs: CostEstimate | None) -> dict[str, str]:
+    """Strategies a hard constraint rules out, with the reason (the first that applies)."""
+    reasons = deadline_reasons(answers, strategies)
+    if not answers.has_corpus:
+        for strategy, parts in PARTS.items():
+            if "retrieval" in parts:
+                reasons.setdefault(strategy, "there is no document corpus to retrieve from")
+    for row in (costs.strategies if costs is not None else []):
+        if not row.runnable:
+            reasons.setdefault(row.strategy, row.deployment_reason)
     return reasons
-
-
-def _over_text(row: Any, answers: Any, costs: CostEstimate) -> list[str]:
-    over, currency = [], costs.currency
-    if _over(row.one_off, answers.budget_one_off):
-        over.append(f"{row.one_off:,.0f} {currency} one-off against a budget of {answers.budget_one_off:,.0f}")
-    if _over(row.monthly, answers.budget_monthly):
-        over.append(f"{row.monthly:,.0f} {currency} a month at {costs.monthly_requests:,} requests against a "
-                    f"budget of {answers.budget_monthly:,.0f}")
-    return over
 
 
 def deadline_reasons(answers: Any, strategies: dict[str, dict[str, Any]]) -> dict[str, str]:
@@ -59,18 +51,53 @@ def deadline_reasons(answers: Any, strategies: dict[str, dict[str, Any]]) -> dic
             if meta.get("min_weeks") is not None and weeks < float(meta["min_weeks"])}
 
 
+def cost_terms(one_off: Any, monthly: Any, budget_one_off: float, budget_monthly: float, horizon: int = 12) -> Any:
+    """The cost term of each strategy: ``one_off`` and ``monthly`` are arrays whose last axis is the strategy
+    (numbers work too). The cheapest strategy's 12-month cost is the yardstick when it exceeds the budget."""
+    one_off, monthly = np.asarray(one_off, dtype=float), np.asarray(monthly, dtype=float)
+    spend = one_off + 12 * monthly
+    budget = np.maximum(budget_one_off + 12 * budget_monthly, spend.min(axis=-1, keepdims=True))
+    use = np.where(budget > 0, COST_WEIGHT * spend / np.where(budget > 0, budget, 1.0),
+                   np.where(spend > 0, np.inf, 0.0))
+    term = -np.minimum(COST_CAP, use)
+    ratio = np.maximum(_ratio(one_off, budget_one_off), _ratio(monthly, budget_monthly))
+    over = OVER_WEIGHT * np.log2(np.maximum(ratio, 1.0))
+    return term - np.minimum(OVER_CAP, over)
+
+
+def _ratio(cost: Any, budget: float) -> Any:
+    if budget > 0:
+        return cost / budget
+    return np.where(cost > 0, 1000.0, 0.0)
+
+
 def cost_scores(answers: Any, costs: CostEstimate) -> dict[str, float]:
-    """Minus ``COST_WEIGHT`` points per 12-month budget the strategy's 12-month cost consumes (capped); when
-    even the cheapest option is over budget, the cheapest option's cost is the yardstick instead."""
-    totals = twelve_months(costs)
-    budget = max(answers.budget_one_off + 12 * answers.budget_monthly, min(totals.values()))
-    return {s: -min(COST_CAP, COST_WEIGHT * spend / budget) if budget > 0 else (0.0 if spend <= 0 else -COST_CAP)
-            for s, spend in totals.items()}
+    """The cost term of every strategy at the estimate's point values."""
+    names = [row.strategy for row in costs.strategies]
+    terms = cost_terms([row.one_off for row in costs.strategies], [row.monthly for row in costs.strategies],
+                       answers.budget_one_off, answers.budget_monthly)
+    return {name: float(value) for name, value in zip(names, terms)}
+
+
+def budget_needs(answers: Any, costs: CostEstimate) -> dict[str, dict[str, Any]]:
+    """What each strategy needs (one-off and monthly at its deployment) and whether that is within budget."""
+    return {row.strategy: {"one_off": round(row.one_off, 2), "monthly": round(row.monthly, 2),
+                           "within": row.within_one_off_budget and row.within_monthly_budget,
+                           "ratio": row.budget_ratio}
+            for row in costs.strategies}
+
+
+def all_over_budget(answers: Any, costs: CostEstimate, excluded: set[str]) -> str | None:
+    """One sentence when every strategy left standing is over budget (the report says it first)."""
+    live = [row for row in costs.strategies if row.strategy not in excluded]
+    if not live or any(row.within_one_off_budget and row.within_monthly_budget for row in live):
+        return None
+    cheapest = min(live, key=lambda r: r.total)
+    return (f"Every strategy is over your budget ({answers.budget_one_off:,.0f} one-off, {answers.budget_monthly:,.0f} "
+            f"a month): the cheapest, {cheapest.strategy}, needs {cheapest.one_off:,.0f} {costs.currency} one-off and "
+            f"{cheapest.monthly:,.0f} a month at {costs.monthly_requests:,} requests. The ranking weighs how far each "
+            "is over; raise the budget or lower the volume to change that.")
 
 
 def twelve_months(costs: CostEstimate) -> dict[str, float]:
     return {row.strategy: row.one_off + 12 * row.monthly for row in costs.strategies}
-
-
-def _over(cost: float, budget: float) -> bool:
-    return cost > BUDGET_MARGIN * budget and cost > 0

@@ -3,12 +3,15 @@
 Each strategy starts at 0; every rule whose condition is true adds its effects, and the total of each
 decision factor (a rule group, ``rules/groups.yaml``) is capped, so correlated rules count once. Rules that
 test probe evidence count in a separate ``evidence_score`` so the report can show what the measurements
-changed; the 12-month cost at the stated volume adds a ``cost_score`` (advisor/decision/feasibility.py). A strategy a
-hard constraint rules out (a rule's ``exclude``, a deadline, a budget exceeded by a clear margin) ranks after
-every other one, whatever its score.
+changed; the cost at the stated volume, in the cheapest deployment the answers allow, adds a graded
+``cost_score`` (advisor/decision/feasibility.py). A strategy a hard constraint rules out (a rule's ``exclude``,
+a deadline, no deployment, no corpus to retrieve from) ranks after every other one, whatever its score; a
+budget is weighed, never a wall.
 
-Confidence is how decisive the answers are, raised by each firm measurement on your data: removing or
-weakening evidence never raises it (a property test checks this).
+Confidence is a probability: the share of a seeded simulation's draws (costs within their stated ranges, rule
+weights, measurements within their intervals) in which the winner stays best (advisor/decision/simulation.py).
+The recommendation is an end state with the path to it (advisor/decision/path.py); the next steps start with
+the measurements that could change it, most likely first (advisor/decision/value_of_information.py).
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from advisor.intake.answers import ORDINALS, Answers, answers_as_plain
 from advisor.decision.conditions import Facts, evaluate
 from advisor.costs.models import CostEstimate
 from advisor.evidence.evidence_set import ProbeFailure, SkippedProbe
-from advisor.decision.placeholders import fills
+from advisor.decision.next_steps import concerns, next_steps
+from advisor.decision.value_of_information import source_label
+from advisor.decision.path import Stage
 from advisor.decision.rulebook import METHODS, STRATEGIES, Rule, Rulebook
 
 METHOD_LABELS = {
@@ -61,6 +66,15 @@ class StrategyScore(BaseModel):
     cost_score: float = 0.0
     #: one-off plus twelve months at the stated volume (None without a cost estimate)
     twelve_month_cost: float | None = None
+    #: the probability that it is the best strategy (the decision's simulation)
+    probability: float = 0.0
+    #: the deployment that prices it and why; the budget it needs there
+    deployment: str = ""
+    deployment_label: str = ""
+    deployment_reason: str = ""
+    needs_one_off: float | None = None
+    needs_monthly: float | None = None
+    within_budget: bool | None = None
     #: the evidence rules that moved this strategy
     evidence_rules: list[str] = Field(default_factory=list)
 
@@ -96,6 +110,16 @@ class Recommendation(BaseModel):
     evidence_notes: list[str] = Field(default_factory=list)
     #: decision factors that fired: group -> {label, cap, rules}
     groups: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: the probability that each strategy is best, the winner's, and how it was simulated
+    probabilities: dict[str, float] = Field(default_factory=dict)
+    winner_probability: float = 0.0
+    simulation: dict[str, Any] = Field(default_factory=dict)
+    #: the stages to the end state (the winner), each with what moves the project on
+    path: list[Stage] = Field(default_factory=list)
+    #: measurements that could change the decision, most likely to flip it first
+    measurements: list[dict[str, Any]] = Field(default_factory=list)
+    #: for each uncertain figure alone, how often another strategy comes out best
+    doubts: list[dict[str, Any]] = Field(default_factory=list)
 
 
 def build_facts(answers: dict[str, Any], evidence: dict[str, dict[str, Any]] | None) -> Facts:
@@ -143,16 +167,13 @@ def tally(fired: list[Rule], rulebook: Rulebook | None = None) -> dict[str, dict
 
 def apply_costs(table: dict[str, dict[str, Any]], answers: Answers, costs: CostEstimate | None,
                 rulebook: Rulebook) -> None:
-    """Hard constraints (deadline, budget by a clear margin) and the 12-month cost term, into the table."""
-    from advisor.decision.feasibility import cost_reasons, cost_scores, deadline_reasons
+    """Hard constraints (deadline, no deployment, no corpus) and the graded cost term, into the table."""
+    from advisor.decision.feasibility import cost_scores, hard_reasons
 
-    reasons = deadline_reasons(answers, rulebook.strategies)
     if costs is not None:
         for strategy, score in cost_scores(answers, costs).items():
             table[strategy]["cost"] = score
-        for strategy, reason in cost_reasons(answers, costs).items():
-            reasons.setdefault(strategy, reason)
-    for strategy, reason in reasons.items():
+    for strategy, reason in hard_reasons(answers, rulebook.strategies, costs).items():
         table[strategy]["excluded"] = table[strategy]["excluded"] or reason
 
 
@@ -195,25 +216,6 @@ def choose_method(fired: list[Rule]) -> str:
     return max(METHODS, key=lambda m: (scores[m], -METHODS.index(m)))
 
 
-ANSWERS_ONLY = 0.85  # answers alone never give more than this share of the margin's confidence
-EVIDENCE_SCALE = 4.0  # points of firm evidence in a factor that raise the remaining doubt by 1 - 1/e
-
-
-def confidence_of(answer_margin: float, evidence_groups: list[dict[str, Any]]) -> tuple[str, float]:
-    """Confidence: how decisive the answers are (the answers-only margin between the top two feasible
-    strategies), raised by each decision factor of firm evidence measured on your data. Each evidence factor
-    removes a share ``1 - exp(-strength / 4)`` of the remaining doubt, its strength being the summed size of
-    the firm measurements' effects (capped like the factor). Removing or weakening evidence (fewer rules
-    firing) can therefore never raise confidence."""
-    doubt = 1 - ANSWERS_ONLY * (1 - math.exp(-max(answer_margin, 0.0) / 3))
-    for group in evidence_groups:
-        strength = min(group["cap"], group["strength"])
-        doubt *= math.exp(-strength / EVIDENCE_SCALE)
-    value = 1 - doubt
-    level = "high" if value >= 0.65 else "medium" if value >= 0.35 else "low"
-    return level, round(value, 3)
-
-
 def recommend(
     rulebook: Rulebook,
     answers: Answers,
@@ -221,47 +223,75 @@ def recommend(
     thin_evidence: list[str] | None = None,
     costs: CostEstimate | None = None,
 ) -> Recommendation:
+    from advisor.decision.feasibility import all_over_budget
+    from advisor.decision.path import path_of
+    from advisor.decision.simulation import DRAWS, SEED, Setup, level_of, probabilities, sources_of_doubt
+
     plain = answers_as_plain(answers)
-    fired, table = decision_table(rulebook, answers, evidence, costs)
+    evidence = evidence or {}
+    facts = build_facts(plain, evidence)
+    fired = fire(rulebook, facts)
+    table = tally(fired, rulebook)
+    apply_costs(table, answers, costs, rulebook)
     order = rank(table)
     answer_order = rank(table, use_evidence=False)
+    excluded = {s for s in STRATEGIES if table[s]["excluded"]}
+    evidence_rules = [r for r in rulebook.rules if r.uses_evidence]
+    setup = Setup(rulebook, answers, [r for r in fired if not r.uses_evidence], evidence_rules, facts, costs,
+                  excluded, {ns: dict(evidence.get(ns, {})) for ns in ("quality", "data")},
+                  [r in fired for r in evidence_rules])
+    probs = probabilities(setup)
+    winner = order[0]
+    labels = {s: rulebook.strategies[s]["label"] for s in STRATEGIES}
     twelve = _twelve_months(costs)
-    scores = [_strategy_score(s, i + 1, table, rulebook, twelve, fired) for i, s in enumerate(order)]
+    scores = [_strategy_score(s, i + 1, table, rulebook, twelve, fired, probs, costs) for i, s in enumerate(order)]
     live = [s for s in scores if not s.excluded]
     margin = live[0].score - live[1].score if len(live) > 1 else 10.0
-    answer_margin = _answers_only_margin(rulebook, answers, fired)
     groups = group_totals(fired, rulebook)
-    evidence_groups = [{"cap": g["cap"], "strength": sum(_size(rulebook.get(r)) for r in g["rules"])}
-                       for g in groups.values() if g["evidence"]]
-    evidence_used = bool(evidence_groups)
-    level, value = confidence_of(answer_margin, evidence_groups)
-    level = _capped_level(level, margin, len(live))
+    evidence_used = any(g["evidence"] for g in groups.values())
+    p_win = probs.get(winner, 0.0)
     notes = [] if evidence_used else ["Based on answers only: no probe measurement was firm enough to count."]
     if not answers.data_may_leave:
-        notes.insert(0, "A hosted API is ruled out for every strategy: the data may not leave your premises, so each "
-                        "is priced and planned on a self-hosted open-weights model.")
+        notes.insert(0, "The data may not leave your premises: hosted APIs and provider-hosted fine-tunes are ruled "
+                        "out, so each strategy is priced on open weights you run yourself.")
     notes += list(thin_evidence or [])
-    if len(live) > 1 and margin < CLOSE_CALL:
-        notes.insert(0, f"Too close to call between {live[0].label} and {live[1].label} (margin {margin:g}); "
-                        "the sensitivity section says what would separate them.")
-    winner = order[0]
+    runner = max((s for s in STRATEGIES if s != winner), key=lambda s: probs.get(s, 0.0))
+    if len(live) > 1 and probs.get(runner, 0.0) >= p_win - 0.15:
+        notes.insert(0, f"Too close to call between {labels[winner]} (best in {p_win:.0%} of the simulated cases) and "
+                        f"{labels[runner]} ({probs.get(runner, 0.0):.0%}); the next steps say what would separate them.")
+    if costs is not None:
+        over = all_over_budget(answers, costs, excluded)
+        if over:
+            notes.insert(0, over)
+    if not live:
+        notes.insert(0, f"No strategy can run under your hard constraints (see the ranking for each reason); "
+                        f"{labels[winner]} is shown first only because it would score highest if they were lifted.")
     method = choose_method(fired) if "fine_tuning" in winner else None
+    doubts = [{**d, "instead_label": labels[d["instead"]], "label": source_label(d["source"])}
+              for d in (sources_of_doubt(setup, winner) if len(live) > 1 else [])]
+
+    def winner_with(other: dict[str, dict[str, Any]]) -> str:
+        return rank(decision_table(rulebook, answers, other, costs)[1])[0]
+
+    steps, measured = next_steps(rulebook, winner, fired, plain, evidence, METHOD_LABELS.get(method or "lora", ""),
+                                 answers, labels, doubts, winner_with, costs)
+    labels_needed = dict(costs.assumptions["labels"]) if costs is not None else {}
     return Recommendation(
         winner=winner,
-        winner_label=rulebook.strategies[winner]["label"],
+        winner_label=labels[winner],
         method=method,
         method_label=METHOD_LABELS.get(method) if method else None,
-        confidence=level,
-        confidence_score=value,
+        confidence=level_of(p_win),
+        confidence_score=p_win,
         margin=round(margin, 3),
         strategies=scores,
         fired=[_fired(r) for r in fired],
-        risks=_unique(r.risk for r in fired if r.risk and _concerns(r, winner)),
-        next_steps=_next_steps(rulebook, winner, fired, plain, evidence or {}, method),
+        risks=_unique(r.risk for r in fired if r.risk and concerns(r, winner)),
+        next_steps=steps,
         evidence_used=evidence_used,
         evidence_changed=_evidence_changed(fired, order, answer_order),
         answer_only_winner=answer_order[0],
-        answer_only_winner_label=rulebook.strategies[answer_order[0]]["label"],
+        answer_only_winner_label=labels[answer_order[0]],
         confidence_notes=notes,
         top_reasons=_top_reasons(fired, order),
         costs=costs,
@@ -269,36 +299,13 @@ def recommend(
                        "cap": None if math.isinf(g["cap"]) else g["cap"], "rules": g["rules"],
                        "raw": g["raw"], "total": g["total"], "evidence": g["evidence"]}
                 for name, g in groups.items()},
+        probabilities=probs,
+        winner_probability=p_win,
+        simulation={"draws": DRAWS, "seed": SEED},
+        path=path_of(winner, labels, answers, costs, excluded, labels_needed),
+        measurements=measured,
+        doubts=doubts,
     )
-
-
-def _capped_level(level: str, margin: float, live: int) -> str:
-    """The confidence level, never "high" for a near tie: a final margin under CLOSE_CALL points caps it at
-    medium, under a quarter of that at low (the score itself stays monotone in the evidence)."""
-    if live < 2 or margin >= CLOSE_CALL:
-        return level
-    order = ["low", "medium", "high"]
-    cap = "low" if margin < CLOSE_CALL / 4 else "medium"
-    return order[min(order.index(level), order.index(cap))]
-
-
-def _answers_only_margin(rulebook: Rulebook, answers: Answers, fired: list[Rule]) -> float:
-    """The score margin between the top two strategies on the answers alone (answer rules, rule exclusions and
-    the deadline; no evidence and no cost, whose figures measurements can change)."""
-    from advisor.decision.feasibility import deadline_reasons
-
-    table = tally([r for r in fired if not r.uses_evidence], rulebook)
-    for strategy in deadline_reasons(answers, rulebook.strategies):
-        table[strategy]["excluded"] = table[strategy]["excluded"] or "deadline"
-    live = sorted((table[s]["answer"] for s in STRATEGIES if table[s]["excluded"] is None), reverse=True)
-    return live[0] - live[1] if len(live) > 1 else 10.0
-
-
-def _size(rule: Rule | None) -> float:
-    """How much a fired rule moves the ranking: its largest effect on any strategy."""
-    if rule is None:
-        return 0.0
-    return max([abs(v) for v in rule.effect.values()] + [0.0])
 
 
 def _twelve_months(costs: CostEstimate | None) -> dict[str, float]:
@@ -322,9 +329,16 @@ def _top_reasons(fired: list[Rule], order: list[str], n: int = 3) -> list[str]:
 
 
 def _strategy_score(s: str, position: int, table: dict, rulebook: Rulebook, twelve: dict[str, float],
-                    fired: list[Rule]) -> StrategyScore:
+                    fired: list[Rule], probs: dict[str, float], costs: CostEstimate | None) -> StrategyScore:
     row = table[s]
+    cost = next((c for c in costs.strategies if c.strategy == s), None) if costs is not None else None
+    placed = {} if cost is None else {
+        "deployment": cost.deployment, "deployment_label": cost.deployment_label,
+        "deployment_reason": cost.deployment_reason, "needs_one_off": round(cost.one_off, 2),
+        "needs_monthly": round(cost.monthly, 2),
+        "within_budget": cost.within_one_off_budget and cost.within_monthly_budget}
     return StrategyScore(
+        probability=probs.get(s, 0.0), **placed,
         strategy=s,
         label=rulebook.strategies[s]["label"],
         rank=position,
@@ -347,27 +361,12 @@ def _fired(rule: Rule) -> FiredRule:
     )
 
 
-def _concerns(rule: Rule, winner: str) -> bool:
-    """A rule's risk matters for the winner if it touches the winner, or touches nothing."""
-    touched = set(rule.effect) | set(rule.exclude)
-    parts = {"rag_prompt": {"rag", "prompt_engineering"}, "rag_fine_tuning": {"rag", "fine_tuning"}}
-    return not touched or winner in touched or bool(parts.get(winner, set()) & touched)
-
-
 def _evidence_changed(fired: list[Rule], order: list[str], answer_order: list[str]) -> list[str]:
     """Evidence rules that moved a strategy, when evidence changed the ranking's top."""
     if order[0] == answer_order[0]:
         return []
     moved = {order[0], answer_order[0]}
     return [r.id for r in fired if r.uses_evidence and (moved & (set(r.effect) | set(r.exclude)))]
-
-
-def _next_steps(rulebook: Rulebook, winner: str, fired: list[Rule], answers: dict, evidence: dict,
-                method: str | None) -> list[str]:
-    values = fills(answers, evidence, METHOD_LABELS.get(method or "lora", ""))
-    steps = [s.format(**values) for s in rulebook.strategies[winner].get("next_steps", [])]
-    steps += [r.next_step.format(**values) for r in fired if r.next_step and _concerns(r, winner)]
-    return _unique(steps)
 
 
 def _unique(items: Any) -> list[str]:

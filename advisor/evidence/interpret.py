@@ -7,7 +7,10 @@ model can learn, more data still helping, answers findable in the corpus, unusua
 comparisons (a LoRA adapter against the same model's best prompt). Those live in the ``data`` namespace.
 
 Every derived fact keeps its confidence interval, so a rule can ask that the interval, not the point
-estimate, supports its claim (``quality.open_book_lift_high < 0.02`` for "no lift"); a measurement whose
+estimate, supports its claim (``quality.open_book_lift_high < 0.02`` for "no lift"; ``data.vocabulary_gap_low >=
+1.5`` for a large gap); the probes compute the intervals a proportion's count cannot give (the seed spread's
+chi-square interval, the block bootstraps of the vocabulary gap and of forgetting, the crossover read off the
+learning curve's band) and this module carries them over. A measurement whose
 interval straddles a rule's threshold fires nothing, and the report says how many items would settle it.
 A probe model that does not do the task (not above the majority class by its interval) gives no evidence
 about model quality or same-model comparisons, and the report says so in one sentence.
@@ -44,6 +47,9 @@ class QualityFacts(Evidence):
     demonstrations_gain_high: float | None = fact("upper end of that interval", "fraction", ge=-1, le=1)
     seed_spread: float | None = fact("std of accuracy across demonstration draws at the best k", "fraction",
                                      ge=0, le=1)
+    seed_spread_low: float | None = fact("lower end of its 95% chi-square interval (two or more seeds)", "fraction",
+                                         ge=0, le=1)
+    seed_spread_high: float | None = fact("upper end of that interval", "fraction", ge=0, le=1)
     format_failure_low: float | None = fact("lower end of the Wilson 95% interval of the format-failure rate",
                                             "fraction", ge=0, le=1)
     format_failure_high: float | None = fact("upper end of that interval", "fraction", ge=0, le=1)
@@ -74,10 +80,15 @@ class DataFacts(Evidence):
     crossover_examples: float | None = fact(
         "training examples at which LoRA overtakes the same model's best prompt (competent probe model only)",
         "examples", ge=0)
+    crossover_examples_low: float | None = fact(
+        "lower end of the crossover's 95% interval, read off the learning curve's bootstrap band", "examples", ge=0)
+    crossover_examples_high: float | None = fact("upper end of that interval (only within reach)", "examples", ge=0)
     more_data_helps: bool | None = fact(
         "the fitted curve's 95% band at your label count lies above the best measured size (false: its top end is "
         "within 3 points of it)")
     forgetting_ratio: float | None = fact("general-text loss after / before LoRA training", "ratio", ge=0)
+    forgetting_ratio_low: float | None = fact("lower end of its 95% interval (paired block bootstrap)", "ratio", ge=0)
+    forgetting_ratio_high: float | None = fact("upper end of that interval", "ratio", ge=0)
     retrieval_real_questions: bool | None = fact("retrieval was measured on your questions (not self-retrieval)")
     retrieval_hit_low: float | None = fact("lower end of the Wilson interval of dense hit@5", "fraction", ge=0, le=1)
     retrieval_hit_high: float | None = fact("upper end of that interval", "fraction", ge=0, le=1)
@@ -85,6 +96,9 @@ class DataFacts(Evidence):
                                                 "fraction", ge=0, le=1)
     lexical_beats_dense: bool | None = fact("BM25 MRR@10 above dense by 2 points or more, p < 0.05")
     vocabulary_gap: float | None = fact("domain / general bits per byte (tokenizer-independent)", "ratio", ge=0)
+    vocabulary_gap_low: float | None = fact("lower end of its 95% interval (block bootstrap of the two texts)",
+                                            "ratio", ge=0)
+    vocabulary_gap_high: float | None = fact("upper end of that interval", "ratio", ge=0)
 
 
 DERIVED = {"quality": QualityFacts, "data": DataFacts}
@@ -129,9 +143,7 @@ def interpret(evidence: EvidenceSet) -> Interpretation:
         _rag_facts(rag, quality, data, out)
     domain = by_probe.get("domain")
     if domain is not None and _ev(domain).get("bits_per_byte_ratio") is not None:
-        data["vocabulary_gap"] = _ev(domain)["bits_per_byte_ratio"]
-        out.sources.append(FactSource(name="data.vocabulary_gap", value=data["vocabulary_gap"], probe="domain",
-                                      model=_model(domain), role="data"))
+        _domain_data(domain, data, out)
     out.facts = {name: facts for name, facts in (("quality", quality), ("data", data)) if facts}
     return out
 
@@ -158,6 +170,9 @@ def _target_quality(result: ProbeResult, quality: dict, out: Interpretation) -> 
                                       low=g_low, high=g_high, probe="target-few-shot", model=model, role="target"))
     if ev.get("seed_spread") is not None:
         quality["seed_spread"] = ev["seed_spread"]
+        low, high = _bounds(ev, "seed_spread", quality)
+        out.sources.append(FactSource(name="quality.seed_spread", value=ev["seed_spread"], low=low, high=high,
+                                      probe="target-few-shot", model=model, role="target"))
     if ev.get("format_failure_rate") is not None and n:
         f_low, f_high = wilson_interval(round(ev["format_failure_rate"] * n), n)
         quality.update(format_failure_low=f_low, format_failure_high=f_high)
@@ -236,6 +251,10 @@ def _lora_data(result: ProbeResult, competent: bool | None, few_shot: dict, data
                              f"{g_low:+.0%} to {g_high:+.0%}): on this data, tuning made the model worse.")
         if ev.get("crossover_examples") is not None:
             data["crossover_examples"] = ev["crossover_examples"]
+        low, high = _bounds(ev, "crossover_examples", data)
+        if ev.get("crossover_examples") is not None:
+            out.sources.append(FactSource(name="data.crossover_examples", value=ev["crossover_examples"], low=low,
+                                          high=high, probe="lora", model=model, role="proxy"))
     low, high = ev.get("projected_accuracy_low"), ev.get("projected_accuracy_high")
     if low is not None and low > best:  # the band's low end above the best measured size: still rising
         data["more_data_helps"] = True
@@ -243,6 +262,19 @@ def _lora_data(result: ProbeResult, competent: bool | None, few_shot: dict, data
         data["more_data_helps"] = False
     if ev.get("forgetting_ratio") is not None:
         data["forgetting_ratio"] = ev["forgetting_ratio"]
+        low, high = _bounds(ev, "forgetting_ratio", data)
+        out.sources.append(FactSource(name="data.forgetting_ratio", value=ev["forgetting_ratio"], low=low, high=high,
+                                      probe="lora", model=model, role="data"))
+
+
+# -- unusual vocabulary ---------------------------------------------------------------------------------------
+
+def _domain_data(result: ProbeResult, data: dict, out: Interpretation) -> None:
+    ev = _ev(result)
+    data["vocabulary_gap"] = ev["bits_per_byte_ratio"]
+    low, high = _bounds(ev, "bits_per_byte_ratio", data, "vocabulary_gap")
+    out.sources.append(FactSource(name="data.vocabulary_gap", value=data["vocabulary_gap"], low=low, high=high,
+                                  probe="domain", model=_model(result), role="data"))
 
 
 # -- retrieval: data evidence; the open-book check is model evidence, so it counts on the target only ---------
@@ -308,6 +340,19 @@ def _items_to_settle(n: int, interval_at: Callable[[float], tuple[float, float]]
         if high < MEANINGFUL_GAIN or low > MEANINGFUL_GAIN:
             return int(math.ceil(n * factor))
     return None
+
+
+def _bounds(ev: dict[str, Any], fact: str, into: dict[str, Any], name: str | None = None
+            ) -> tuple[float | None, float | None]:
+    """Copy a probe fact's interval (``<fact>_low``/``_high``, each when measured) into ``into`` as
+    ``<name>_low``/``_high``; the pair for a fact source, ``(None, None)`` unless both ends are known."""
+    name = name or fact
+    low, high = ev.get(f"{fact}_low"), ev.get(f"{fact}_high")
+    if low is not None:
+        into[f"{name}_low"] = low
+    if high is not None:
+        into[f"{name}_high"] = high
+    return (low, high) if low is not None and high is not None else (None, None)
 
 
 def _ev(result: ProbeResult) -> dict[str, Any]:

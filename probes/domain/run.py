@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Sequence
 
 from advisor.errors import ProbeError
 from advisor.probes.common.base import Metric, Probe, ProbeContext, ProbeResult
 from advisor.probes.domain.spec import (
-    MIN_TOKENS, VERSION, DomainConfig, bits_per_byte, gap_chart, gap_label, general_path, perplexity, read_text, scored_text,
-    surprising_terms, vocabulary, word_surprisals,
+    BLOCK_TOKENS, MIN_BLOCKS, MIN_TOKENS, N_BOOT, VERSION, DomainConfig, bits_per_byte, block_ends, blocks, gap_chart,
+    gap_label, general_path, perplexity, ratio_interval, read_text, scored_text, surprising_terms, vocabulary,
+    word_surprisals,
 )
 
 PROBE_MODEL_NOTE = ("Perplexities come from the small probe model; they show how unusual your text is relative to "
@@ -20,11 +22,12 @@ PROBE_MODEL_NOTE = ("Perplexities come from the small probe model; they show how
 
 @dataclass
 class Scored:
-    """One text scored: its per-token NLLs, the text they cover, and token offsets."""
+    """One text scored: its per-token NLLs, the text they cover, token offsets, and its ``[NLL, bytes]`` blocks."""
 
     text: str
     nlls: list[float]
     offsets: list | None
+    blocks: list[list[float]] = field(default_factory=list)
 
     @property
     def perplexity(self) -> float:
@@ -59,8 +62,9 @@ class DomainRun:
                 text = self.domain_text if name == "domain" else self.general_text
                 nlls = lm.token_nlls(ids[:budget], window, stride,
                                      lambda done, total, n=name: self.ctx.progress(done, total, f"{n} text"))
-                scored[name] = Scored(scored_text(lm, text, ids[:budget], offsets), nlls,
-                                      offsets[:budget] if offsets else None)
+                s = Scored(scored_text(lm, text, ids[:budget], offsets), nlls, offsets[:budget] if offsets else None)
+                s.blocks = text_blocks(lm, s, ids[:budget])
+                scored[name] = s
         self._fill(scored, budget, window, stride)
         return self.result
 
@@ -90,11 +94,22 @@ class DomainRun:
             self.result.metrics.append(Metric(name="bits_per_byte", value=s.bits_per_byte, n=len(s.text.encode()),
                                               params={**params, "text": name}))
         self.result.metrics.append(Metric(name="perplexity_ratio", value=ratio, n=budget, params=params))
+        bpb_ratio = dom.bits_per_byte / gen.bits_per_byte
+        interval = ratio_interval(dom.blocks, gen.blocks)
+        self.result.metrics.append(Metric(name="bits_per_byte_ratio", value=bpb_ratio, n=budget, params=params,
+                                          ci_low=interval[0] if interval else None,
+                                          ci_high=interval[1] if interval else None))
         self.result.evidence.update({
             "perplexity_ratio": ratio, "domain_perplexity": dom.perplexity, "general_perplexity": gen.perplexity,
             "domain_tokens": budget, "domain_bits_per_byte": dom.bits_per_byte,
-            "general_bits_per_byte": gen.bits_per_byte, "bits_per_byte_ratio": dom.bits_per_byte / gen.bits_per_byte,
+            "general_bits_per_byte": gen.bits_per_byte, "bits_per_byte_ratio": bpb_ratio,
         })
+        if interval is not None:
+            self.result.evidence.update(bits_per_byte_ratio_low=interval[0], bits_per_byte_ratio_high=interval[1])
+        else:
+            self.result.notes.append(
+                f"too little text for an interval of the bits-per-byte ratio (fewer than {MIN_BLOCKS} blocks of "
+                f"{BLOCK_TOKENS} tokens); the rules on the vocabulary gap cannot use it")
         if unseen is not None:
             self.result.evidence["unseen_word_share"] = unseen
         self.result.summary.update({
@@ -103,6 +118,9 @@ class DomainRun:
             "general_source": "bundled general-English sample" if self.config.general is None else str(self.config.general),
             "texts": {n: {"perplexity": s.perplexity, "bits_per_byte": s.bits_per_byte, "bytes": len(s.text.encode())}
                       for n, s in scored.items()},
+            "ratio_interval": {"low": interval[0] if interval else None, "high": interval[1] if interval else None,
+                               "method": "block bootstrap", "block_tokens": BLOCK_TOKENS, "resamples": N_BOOT,
+                               "blocks": {n: s.blocks for n, s in scored.items()}},
         })
         self.result.headline = (
             f"Your text is {ratio:.2f}x as perplexing per token to {self.config.model.name} as general English "
@@ -118,6 +136,18 @@ class DomainRun:
         worded = [w for w, _ in occurrences if any(ch.isalpha() for ch in w)]
         unseen = sum(w not in general_words for w in worded) / len(worded) if worded else 0.0
         return surprising_terms(occurrences, general_words, self.config.top_terms), unseen
+
+
+def text_blocks(lm: Any, s: Scored, ids: Sequence[int]) -> list[list[float]]:
+    """``[summed NLL, bytes]`` per block of about ``BLOCK_TOKENS`` scored tokens; a block's bytes are those of the
+    text its tokens cover (by offsets, else by decoding the tokens up to its end), so the blocks add up to the
+    scored text."""
+    ends = block_ends(len(s.nlls))
+    if s.offsets:
+        upto = [len(s.text[:s.offsets[end - 1][1]].encode()) for end in ends]
+    else:
+        upto = [len(lm.decode(list(ids[:end])).encode()) for end in ends]
+    return blocks(s.nlls, ends, upto)
 
 
 class DomainProbe(Probe):

@@ -16,6 +16,13 @@ Definitions (standard, so the numbers compare with published ones):
 - **Bits per byte** = ``sum of NLL (nats) / ln 2 / UTF-8 bytes of the scored text`` (lm-eval's
   ``bits_per_byte``): it does not depend on the tokenizer, so models with different vocabularies compare.
 - **Perplexity ratio** = domain perplexity / general perplexity (> 1: the domain text is harder).
+- **Interval of the bits-per-byte ratio**: a 95% percentile **block bootstrap** (Carlstein 1986; Künsch
+  1989). Each text's scored tokens are cut into consecutive blocks of about ``BLOCK_TOKENS`` tokens (token
+  losses are correlated over short spans, so blocks, not tokens, are resampled); each block keeps its summed
+  NLL and the UTF-8 bytes it covers. The blocks of the two texts are resampled with replacement,
+  independently, ``N_BOOT`` times (seeded), and the ratio of the two resampled bits per byte (a ratio of sums)
+  is recomputed each time; the interval is its 2.5/97.5 percentiles. Fewer than ``MIN_BLOCKS`` blocks in a
+  text give no interval.
 - **Surprising terms**: every whitespace-separated word of the domain text gets the surprisal
   (in bits) of the tokens whose first non-space character lies in it, summed (a word's
   information content; a token merged across a word boundary counts for the word it starts
@@ -40,8 +47,11 @@ from advisor.probes.common.spec import AssessInputs, Evidence, Plan, ProbeInput,
 from advisor.probes.common.precision import Bf16Setting
 from advisor.probes.common.runtime import ModelSpec
 
-VERSION = "1"
+VERSION = "2"  # 2: the bits-per-byte ratio carries its block-bootstrap interval
 MIN_TOKENS = 16
+BLOCK_TOKENS = 64
+MIN_BLOCKS = 5
+N_BOOT = 2000
 TOP_TERMS = 15
 _WORD = re.compile(r"\S+")
 _EDGE_PUNCT = string.punctuation + "“”‘’«»…–—"
@@ -108,6 +118,39 @@ def scored_text(lm: Any, text: str, ids: Sequence[int], offsets: list | None) ->
     return lm.decode(list(ids))
 
 
+# -- the ratio's interval --------------------------------------------------------------------
+def block_ends(n_tokens: int, block: int = BLOCK_TOKENS) -> list[int]:
+    """Exclusive ends of consecutive blocks of about ``block`` tokens (near-equal sizes) covering ``n_tokens``."""
+    count = max(1, round(n_tokens / block))
+    return [round(n_tokens * (i + 1) / count) for i in range(count)]
+
+
+def blocks(nlls: Sequence[float], ends: Sequence[int], bytes_upto: Sequence[int]) -> list[list[float]]:
+    """``[summed NLL, bytes]`` per block; ``bytes_upto[i]``: UTF-8 bytes of the text up to the end of block ``i``."""
+    out, start, covered = [], 0, 0
+    for end, upto in zip(ends, bytes_upto):
+        out.append([float(sum(nlls[start:end])), max(0, upto - covered)])
+        start, covered = end, max(covered, upto)
+    return out
+
+
+def ratio_interval(domain: Sequence[Sequence[float]], general: Sequence[Sequence[float]], n_boot: int = N_BOOT,
+                   seed: int = 0, alpha: float = 0.05) -> tuple[float, float] | None:
+    """Percentile block-bootstrap interval of (domain bits per byte) / (general bits per byte) from each text's
+    ``[NLL, bytes]`` blocks, resampled independently; ``None`` with fewer than ``MIN_BLOCKS`` blocks in a text."""
+    import numpy as np
+
+    d, g = np.asarray(domain, dtype=float), np.asarray(general, dtype=float)
+    if len(d) < MIN_BLOCKS or len(g) < MIN_BLOCKS:
+        return None
+    rng = np.random.default_rng(seed)
+    i = rng.integers(0, len(d), size=(n_boot, len(d)))
+    j = rng.integers(0, len(g), size=(n_boot, len(g)))
+    ratios = (d[i, 0].sum(1) / d[i, 1].sum(1)) / (g[j, 0].sum(1) / g[j, 1].sum(1))  # ln 2 cancels
+    low, high = np.quantile(ratios, [alpha / 2, 1 - alpha / 2])
+    return float(low), float(high)
+
+
 # -- surprising terms -----------------------------------------------------------------------
 def normalize_word(word: str) -> str:
     return word.strip(_EDGE_PUNCT).lower()
@@ -162,6 +205,9 @@ class DomainEvidence(Evidence):
     domain_bits_per_byte: float | None = fact("bits per UTF-8 byte of the domain text", "bits/byte", ge=0)
     general_bits_per_byte: float | None = fact("bits per UTF-8 byte of the general sample", "bits/byte", ge=0)
     bits_per_byte_ratio: float | None = fact("domain / general bits per byte (tokenizer-independent)", "ratio", ge=0)
+    bits_per_byte_ratio_low: float | None = fact(
+        "lower end of its 95% interval (block bootstrap of the two texts, blocks of 64 tokens)", "ratio", ge=0)
+    bits_per_byte_ratio_high: float | None = fact("upper end of that interval", "ratio", ge=0)
     unseen_word_share: float | None = fact(
         "share of the domain text's word occurrences never seen in the general sample", "fraction", ge=0, le=1)
 

@@ -277,7 +277,8 @@ class FewShotRun:
         st = seed_stats([o["accuracy"] for o in outs])
         metric = accuracy_metric("accuracy", st["mean"], n, {})
         row = {"k": k, "seeds": len(outs), "accuracy": st["mean"], "ci_low": metric.ci_low, "ci_high": metric.ci_high,
-               "std": st["std"], "min": st["min"], "max": st["max"], "n": n,
+               "std": st["std"], "std_low": st["std_low"], "std_high": st["std_high"], "min": st["min"],
+               "max": st["max"], "n": n,
                "tokens": sum(o["tokens"] for o in outs), "full_tokens": sum(o["full_tokens"] for o in outs),
                "wall_seconds": sum(o["wall_seconds"] for o in outs)}
         if "usage" in outs[0]:
@@ -302,7 +303,8 @@ class FewShotRun:
         n, params = len(self.split.eval), {"k": k, "seeds": len(outs)}
         mean = lambda key: statistics.fmean(o[key] for o in outs)  # noqa: E731
         st = seed_stats([o["accuracy"] for o in outs])
-        common = [Metric(name="accuracy_seed_std", value=st["std"], n=len(outs), params=params),
+        common = [Metric(name="accuracy_seed_std", value=st["std"], ci_low=st["std_low"], ci_high=st["std_high"],
+                         n=len(outs), params=params),
                   Metric(name="tokens_processed", value=sum(o["tokens"] for o in outs), params=params),
                   Metric(name="wall_seconds", value=sum(o["wall_seconds"] for o in outs), params=params)]
         if "usage" in outs[0]:
@@ -352,6 +354,8 @@ class FewShotRun:
             "ci_halfwidth": (best["ci_high"] - best["ci_low"]) / 2, "n_labels": len(self.ds.labels),
             "chance_accuracy": self._chance(),
             "complete": sum(len(v) for v in self.units.values()) == sum(1 if k == 0 else self.config.seeds for k in self.ks)}
+        if best["std_low"] is not None:
+            ev.update(seed_spread_low=best["std_low"], seed_spread_high=best["std_high"])
         zero = next((r for r in rows if r["k"] == 0), None)
         if zero is not None:
             ev.update(zero_shot_accuracy=zero["accuracy"], gain_0_to_best=best["accuracy"] - zero["accuracy"])

@@ -12,7 +12,8 @@ prompted with k demonstrations drawn from the pool (balanced across labels) and:
 
 Per k: accuracy is the mean over seeds, its 95% CI is the Wilson interval for that mean on
 ``n = eval size`` (sampling error of the eval set); the spread across seeds (std, min, max) is
-reported separately — prompt sensitivity is a consistency signal of its own. k=0 has no
+reported separately (prompt sensitivity is a consistency signal of its own), the std with its 95% chi-square
+interval (normal theory, two or more seeds; :func:`std_interval`). k=0 has no
 demonstrations, so it runs once.
 """
 
@@ -33,7 +34,7 @@ from advisor.probes.common.runtime import ModelSpec
 from advisor.probes.common.spec import AssessInputs, Evidence, Plan, ProbeInput, ProbeSpec, fact
 from advisor.probes.common.stats import bootstrap_ci, n_for_halfwidth, wilson_interval
 
-VERSION = "1"
+VERSION = "2"  # 2: the seed spread carries its chi-square interval
 
 
 class FewShotConfig(BaseModel):
@@ -70,6 +71,9 @@ class FewShotEvidence(Evidence):
                                         ge=-1, le=1)
     seed_spread: float | None = fact("standard deviation of accuracy across demonstration draws at the best k "
                                      "(prompt sensitivity; 0 with one seed or k=0)", "fraction", ge=0, le=1)
+    seed_spread_low: float | None = fact(
+        "lower end of the seed spread's 95% chi-square interval (two or more seeds)", "fraction", ge=0, le=1)
+    seed_spread_high: float | None = fact("upper end of that interval (at most 0.5)", "fraction", ge=0, le=1)
     seed_range: float | None = fact("max minus min accuracy across draws at the best k", "fraction", ge=0, le=1)
     eval_size: int | None = fact("held-out examples scored", "examples", ge=0)
     ci_halfwidth: float | None = fact("half-width of the Wilson 95% interval of best_accuracy", "fraction",
@@ -191,10 +195,27 @@ def confusion(gold: list[str], pred: list[str], labels: list[str]) -> list[list[
     return matrix
 
 
-def seed_stats(values: list[float]) -> dict[str, float]:
-    """Mean, sample std (0 for one value), min and max of per-seed accuracies."""
-    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+def seed_stats(values: list[float]) -> dict[str, Any]:
+    """Mean, sample std (0 for one value) with its 95% interval (:func:`std_interval`; ``None`` for one value),
+    min and max of per-seed accuracies."""
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    low, high = std_interval(std, len(values)) or (None, None)
+    return {"mean": statistics.fmean(values), "std": std, "std_low": low, "std_high": high,
             "min": min(values), "max": max(values)}
+
+
+def std_interval(std: float, n: int, alpha: float = 0.05) -> tuple[float, float] | None:
+    """The chi-square interval of a standard deviation from the sample std of ``n`` values (normal theory):
+    ``std * sqrt((n - 1) / chi2(1 - alpha/2; n - 1))`` to ``std * sqrt((n - 1) / chi2(alpha/2; n - 1))``, the upper
+    end capped at 0.5 (no quantity in [0, 1] has a larger standard deviation); ``None`` for fewer than two."""
+    from scipy.stats import chi2
+
+    if n < 2:
+        return None
+    df = n - 1
+    low = std * (df / chi2.ppf(1 - alpha / 2, df)) ** 0.5
+    high = std * (df / chi2.ppf(alpha / 2, df)) ** 0.5
+    return float(low), float(min(high, 0.5))
 
 
 def accuracy_metric(name: str, mean: float, n: int, params: dict) -> Metric:

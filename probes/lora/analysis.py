@@ -12,7 +12,8 @@ import numpy as np
 
 from advisor.errors import InputError
 from advisor.probes.common.base import Metric, ProbeResult
-from advisor.probes.lora.learning_curve import crossover, fit_curve, prediction_band
+from advisor.probes.lora.forgetting import forgetting_summary
+from advisor.probes.lora.learning_curve import REACH_FACTOR, crossover, crossover_interval, fit_curve, prediction_band
 from advisor.probes.common.stats import mcnemar_exact, sample_size_two_proportions, wilson_interval
 
 ALPHA = 0.05
@@ -29,9 +30,8 @@ def publish(run: Any, band: bool = True) -> None:
     curve = curve_summary(run.points, len(run.split.eval), c.available_examples, few_best, c.seed, band)
     comparison = compare(run, best, few_best)
     cost = cost_summary(run, best)
-    forgetting = None if best is None else {"before": run.zero_shot["general_loss"], "after": best["general_loss"],
-                                            "ratio": best["general_loss"] / run.zero_shot["general_loss"]}
-    result.metrics = metrics(run, curve, cost)
+    forgetting = None if best is None else forgetting_summary(run.zero_shot, best)
+    result.metrics = metrics(run, curve, cost, forgetting)
     result.summary = {
         "method": c.method, "model": c.model.name, "labels": run.ds.labels, "eval_size": len(run.split.eval),
         "pool_size": len(run.order), "sizes": run.sizes, "bf16": run.bf16, "zero_shot": run.zero_shot,
@@ -126,16 +126,33 @@ def curve_summary(points: list[dict], n_eval: int, available: int | None, few_be
     out["fit"] = {"ceiling": fit.ceiling, "scale": fit.scale, "exponent": fit.exponent, "rmse": fit.rmse}
     right = max([max(sizes), available or 0] + [(out["crossover"] or {}).get("examples") or 0])
     grid = np.unique(np.geomspace(min(sizes), max(right, max(sizes)), 40).round())
-    targets = np.append(grid, available or grid[-1])
+    reach = np.unique(np.geomspace(min(sizes), REACH_FACTOR * max(sizes), 160).round())  # the crossover's grid
+    targets = np.concatenate([grid, reach, [available or grid[-1]]])
     band = prediction_band(sizes, accs, n_eval, targets, seed=seed) if with_band else None
     fitted = fit.predict(targets)
-    out["band"] = {"x": grid.tolist(), "fit": fitted[:-1].tolist(),
-                   "low": band[0][:-1].tolist() if band else None, "high": band[1][:-1].tolist() if band else None}
+    g = len(grid)
+    out["band"] = {"x": grid.tolist(), "fit": fitted[:g].tolist(),
+                   "low": band[0][:g].tolist() if band else None, "high": band[1][:g].tolist() if band else None}
+    if band and out["crossover"] is not None:
+        out["crossover"].update(zip(("low", "high"), crossover_bounds(out["crossover"], reach, band[0][g:-1],
+                                                                      band[1][g:-1], few_best)))
     if available:
         out["projection"] = {"examples": available, "accuracy": float(fitted[-1]),
                              "low": float(band[0][-1]) if band else None, "high": float(band[1][-1]) if band else None,
                              "extrapolated": available > max(sizes)}
     return out
+
+
+def crossover_bounds(cross: dict, grid: np.ndarray, low_edge: np.ndarray, high_edge: np.ndarray,
+                     few_best: float) -> tuple[float | None, float | None]:
+    """The crossover's 95% interval read off the band (:func:`crossover_interval`), widened to hold the point
+    estimate when that is within reach."""
+    low, high = crossover_interval(grid, low_edge, high_edge, few_best)
+    n = cross.get("examples") if cross.get("within_reach") else None
+    if n is not None:
+        low = None if low is None else min(low, float(n))
+        high = None if high is None else max(high, float(n))
+    return low, high
 
 
 # -- paired comparison ----------------------------------------------------------------------
@@ -203,7 +220,7 @@ def _accuracy_metric(acc: float, n: int, params: dict) -> Metric:
     return Metric(name="accuracy", value=acc, ci_low=low, ci_high=high, n=n, params=params)
 
 
-def metrics(run: Any, curve: dict, cost: dict | None) -> list[Metric]:
+def metrics(run: Any, curve: dict, cost: dict | None, forgetting: dict | None = None) -> list[Metric]:
     n, method = len(run.split.eval), run.config.method
     out = [_accuracy_metric(run.zero_shot["accuracy"], n, {"method": "none", "examples": 0}),
            Metric(name="general_loss", value=run.zero_shot["general_loss"], params={"method": "none", "examples": 0})]
@@ -217,6 +234,9 @@ def metrics(run: Any, curve: dict, cost: dict | None) -> list[Metric]:
     if proj:
         out.append(Metric(name="projected_accuracy", value=proj["accuracy"], ci_low=proj["low"], ci_high=proj["high"],
                           params={"examples": proj["examples"]}))
+    if forgetting:
+        out.append(Metric(name="forgetting_ratio", value=forgetting["ratio"], ci_low=forgetting["low"],
+                          ci_high=forgetting["high"], params={"examples": forgetting["examples"]}))
     if cost:
         out.append(Metric(name="training_gpu_hours", value=cost["gpu_hours"], params={"gpu": cost["gpu"]}))
     return out
@@ -238,6 +258,10 @@ def evidence(run: Any, best: dict | None, few_best: float | None, curve: dict, c
     cross = curve.get("crossover")
     if cross and cross["within_reach"] and cross["examples"] is not None:
         ev["crossover_examples"] = cross["examples"]
+    if cross and cross.get("low") is not None:
+        ev["crossover_examples_low"] = cross["low"]
+    if cross and cross.get("high") is not None:
+        ev["crossover_examples_high"] = cross["high"]
     proj = curve.get("projection")
     if proj:
         ev["projected_accuracy"] = proj["accuracy"]
@@ -245,6 +269,8 @@ def evidence(run: Any, best: dict | None, few_best: float | None, curve: dict, c
             ev.update(projected_accuracy_low=proj["low"], projected_accuracy_high=proj["high"])
     if forgetting:
         ev["forgetting_ratio"] = forgetting["ratio"]
+        if forgetting.get("low") is not None:
+            ev.update(forgetting_ratio_low=forgetting["low"], forgetting_ratio_high=forgetting["high"])
     if cost:
         ev.update(training_gpu_hours=cost["gpu_hours"], training_cost=cost["cost"])
     return ev
@@ -339,6 +365,8 @@ def _plot_crossover(ax: Any, s: dict) -> None:
     a curve extrapolated below the data)."""
     cross, few = s.get("crossover") or {}, s.get("few_shot_best")
     n = cross.get("examples")
+    if few is not None and cross.get("low") is not None and cross.get("high") is not None:
+        ax.hlines(few, cross["low"], cross["high"], color="C3", lw=4, alpha=0.3, label="crossover 95% interval")
     if few is None or n is None:
         return
     smallest = min(p["examples"] for p in s["points"])

@@ -12,6 +12,15 @@ parameters); with fewer there is no fit and no extrapolation.
 
 Extrapolating far beyond the measured sizes is guesswork, so a crossover is "within reach"
 only up to ``REACH_FACTOR`` times the largest measured size.
+
+The crossover's 95% interval is read off the band (inverting a confidence band, as in calibration): on a
+fine grid of sizes from the smallest trained to ``REACH_FACTOR`` times the largest, its lower end is the last
+size at which the band's **upper** edge is still below the few-shot line, its upper end the first size at which
+the band's **lower** edge reaches it. Each refitted curve rises with n, so the band's edges at a size are
+the 97.5th/2.5th percentiles of the refitted curves there, and these two sizes are (to the grid's resolution)
+the 2.5th and 97.5th percentiles of the refitted curves' own crossovers. An edge that already reaches the line
+at the smallest size gives no lower end (the crossover may lie below the sizes trained); a lower edge that
+never reaches it within reach gives no upper end.
 """
 
 from __future__ import annotations
@@ -107,6 +116,19 @@ def examples_to_reach(fit: CurveFit, target: float) -> float | None:
     if fit.scale <= 0:
         return 1.0
     return max(1.0, (fit.scale / gap) ** (1.0 / fit.exponent))
+
+
+def crossover_interval(grid: Sequence[float], low_edge: Sequence[float], high_edge: Sequence[float],
+                       target: float) -> tuple[float | None, float | None]:
+    """The crossover's 95% interval from the band on ``grid`` (ascending sizes): the size just before the upper
+    edge first reaches ``target`` (``None`` when it does at the first size) and the first size at which the lower
+    edge reaches it (``None`` when it never does on the grid); see the module docstring."""
+    x = np.asarray(grid, dtype=float)
+    up = np.flatnonzero(np.asarray(high_edge, dtype=float) >= target)
+    down = np.flatnonzero(np.asarray(low_edge, dtype=float) >= target)
+    low = float(x[-1]) if not up.size else (float(x[up[0] - 1]) if up[0] > 0 else None)
+    high = float(x[down[0]]) if down.size else None
+    return low, high
 
 
 def crossover(fit: CurveFit | None, sizes: Sequence[int], accuracies: Sequence[float], target: float) -> dict:

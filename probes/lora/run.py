@@ -181,10 +181,15 @@ class LoraRun:
         if not self.points and not hasattr(self, "zero_shot") and done < total and self.ctx.out_of_time():
             raise BudgetSpent
 
-    def _general_loss(self, model: Any) -> float:
-        from advisor.probes.lora.training import language_model_loss
+    def _general_loss(self, model: Any) -> tuple[float, list[float]]:
+        """Mean loss on the general-English sample and its summed loss per block of tokens (for the interval of
+        the forgetting ratio, :func:`advisor.probes.lora.forgetting.forgetting_interval`)."""
+        from advisor.probes.lora.forgetting import loss_blocks
+        from advisor.probes.lora.training import language_model_token_losses
 
-        return language_model_loss(model, self.general_ids, window=256, device=self.loaded.device, bf16=False)
+        losses = language_model_token_losses(model, self.general_ids, window=256, device=self.loaded.device,
+                                             bf16=False)
+        return sum(losses) / len(losses), loss_blocks(losses)
 
     def _baseline(self) -> None:
         """Accuracy and general-text loss without an adapter. In an assessment the few-shot probe has already
@@ -202,9 +207,9 @@ class LoraRun:
                 correct = [p == e.label for p, e in zip(pred, self.split.eval)]
                 self.result.notes.append(f"zero-shot accuracy: the k=0 predictions of few-shot run "
                                          f"#{reused['run_id']} (the same model, prompts, eval examples and precision)")
-            general = self._general_loss(self.loaded.model)
+            general, blocks = self._general_loss(self.loaded.model)
         # what evaluating the model takes (the budget a first size needs counts it): scoring done there included
-        self.zero_shot = {"accuracy": sum(correct) / len(correct), "general_loss": general,
+        self.zero_shot = {"accuracy": sum(correct) / len(correct), "general_loss": general, "general_blocks": blocks,
                           "eval_seconds": time.monotonic() - started + (reused or {}).get("seconds", 0.0)}
         if reused is not None:
             self.zero_shot["from_few_shot_run"] = reused["run_id"]
@@ -256,7 +261,7 @@ class LoraRun:
             # its fp32 values come back for saving and for the next size's training
             with weights_in_bf16(model, enabled=self.bf16 and self.loaded.device == "cpu"), grad_flags_on(model):
                 pred, correct = self._evaluate(model)
-                general = self._general_loss(model)
+                general, blocks = self._general_loss(model)
             eval_seconds = time.monotonic() - started
             path = adapter.save(self.artifacts / f"{c.method}-{size}")
         self.correct[size] = correct
@@ -266,7 +271,8 @@ class LoraRun:
             "learning_rate": settings.learning_rate, "loss_first": stats.losses[0], "loss_last": stats.losses[-1],
             "losses": [round(x, 5) for x in stats.losses], "train_tokens": stats.tokens,
             "train_seconds": stats.seconds, "tokens_per_second": stats.tokens_per_second, "eval_seconds": eval_seconds,
-            "general_loss": general, "trainable_params": adapter.trainable, "adapter": str(path)})
+            "general_loss": general, "general_blocks": blocks, "trainable_params": adapter.trainable,
+            "adapter": str(path)})
         self.result.artifacts[f"adapter_{size}"] = str(path)
         return True
 

@@ -7,8 +7,9 @@ of the few-shot probe (:func:`advisor.probes.common.data.split_dataset`, same ``
 log-likelihood scorer (:mod:`advisor.probes.common.scoring`) with the zero-shot prompt format, so a LoRA
 point and a few-shot point are directly comparable. The run then fits a saturating learning
 curve (:mod:`advisor.probes.lora.learning_curve`), extrapolates it to the data the team has, finds where
-LoRA overtakes the best few-shot accuracy, runs an exact McNemar test against the best few-shot
-configuration on the same eval examples, measures forgetting on a bundled general-English sample,
+LoRA overtakes the best few-shot accuracy (with a 95% interval read off the curve's bootstrap band), runs an
+exact McNemar test against the best few-shot configuration on the same eval examples, measures forgetting on
+a bundled general-English sample (with a paired block-bootstrap interval, :mod:`advisor.probes.lora.forgetting`),
 and projects the training cost of the production model (:mod:`advisor.training_cost`).
 
 A small probe model fine-tuned on a few hundred examples is a lower bound of what fine-tuning a
@@ -27,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from advisor.probes.common.runtime import ModelSpec
 from advisor.probes.common.spec import AssessInputs, Evidence, Plan, ProbeInput, ProbeSpec, fact
 
-VERSION = "1"
+VERSION = "2"  # 2: the forgetting ratio and the crossover carry their 95% intervals
 DEFAULT_SIZES = [16, 32, 64, 128]
 MIN_STEPS = 24  # small subsets get more epochs, so every size sees at least this many optimizer steps
 MAX_EPOCHS = 20
@@ -115,11 +116,21 @@ class LoraEvidence(Evidence):
         "eval examples to detect a 5-point difference from the baseline at 80% power", "examples", ge=0)
     crossover_examples: float | None = fact(
         "training examples where the fitted curve reaches few_shot_best (only when within reach)", "examples", ge=0)
+    crossover_examples_low: float | None = fact(
+        "lower end of the crossover's 95% interval: the largest size at which the band's upper edge is still below "
+        "few_shot_best (up to 10x the largest size trained)", "examples", ge=0)
+    crossover_examples_high: float | None = fact(
+        "upper end: the smallest size at which the band's lower edge reaches few_shot_best (only within reach)",
+        "examples", ge=0)
     projected_accuracy: float | None = fact("fitted curve at the labeled examples you have", "fraction", ge=0, le=1)
     projected_accuracy_low: float | None = fact("lower end of its 95% bootstrap band", "fraction", ge=0, le=1)
     projected_accuracy_high: float | None = fact("upper end of its 95% bootstrap band", "fraction", ge=0, le=1)
     forgetting_ratio: float | None = fact("general-English loss after / before training, best adapter (>1 forgets)",
                                           "ratio", ge=0)
+    forgetting_ratio_low: float | None = fact(
+        "lower end of its 95% interval (paired block bootstrap over the general-English sample's tokens)", "ratio",
+        ge=0)
+    forgetting_ratio_high: float | None = fact("upper end of that interval", "ratio", ge=0)
     training_gpu_hours: float | None = fact("the probe's projection of tuning the production model (GPU-hours)",
                                             "GPU-hours", ge=0)
     training_cost: float | None = fact("that projection priced with the probe's --gpu", "currency", ge=0)

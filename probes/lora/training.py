@@ -347,9 +347,17 @@ def train(
 def language_model_loss(model: Any, token_ids: Sequence[int], window: int = 256, device: str = "cpu",
                         bf16: bool = False) -> float:
     """Mean next-token loss (nats/token) of ``model`` on ``token_ids``, in non-overlapping windows."""
+    losses = language_model_token_losses(model, token_ids, window, device, bf16)
+    return sum(losses) / len(losses) if losses else float("nan")
+
+
+def language_model_token_losses(model: Any, token_ids: Sequence[int], window: int = 256, device: str = "cpu",
+                                bf16: bool = False) -> list[float]:
+    """Next-token loss (nats) of every token of ``token_ids`` but each window's first, in non-overlapping windows
+    of ``window`` tokens, in order (a prompt-tuned model's virtual-token positions are left out)."""
     import torch
 
-    total, count = 0.0, 0
+    out: list[float] = []
     model.eval()
     with torch.no_grad(), autocast(device, bf16):
         for start in range(0, len(token_ids), window):
@@ -357,7 +365,7 @@ def language_model_loss(model: Any, token_ids: Sequence[int], window: int = 256,
             if len(chunk) < 2:
                 continue
             ids = torch.tensor([chunk], device=device)
-            loss = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=ids).loss
-            total += float(loss) * (len(chunk) - 1)
-            count += len(chunk) - 1
-    return total / count if count else float("nan")
+            logits = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits[0, -len(chunk):].float()
+            logp = torch.log_softmax(logits[:-1], dim=-1)
+            out.extend((-logp.gather(1, ids[0, 1:, None])[:, 0]).tolist())
+    return out

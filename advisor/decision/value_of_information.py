@@ -1,0 +1,115 @@
+"""Which measurements could change the decision, ordered by how likely each is to flip it.
+
+Two kinds: a figure the decision already has, whose uncertainty alone changes the winner in some of the
+simulated draws (a cost assumption, a measured interval: :func:`advisor.decision.simulation.sources_of_doubt`),
+and a measurement not yet made, whose plausible outcomes are tried one by one (a run on the team's own model, the
+LoRA trial, the retrieval probe). A measurement that changes the winner in none of them is never suggested.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from advisor.probes.common.stats import wilson_interval
+
+#: plausible accuracies of a team's own model on its task, tried when it was not measured (100 examples each)
+TARGET_ACCURACIES = (0.4, 0.55, 0.7, 0.8, 0.9, 0.97)
+COST_FIGURES = {
+    "prices.hosted_api": "the per-token price of the hosted model you would use",
+    "prices.hosted_fine_tune": "the vendor's fine-tuning prices (training fee and tuned-model tokens)",
+    "prices.serverless_open": "an inference provider's per-token price for an open model",
+    "serving.output_tokens_per_second": "the throughput your model reaches on one GPU (a short load test)",
+    "gpus": "the GPU rental price you would pay",
+    "owned.marginal_per_gpu_hour": "what an hour of your own GPUs costs you",
+    "people.week_cost": "the cost of an engineer-week on your team",
+    "people.weeks": "the person-weeks each option takes your team",
+    "monthly.vector_store": "the vector store's monthly price",
+    "tokens.prompt_base": "the tokens of a real prompt (instruction and input)",
+    "tokens.completion": "the tokens of a real answer",
+}
+
+
+def source_label(source: str) -> str:
+    """What a source of uncertainty is, for the report."""
+    if source == "weights":
+        return "how much each rule counts (the rulebook's weights, within a factor of about 2)"
+    if source.startswith("costs:"):
+        return COST_FIGURES.get(source[6:], source[6:])
+    return f"the measured `{source.removeprefix('evidence:')}`, within its 95% interval"
+
+
+def _target_outcome(accuracy: float, n: int = 100) -> dict[str, Any]:
+    low, high = wilson_interval(round(accuracy * n), n)
+    return {"accuracy": accuracy, "accuracy_low": low, "accuracy_high": high, "eval_size": n, "above_chance": True}
+
+
+def hypotheticals(answers: Any, evidence: dict[str, dict[str, Any]]) -> list[tuple[str, list[dict[str, dict]]]]:
+    """Measurements not yet made, each with the plausible outcomes to try (as decision-fact updates)."""
+    quality, data = evidence.get("quality", {}), evidence.get("data", {})
+    out: list[tuple[str, list[dict[str, dict]]]] = []
+    if quality.get("accuracy") is None and str(answers.task_type) in ("classification", "extraction"):
+        out.append(("Run the few-shot probe on your own model (`--target MODEL --target-url URL`): how well it "
+                    "does the task by prompting is what the decision lacks most",
+                    [{"quality": _target_outcome(a)} for a in TARGET_ACCURACIES]))
+    if data.get("tuning_gain") is None and answers.labeled_examples >= 50 \
+            and str(answers.task_type) in ("classification", "extraction"):
+        gains = [(0.12, 0.06, 0.18), (0.0, -0.05, 0.02), (-0.08, -0.13, -0.03)]
+        out.append(("Run the LoRA trial on your labeled data (`advisor probe lora --data FILE`): whether an adapter "
+                    "beats the same model's prompt on your labels",
+                    [{"data": {"proxy_competent": True, "labels_learnable": True, "tuning_gain": g,
+                               "tuning_gain_low": lo, "tuning_gain_high": hi}} for g, lo, hi in gains]))
+    if answers.has_corpus and data.get("retrieval_hit_low") is None:
+        out.append(("Run the RAG probe on your documents and real questions (`advisor probe rag --corpus DIR --qa "
+                    "FILE`): whether the answers can be found in them",
+                    [{"data": {"retrieval_real_questions": True, "retrieval_hit_low": lo, "retrieval_hit_high": hi}}
+                     for lo, hi in ((0.85, 0.95), (0.55, 0.7), (0.2, 0.35))]))
+    return out
+
+
+def _merge(evidence: dict[str, dict[str, Any]], update: dict[str, dict]) -> dict[str, dict[str, Any]]:
+    merged = {k: dict(v) for k, v in evidence.items()}
+    for ns, facts in update.items():
+        merged.setdefault(ns, {}).update(facts)
+    return merged
+
+
+def measurements(answers: Any, evidence: dict[str, dict[str, Any]], winner: str, labels: dict[str, str],
+                 doubts: list[dict[str, Any]], winner_with: Callable[[dict[str, dict[str, Any]]], str],
+                 assumptions: dict[str, Any]) -> list[dict[str, Any]]:
+    """Measurements that could change the decision, most likely to flip it first: ``{"step", "flip_probability",
+    "instead"}``. ``winner_with(evidence)`` decides again with other evidence; ``doubts`` come from the
+    simulation."""
+    found = []
+    for text, outcomes in hypotheticals(answers, evidence):
+        results = [winner_with(_merge(evidence, o)) for o in outcomes]
+        flips = [r for r in results if r != winner]
+        if flips:
+            instead = max(set(flips), key=flips.count)
+            found.append({"flip_probability": round(len(flips) / len(results), 3), "instead": instead,
+                          "step": f"{text}; in {len(flips)} of {len(results)} plausible outcomes the recommendation "
+                                  f"becomes {labels[instead]}."})
+    for doubt in doubts:
+        source, p = doubt["source"], doubt["flip_probability"]
+        instead = labels[doubt["instead"]]
+        if source.startswith("costs:") and source[6:] in COST_FIGURES:
+            found.append({"flip_probability": p, "instead": doubt["instead"],
+                          "step": f"Confirm {COST_FIGURES[source[6:]]} (assumed {_assumed(assumptions, source[6:])}): "
+                                  f"within its stated range it alone makes {instead} the better choice in "
+                                  f"{p:.0%} of the simulated cases."})
+        elif source.startswith("evidence:"):
+            fact = source[9:]
+            found.append({"flip_probability": p, "instead": doubt["instead"],
+                          "step": f"Measure `{fact}` on more examples: its 95% interval alone makes {instead} the "
+                                  f"better choice in {p:.0%} of the simulated cases."})
+    found.sort(key=lambda r: -r["flip_probability"])
+    return found
+
+
+def _assumed(assumptions: dict[str, Any], path: str) -> str:
+    node: Any = assumptions
+    for part in path.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    if isinstance(node, dict):
+        return ", ".join(f"{k} {v:g}" if isinstance(v, (int, float)) else f"{k} {v}" for k, v in node.items()
+                         if not isinstance(v, dict))
+    return f"{node:g}" if isinstance(node, (int, float)) else str(node)
