@@ -99,3 +99,49 @@ def test_broken_user_template_is_one_error_line(answers_file, tmp_path):
     (templates / "report.md.j2").write_text("{{ nosuch }}\n")
     again = run("report", "1", "--templates", templates, "--out", tmp_path / "r.md")
     assert again.exit_code == 2 and "'nosuch' is undefined" in again.output  # the assessment was kept
+
+
+def test_an_assessment_stored_before_probabilities_and_deployments_still_renders(answers_file, tmp_path):
+    """A recommendation stored by an earlier advisor (no probabilities, path, deployments or measurements) is
+    re-rendered with its own confidence sentence, not with invented figures."""
+    import duckdb
+
+    db = tmp_path / "a.duckdb"
+    out = tmp_path / "r.md"
+    result = CliRunner().invoke(cli, ["assess", "--answers", str(answers_file()), "--no-input", "--db", str(db),
+                                      "--probes", "none", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    con = duckdb.connect(str(db))
+    rec = json.loads(con.execute("SELECT recommendation FROM decisions").fetchone()[0])
+    for key in ("probabilities", "winner_probability", "simulation", "path", "measurements", "doubts"):
+        rec.pop(key)
+    for row in rec["strategies"]:
+        for key in ("probability", "deployment", "deployment_label", "deployment_reason", "needs_one_off",
+                    "needs_monthly", "within_budget"):
+            row.pop(key)
+    for row in rec["costs"]["strategies"]:
+        for key in ("deployment", "deployment_label", "deployment_reason", "deployments", "runnable", "budget_ratio"):
+            row.pop(key)
+    con.execute("UPDATE decisions SET recommendation = ?", [json.dumps(rec)])
+    con.close()
+    again = CliRunner().invoke(cli, ["report", "1", "--db", str(db), "--out", str(tmp_path / "old.md")])
+    assert again.exit_code == 0, again.output
+    text = (tmp_path / "old.md").read_text()
+    assert "score margin" in text and "best strategy in" not in text
+    assert "| 1 | **" in text and "| — |" in text
+
+
+def test_the_json_report_carries_probabilities_budgets_deployments_and_the_path(answers_file, tmp_path):
+    out = tmp_path / "r.json"
+    result = CliRunner().invoke(cli, ["assess", "--answers", str(answers_file(labeled_examples=3000)), "--no-input",
+                                      "--db", str(tmp_path / "a.duckdb"), "--probes", "none", "--format", "json",
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rec = json.loads(out.read_text())["recommendation"]
+    assert set(rec["probabilities"]) == {s["strategy"] for s in rec["strategies"]}
+    assert abs(sum(rec["probabilities"].values()) - 1) < 1e-6
+    assert rec["confidence_score"] == rec["probabilities"][rec["winner"]]
+    for s in rec["strategies"]:
+        assert s["deployment"] and s["needs_one_off"] is not None and s["needs_monthly"] is not None
+    assert rec["path"] and rec["path"][-1]["strategy"] == rec["winner"]
+    assert rec["simulation"] == {"draws": 400, "seed": 20261206}

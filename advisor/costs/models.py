@@ -166,8 +166,9 @@ class DeploymentCost(BaseModel):
 
 class StrategyCost(BaseModel):
     strategy: str
-    #: the deployment that prices it (the cheapest allowed one over the horizon), why, and the others
-    deployment: str
+    #: the deployment that prices it (the cheapest allowed one over the horizon), why, and the others (empty in
+    #: assessments stored before deployments were priced)
+    deployment: str = ""
     deployment_label: str = ""
     deployment_reason: str = ""
     deployments: list[DeploymentCost] = Field(default_factory=list)

@@ -27,7 +27,9 @@ from advisor.costs.models import CostEstimate
 from advisor.evidence.evidence_set import ProbeFailure, SkippedProbe
 from advisor.decision.next_steps import concerns, next_steps
 from advisor.decision.value_of_information import source_label
-from advisor.decision.path import Stage
+from advisor.decision.feasibility import all_over_budget, cost_scores, hard_reasons, twelve_months
+from advisor.decision.path import Stage, path_of
+from advisor.decision.simulation import DRAWS, SEED, Setup, level_of, probabilities, sources_of_doubt
 from advisor.decision.rulebook import METHODS, STRATEGIES, Rule, Rulebook
 
 METHOD_LABELS = {
@@ -168,8 +170,6 @@ def tally(fired: list[Rule], rulebook: Rulebook | None = None) -> dict[str, dict
 def apply_costs(table: dict[str, dict[str, Any]], answers: Answers, costs: CostEstimate | None,
                 rulebook: Rulebook) -> None:
     """Hard constraints (deadline, no deployment, no corpus) and the graded cost term, into the table."""
-    from advisor.decision.feasibility import cost_scores, hard_reasons
-
     if costs is not None:
         for strategy, score in cost_scores(answers, costs).items():
             table[strategy]["cost"] = score
@@ -223,10 +223,6 @@ def recommend(
     thin_evidence: list[str] | None = None,
     costs: CostEstimate | None = None,
 ) -> Recommendation:
-    from advisor.decision.feasibility import all_over_budget
-    from advisor.decision.path import path_of
-    from advisor.decision.simulation import DRAWS, SEED, Setup, level_of, probabilities, sources_of_doubt
-
     plain = answers_as_plain(answers)
     evidence = evidence or {}
     facts = build_facts(plain, evidence)
@@ -261,8 +257,18 @@ def recommend(
                         f"{labels[runner]} ({probs.get(runner, 0.0):.0%}); the next steps say what would separate them.")
     if costs is not None:
         over = all_over_budget(answers, costs, excluded)
+        mine = next(r for r in costs.strategies if r.strategy == winner)
         if over:
             notes.insert(0, over)
+        elif not (mine.within_one_off_budget and mine.within_monthly_budget):
+            fits = [r for r in costs.strategies if r.within_one_off_budget and r.within_monthly_budget
+                    and r.strategy not in excluded]
+            alternative = (f" ({labels[fits[0].strategy]} fits it)" if fits else "")
+            notes.insert(0, f"{labels[winner]} needs {mine.one_off:,.0f} {costs.currency} one-off and "
+                            f"{mine.monthly:,.0f} a month (people's time included), over your budget of "
+                            f"{answers.budget_one_off:,.0f} one-off and {answers.budget_monthly:,.0f} a month"
+                            f"{alternative}. The ranking weighs the overrun as a cost, not a wall, and it still "
+                            "comes first; a larger budget or a cheaper deployment would remove that penalty.")
     if not live:
         notes.insert(0, f"No strategy can run under your hard constraints (see the ranking for each reason); "
                         f"{labels[winner]} is shown first only because it would score highest if they were lifted.")
@@ -311,8 +317,6 @@ def recommend(
 def _twelve_months(costs: CostEstimate | None) -> dict[str, float]:
     if costs is None:
         return {}
-    from advisor.decision.feasibility import twelve_months
-
     return twelve_months(costs)
 
 
