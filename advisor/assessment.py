@@ -87,8 +87,45 @@ def decide(rulebook: Rulebook, answers: Answers, evidence: EvidenceSet,
     rec.matrix = {name: meta["matrix"] for name, meta in rulebook.strategies.items()}
     rec.costs = estimate
     rec.evidence_sources = [s.model_dump(mode="json") for s in reading.sources]
-    rec.evidence_notes = list(reading.notes)
+    # a measured figure in the costs counts; the k a prompt is priced with is a setting, not a measurement
+    priced = {fact for fact in estimate.measured.values() if not fact.endswith(".best_k")}
+    rec.evidence_notes = list(reading.notes) + uncounted(rulebook, answers, evidence, priced)
     return rec
+
+
+def uncounted(rulebook: Rulebook, answers: Answers, evidence: EvidenceSet, priced: set[str] = frozenset()) -> list[str]:
+    """One sentence per probe that measured something yet did not count: the decision's evidence rules fire the
+    same without it (its intervals too wide, or only the probe model measured) and no cost figure (``priced``:
+    the facts the cost model used) comes from it. Probes that ran out of time or
+    failed are listed by the report from ``skipped_probes`` and ``probe_failures``."""
+    from advisor.decision.recommend import build_facts, fire
+    from advisor.evidence.interpret import decision_facts
+
+    plain = answers_as_plain(answers)
+
+    def fired(results: list[ProbeResult]) -> set[str]:
+        facts, _ = decision_facts(EvidenceSet(results=results))
+        return {rule.id for rule in fire(rulebook, build_facts(plain, facts)) if rule.uses_evidence}
+
+    every = fired(evidence.results)
+    probes = {r.probe for r in evidence.results}
+    notes = []
+    for result in evidence.results:
+        namespace = result.probe.replace("-", "_") + "."
+        if any(f.startswith(namespace) for f in priced) or fired([r for r in evidence.results if r is not result]) != every:
+            continue  # it moved a rule or a cost
+        summary, ev = result.summary or {}, dict(result.evidence)
+        if result.probe == "few-shot" and summary.get("model_role") == "proxy" and "target-few-shot" not in probes:
+            notes.append(f"The few-shot probe did not count: it measured only the probe model "
+                         f"{summary.get('model', '?')}, which is evidence about the data, not about your model's "
+                         "quality, and that evidence fired no rule; point --target at your model to measure it.")
+            continue
+        detail = ""
+        if ev.get("ci_halfwidth") is not None and ev.get("eval_size"):
+            detail = f" (±{100 * ev['ci_halfwidth']:.0f} points on {ev['eval_size']} examples)"
+        notes.append(f"The {result.probe} probe did not count: its measurements were too weak to fire any rule"
+                     f"{detail}; their 95% intervals are too wide or straddle the rules' thresholds.")
+    return notes
 
 
 def assess(

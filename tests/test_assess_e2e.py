@@ -62,7 +62,7 @@ def test_assess_runs_every_probe_and_stores_everything(example_slice, tmp_path, 
     assert n_metrics > 20 and n_examples > 20
     decision = json.loads(con.execute("SELECT recommendation FROM decisions").fetchone()[0])
     assert decision["evidence_used"] and decision["costs"]["monthly_requests"] == 40000
-    assert [s["probe"] for s in decision["skipped_probes"]] == ["target-few-shot"]
+    assert [s["probe"] for s in decision["skipped_probes"]] == ["target-few-shot", "prompt"]  # both need --target
     con.close()
     for chart in ("strategy_scores.png", "few_shot_accuracy.png", "rag_hit_at_k.png"):
         assert (tmp_path / "report_files" / chart).stat().st_size > 1000
@@ -138,7 +138,7 @@ def test_a_probe_failing_while_it_runs_is_noted_and_the_report_written(example_s
 
     original = few_shot_run.FewShotRun._unit
 
-    def broken(self, k, seed):
+    def broken(self, k, seed, idx):
         raise RuntimeError("simulated bug")
 
     few_shot_run.FewShotRun._unit = broken
@@ -148,7 +148,10 @@ def test_a_probe_failing_while_it_runs_is_noted_and_the_report_written(example_s
         few_shot_run.FewShotRun._unit = original
     assert result.exit_code == 0, result.output
     assert "Warning: the few-shot probe failed: RuntimeError: simulated bug" in result.output
-    assert "**few-shot failed**" in (tmp_path / "r.md").read_text()
+    report = (tmp_path / "r.md").read_text()
+    assert "**few-shot failed**" in report
+    summary = report.split("## Strategy ranking")[0]  # the executive summary says why the decision lacks it
+    assert "- The few-shot probe did not count, it failed: RuntimeError: simulated bug." in summary
 
 
 @pytest.mark.slow

@@ -354,8 +354,8 @@ def test_the_budget_is_checked_inside_a_run_and_an_unfinished_run_is_dropped(tmp
     ctx = ProbeContext(result=ProbeResult(probe="few-shot"), deadline=3.0)
     result = FewShotProbe().run(cfg, ctx)
     assert result.status == "empty" and result.summary["budget_needed"] > 0
-    note = next(n for n in result.notes if "inside run 1" in n)
-    assert "that run was dropped" in note and "examples" in note
+    note = next(n for n in result.notes if "inside step 1" in n)
+    assert "that step was dropped" in note and "examples" in note
 
 
 def test_bf16_scores_in_bf16_and_gives_the_weights_back_in_float32(tmp_path, tiny_base_lm_path):

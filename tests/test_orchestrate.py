@@ -84,3 +84,55 @@ def test_an_assessment_runs_the_open_book_check_on_the_target_only(tmp_path):
     aimed = {p.probe: p for p in plan(answers(has_corpus=True), Inputs(files=files, target=target))}["rag"].config
     assert aimed["target"] == target and RagConfig.model_validate(aimed).open_book is not False
     assert RagConfig.model_validate({"corpus": tmp_path}).open_book_on_proxy  # `advisor probe rag` keeps it
+
+
+def test_the_answered_task_type_reaches_the_few_shot_and_lora_plans(tmp_path):
+    """Many classes (more than the 50 the data loader would call classes by itself) still make a classification
+    task when the answers say so: the LoRA trial gets task classification, not auto."""
+    files = {"data": tmp_path / "d.jsonl"}
+    plans = {p.probe: p for p in plan(answers(task_type="classification"), Inputs(files=files))}
+    assert plans["few-shot"].config["task"] == "classification" and plans["lora"].config["task"] == "classification"
+    extraction = {p.probe: p for p in plan(answers(task_type="extraction"), Inputs(files=files))}
+    assert extraction["few-shot"].config["task"] == "extraction"
+    reason = extraction["lora"].skip_reason
+    assert "task_type extraction" in reason and "answer classification if your labels are classes" in reason
+
+
+def test_naming_a_probe_also_runs_it_on_the_target_and_naming_the_target_run_alone_does_not_add_the_proxy(tmp_path):
+    from advisor.probes.common.endpoint import EndpointSpec
+
+    target = EndpointSpec(model="m", url="http://127.0.0.1:9/v1")
+    files = {"data": tmp_path / "d.jsonl"}
+    both = {p.probe: p for p in plan(answers(), Inputs(files=files, target=target, selected=("few-shot",)))}
+    assert both["few-shot"].config is not None and both["target-few-shot"].config["target"] == target
+    assert both["lora"].skip_reason == "not selected with --probes"
+    alone = {p.probe: p for p in plan(answers(), Inputs(files=files, target=target, selected=("target-few-shot",)))}
+    assert alone["target-few-shot"].config is not None and alone["few-shot"].skip_reason == "not selected with --probes"
+    without = {p.probe: p for p in plan(answers(), Inputs(files=files, selected=("few-shot",)))}
+    assert "no target model given" in without["target-few-shot"].skip_reason  # not "not selected"
+
+
+def test_model_preparation_is_done_and_shown_before_the_budget_clock_starts(tmp_path, monkeypatch):
+    """The one-off conversion is announced in advisor's own line and finishes before the shared budget starts."""
+    from advisor.evidence import orchestrate
+    from advisor.probes.common import runtime
+    from advisor.store.database import Store
+
+    events = []
+    monkeypatch.setattr(runtime, "preparation_needed", lambda spec: f"Preparing the embedded model {spec.name} (once)")
+    monkeypatch.setattr(runtime, "prepare", lambda spec: events.append("prepared"))
+    monkeypatch.setattr(orchestrate, "_warm_up", lambda *a: events.append("loaded"))
+
+    class Recording(orchestrate.Budget):
+        def __init__(self, total):
+            events.append("budget starts")
+            super().__init__(total)
+
+    monkeypatch.setattr(orchestrate, "Budget", Recording)
+    lines = []
+    with Store(tmp_path / "db.duckdb") as store:
+        orchestrate.gather(answers(), Inputs(files={"domain_text": tmp_path / "missing.txt"}, selected=("domain",)),
+                           store, None, echo=lines.append)
+    assert events[:3] == ["prepared", "budget starts", "loaded"]
+    assert lines[0] == "Preparing the embedded model smollm2-135m (once)"
+    assert lines[1].startswith("    prepared in ") and "not counted in the budget" in lines[1]

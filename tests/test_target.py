@@ -350,3 +350,23 @@ def test_assess_against_transformers_serve_end_to_end(served_model, tmp_path, db
     con = duckdb.connect(str(db_path), read_only=True)
     assert con.execute("SELECT count(*) FROM response_cache").fetchone()[0] == paid
     con.close()
+
+
+def test_assess_with_a_target_and_probes_few_shot_measures_the_target_and_the_proxy(tickets, server, db_path, tmp_path,
+                                                                                   tiny_lm_path):
+    """`--probes few-shot` with `--target`: the user's model is measured (not listed as "not selected"), the
+    probe model too, and the summary says which model each figure came from."""
+    args = ["assess", "--no-input", "--answers", EXAMPLE / "answers.yaml", "--data", tickets, "--probes", "few-shot",
+            "--target", "team-model", "--target-url", server.url, "--model", tiny_lm_path, "--eval-size", "10",
+            "--out", tmp_path / "r.md"]
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    con = duckdb.connect(str(db_path), read_only=True)
+    runs = dict(con.execute("SELECT probe, status FROM probe_runs").fetchall())
+    con.close()
+    assert set(runs) == {"target-few-shot", "few-shot"} and server.requests
+    report = (tmp_path / "r.md").read_text()
+    summary = report.split("## Strategy ranking")[0]
+    assert "Measured on your target model `team-model @ http://127.0.0.1:" in summary
+    assert f"Figures from the probe model `{tiny_lm_path}` are the proxy baseline" in summary
+    assert "| target-few-shot |" not in report  # it ran: not among the probes left out

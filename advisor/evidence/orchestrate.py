@@ -60,13 +60,24 @@ def parse_probe_selection(text: str) -> tuple[str, ...]:
     return tuple(p for p in known if p in chosen)
 
 
+def expand_selection(selected: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """What a ``--probes`` list means: a probe's name also selects its run on the target model
+    (``few-shot`` → ``target-few-shot``, which runs only when ``--target`` is given); naming the target's
+    run alone (``target-few-shot``) runs it without the probe model's."""
+    if selected is None:
+        return None
+    known = names()
+    return tuple(p for p in known if p in selected or (p.startswith("target-") and p[len("target-"):] in selected))
+
+
 def plan(answers: Answers, inputs: Inputs, earlier: dict[str, Any] | None = None) -> list[Planned]:
     """Every registered probe with its configuration, or why it is skipped."""
     planner_inputs = inputs.for_planner(earlier or {})
+    selected = expand_selection(inputs.selected)
     out = []
     for spec in specs():
         decided = spec.plan(answers, planner_inputs)
-        if decided.config is not None and inputs.selected is not None and spec.name not in inputs.selected:
+        if decided.config is not None and selected is not None and spec.name not in selected:
             out.append(Planned(spec, None, "not selected with --probes"))
         else:
             out.append(Planned(spec, decided.config, decided.skip_reason))
@@ -118,9 +129,11 @@ def gather(answers: Answers, inputs: Inputs, store: Any, assessment_id: int | No
     evidence.skipped = [SkippedProbe(probe=p.probe, reason=p.skip_reason or "", command=p.spec.command)
                         for p in plans if p.config is None]
     runnable = [p.spec for p in plans if p.config is not None]
+    prepare_model(inputs, runnable, echo)  # one-off (conversion, download): before the budget starts
     budget = Budget(inputs.budget_seconds)  # model loading counts against the budget
     _warm_up(inputs, runnable, echo)
     for i, spec in enumerate(runnable):
+        # the report's executive summary lists skips whose reason starts "not run:" or "not measured" as out of time
         if budget.left() is not None and budget.left() <= 0:  # spent: starting would only add its set-up time
             evidence.skipped.append(SkippedProbe(
                 probe=spec.name, command=spec.command,
@@ -155,6 +168,17 @@ def gather(answers: Answers, inputs: Inputs, store: Any, assessment_id: int | No
         echo(f"    {result.headline}")
     evidence.thin = thin_evidence(evidence)
     return evidence
+
+
+def prepare_model(inputs: Inputs, runnable: list[ProbeSpec], echo: Callable[[str], None]) -> float:
+    """The one-off preparation of the probe model (converting the embedded GGUF, downloading an allowed model),
+    shown as one line and done before the budget's clock starts; the seconds it took (0 when none was needed)."""
+    if not any(spec.uses_model for spec in runnable):
+        return 0.0
+    from advisor.evidence.probe_runner import prepare_once
+    from advisor.probes.common.runtime import ModelSpec
+
+    return prepare_once(ModelSpec.model_validate(inputs.model_spec()), echo)
 
 
 def _warm_up(inputs: Inputs, runnable: list[ProbeSpec], echo: Callable[[str], None]) -> None:

@@ -88,7 +88,10 @@ def run_probe(
                 if assessment_id is not None:
                     store.attach_run(previous, assessment_id)
                 return result
+    prepared = _prepare_model(spec, config)  # one-off work, before the budget's clock starts
     result = ProbeResult(probe=name, fingerprint=fingerprint)
+    if prepared:
+        result.notes.append(f"the probe model was prepared first (once) in {prepared:.0f} s, not counted in the budget")
     deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
     ctx = ProbeContext(
         result=result,
@@ -124,6 +127,39 @@ def run_probe(
     if run_id is not None:
         result.notes.append(f"stored as probe run #{run_id}")
     return result
+
+
+def _prepare_model(spec: Any, config: BaseModel) -> float:
+    """:func:`prepare_once` for the probe's local model (none for a probe on a target endpoint)."""
+    from advisor.probes.common.runtime import ModelSpec
+
+    model = getattr(config, "model", None)
+    if not spec.uses_model or not isinstance(model, ModelSpec) or getattr(config, "target", None) is not None:
+        return 0.0
+    return prepare_once(model, lambda line: print(line, file=sys.stderr, flush=True))
+
+
+def prepare_once(model: Any, say: Callable[[str], None]) -> float:
+    """Convert or download a local model when its first use needs it, with one line before and one after; the
+    seconds it took (0 when nothing was needed, or when it fails: the probe's own load then reports the
+    problem). An endpoint's time limit moves on by as much, so the preparation is charged to no budget."""
+    from advisor.probes.common import deadline
+    from advisor.probes.common.runtime import prepare, preparation_needed
+
+    line = preparation_needed(model)
+    if line is None:
+        return 0.0
+    say(line)
+    started = time.monotonic()
+    try:
+        prepare(model)
+    except AdvisorError:
+        return 0.0
+    spent = time.monotonic() - started
+    if deadline.LIMIT["deadline"] is not None:
+        deadline.LIMIT["deadline"] += spent
+    say(f"    prepared in {spent:.0f} s (once; not counted in the budget)")
+    return spent
 
 
 def _record(store: Any, run_id: int | None, result: ProbeResult, started: float, status: str, error: str | None) -> None:

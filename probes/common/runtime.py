@@ -22,9 +22,10 @@ import importlib.util
 import json
 import os
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Iterator, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -116,7 +117,8 @@ def prepare_embedded(name: str) -> Path:
     gguf = _gguf_file(name)
     tmp = target.with_name(f".{name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    _convert_gguf(gguf, tmp)
+    with quietly():
+        _convert_gguf(gguf, tmp)
     stat = gguf.stat()
     (tmp / _MARKER).write_text(json.dumps({"gguf": str(gguf), "size": stat.st_size, "mtime": stat.st_mtime}))
     shutil.rmtree(target, ignore_errors=True)
@@ -137,6 +139,49 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
         tokenizer.chat_template = _gguf_chat_template(gguf)
     model.save_pretrained(str(out))
     tokenizer.save_pretrained(str(out))
+
+
+def preparation_needed(spec: ModelSpec) -> str | None:
+    """The line to show before the one-off work a first use of ``spec`` needs (converting an embedded GGUF,
+    downloading an allowed hub model), or ``None`` when it loads as it is (a missing package or model is
+    reported by the load itself)."""
+    if spec.name in EMBEDDED:
+        try:
+            _gguf_file(spec.name)
+        except ModelNotFoundError:
+            return None
+        return None if _is_prepared(spec.name) else f"Preparing the embedded model {spec.name} (once, ~30 s)…"
+    if (not spec.allow_download or Path(spec.name).expanduser().exists() or "/" not in spec.name
+            or spec.name.startswith((".", "/", "~"))):
+        return None
+    if _hub_commit(spec.name) not in ("not-cached", "unknown"):
+        return None
+    return f"Downloading the model {spec.name} from the Hugging Face hub (once)…"
+
+
+def prepare(spec: ModelSpec) -> None:
+    """The one-off work before a first load, quietly: convert an embedded GGUF, or download (and load, memoized)
+    an allowed hub model."""
+    if spec.name in EMBEDDED:
+        prepare_embedded(spec.name)
+        return
+    with quietly():
+        load_causal_lm(spec)
+
+
+@contextmanager
+def quietly() -> Iterator[None]:
+    """Nothing the libraries print (progress bars such as transformers' "Converting and de-quantizing GGUF
+    tensors", warnings, logs) reaches the user, unless ``advisor -v`` (``ADVISOR_VERBOSE``) asks for it."""
+    import contextlib
+    import io
+
+    if os.environ.get("ADVISOR_VERBOSE"):
+        yield
+        return
+    quiet_libraries()
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        yield
 
 
 def _gguf_chat_template(gguf: Path) -> str | None:

@@ -15,9 +15,10 @@ from typing import Any
 from advisor.errors import InputError
 from advisor.probes.common.base import BudgetSpent, ExampleResult, Probe, ProbeContext, ProbeResult
 from advisor.probes.few_shot.chart import accuracy_chart
-from advisor.probes.few_shot.metrics import argmax, is_json, rate, usage_evidence, usage_row
-from advisor.probes.few_shot.spec import (VERSION, FewShotConfig, accuracy_metric, check_k, confusion, draw_demos, macro_f1,
-                                     mean_metric, seed_stats)
+from advisor.probes.few_shot.metrics import argmax, is_json, usage_evidence, usage_row
+from advisor.probes.few_shot.schedule import counted, eval_order, finish, merge, plan_slices, seeds_of
+from advisor.probes.few_shot.spec import (VERSION, FewShotConfig, accuracy_metric, check_k, draw_demos, mean_metric,
+                                          seed_stats)
 from advisor.probes.common.textmetrics import exact_match, token_f1
 
 class PromptTooLong(InputError):
@@ -33,7 +34,8 @@ PROBE_MODEL_NOTE = ("Figures come from the probe model, which is much smaller th
 class FewShotRun:
     def __init__(self, config: FewShotConfig, ctx: ProbeContext):
         self.config, self.ctx, self.result = config, ctx, ctx.result
-        self.units: dict[int, list[dict]] = {}
+        self.units: dict[int, list[dict]] = {}  # per k, the finished outcomes of the seeds that count
+        self.cover: dict[tuple[int, int], dict] = {}  # per (k, seed), the merged raw outcome of its slices
 
     # -- setup ---------------------------------------------------------------------------
     def run(self) -> ProbeResult:
@@ -45,50 +47,71 @@ class FewShotRun:
     def _measure(self) -> ProbeResult:
         from advisor.probes.common.endpoint import CapReached
 
-        plan = [(k, s) for k in self.ks for s in range(1 if k == 0 else self.config.seeds)]
-        self.total = len(plan) * len(self.split.eval)
+        n_eval = len(self.split.eval)
+        self.budgeted = self.ctx.deadline is not None
+        self.order = eval_order(n_eval, self.config.split_seed, self.budgeted)
+        plan = plan_slices(self.ks, self.config.seeds, n_eval, self.budgeted)
+        self.total = sum(hi - lo for _, _, lo, hi in plan)
         self._announce(plan)
         too_long: list[str] = []
-        for n, (k, seed) in enumerate(plan):
+        dropped: set[tuple[int, int]] = set()  # runs whose prompt is too long for the model
+        self.done = 0
+        for n, (k, seed, lo, hi) in enumerate(plan):
+            if (k, seed) in dropped:
+                continue
             if self.ctx.out_of_time():
                 self.result.status = "partial"
-                self.result.notes.append(f"stopped by the time budget after {n} of {len(plan)} (k, seed) runs")
+                self.result.notes.append(f"stopped by the time budget after {n} of {len(plan)} measurement steps"
+                                         + self._coverage_note())
                 break
-            self.done, self.scored = n * len(self.split.eval), 0
+            self.scored = 0
             try:
-                self.units.setdefault(k, []).append(self._unit(k, seed))
+                part = self._unit(k, seed, self.order[lo:hi])
             except PromptTooLong as exc:
-                self.units = {key: outs for key, outs in self.units.items() if outs}
+                dropped.add((k, seed))
+                if self.cover.pop((k, seed), None) is not None and self.cover:
+                    self._publish()
                 too_long.append(str(exc))
                 self.result.notes.append(f"k={k}, seed {seed} skipped: {exc}")
                 continue
             except CapReached as exc:
-                self.units = {key: outs for key, outs in self.units.items() if outs}
                 self.result.status = "partial"
-                self.result.notes.append(f"stopped after {n} of {len(plan)} (k, seed) runs: {exc}")
+                self.result.notes.append(f"stopped after {n} of {len(plan)} measurement steps: {exc}")
                 break
             except BudgetSpent:
-                self.units = {key: outs for key, outs in self.units.items() if outs}
                 self.result.status = "partial"
                 self.result.notes.append(
-                    f"stopped by the time budget inside run {n + 1} of {len(plan)} (k={k}, seed {seed}) after "
-                    f"{self.scored} of {len(self.split.eval)} examples; that run was dropped")
-                if not self.units:  # nothing measured: say how long the first run would take
+                    f"stopped by the time budget inside step {n + 1} of {len(plan)} (k={k}, seed {seed}) after "
+                    f"{self.scored} of {hi - lo} examples; that step was dropped" + self._coverage_note())
+                if not self.cover:  # nothing measured: say how long the first point would take
                     spent = time.monotonic() - self.started
-                    share = max(self.scored, 1) / len(self.split.eval)
                     self.result.status = "empty"
-                    self.result.summary["budget_needed"] = spent / share
+                    self.result.summary["budget_needed"] = spent * (hi - lo) / max(self.scored, 1)
                 break
+            self.done += hi - lo
+            self.cover[(k, seed)] = merge(self.cover.get((k, seed)), part)
             self._publish()
-        if too_long and not self.units:
+            if self.budgeted:
+                row = next(r for r in self.result.summary["per_k"] if r["k"] == k)
+                self.ctx.log(f"measured k={k} on {row['n']} examples: {row['accuracy']:.1%} "
+                             f"(95% CI {row['ci_low']:.1%}–{row['ci_high']:.1%})")
+        if too_long and not self.cover:
             raise InputError(f"--data {self.config.data}: {too_long[0]}")
         return self.result
 
-    def _announce(self, plan: list[tuple[int, int]]) -> None:
+    def _coverage_note(self) -> str:
+        rows = self.result.summary.get("per_k") or []
+        if not rows:
+            return ""
+        measured = ", ".join(f"k={r['k']} on {r['n']}" for r in rows)
+        return f"; measured {measured} of {len(self.split.eval)} held-out examples (a larger --budget widens them)"
+
+    def _announce(self, plan: list[tuple[int, int, int, int]]) -> None:
         """Before a target model is called: how many requests, how many already cached."""
         if not self.remote:
             return
-        bodies = [self.lm.request(ctx, self._max_tokens()) for k, seed in plan for ctx in self._contexts(k, seed)]
+        bodies = [self.lm.request(ctx, self._max_tokens())
+                  for k, seed, lo, hi in plan for ctx in self._contexts(k, seed, self.order[lo:hi])]
         cached, to_pay = self.lm.plan(bodies)
         line = (f"target {self.lm.source}: {len(bodies)} requests, {cached} already cached, {to_pay} to send "
                 f"(at most {self.lm.spec.concurrency} at a time)")
@@ -129,16 +152,16 @@ class FewShotRun:
     def _demos(self, k: int, seed: int) -> list:
         return draw_demos(self.split.pool, k, seed * 1009 + k, self.ds.labels)
 
-    def _contexts(self, k: int, seed: int) -> list:
+    def _contexts(self, k: int, seed: int, idx: list[int]) -> list:
         shots = [(d.text, d.label) for d in self._demos(k, seed)]
-        return [self.builder.context(shots, e.text) for e in self.split.eval]
+        return [self.builder.context(shots, self.split.eval[i].text) for i in idx]
 
     def _max_tokens(self) -> int:
         if self.by_generation:  # room for the longest label word, and a little more
             return max(8, 2 + max(len(self.template.word(x).split()) for x in self.ds.labels) * 4)
         return self.config.max_new_tokens
 
-    def _check_length(self, k: int, contexts: list) -> None:
+    def _check_length(self, k: int, contexts: list, idx: list[int]) -> None:
         """A prompt longer than the local model's context is an input error, not a silent truncation."""
         limit = getattr(self.lm, "context_length", None)
         if self.remote or not limit:
@@ -146,21 +169,24 @@ class FewShotRun:
         longest = max(range(len(contexts)), key=lambda i: len(contexts[i]))
         tokens = self.lm.count_tokens(contexts[longest])
         if tokens > limit:
-            raise PromptTooLong(f"the k={k} prompt for example {self.split.eval[longest].id} is {tokens:,} tokens, "
+            raise PromptTooLong(f"the k={k} prompt for example {self.split.eval[idx[longest]].id} is {tokens:,} tokens, "
                                 f"more than {self.lm.name} reads ({limit:,}); use a smaller -k or shorter examples.")
 
-    def _unit(self, k: int, seed: int) -> dict:
+    def _unit(self, k: int, seed: int, idx: list[int]) -> dict:
+        """Raw outcome of (k, seed) on the eval examples at positions ``idx`` (aggregates: :meth:`_finish`)."""
         demos = self._demos(k, seed)
-        contexts = self._contexts(k, seed)
-        self._check_length(k, contexts)
+        contexts = self._contexts(k, seed, idx)
+        self._check_length(k, contexts, idx)
+        gold = [self.split.eval[i].label for i in idx]
         started = time.monotonic()
         if self.by_generation:
-            outcome = self._classify_by_generation(contexts)
+            outcome = self._classify_by_generation(contexts, gold)
         elif self.ds.task == "classification":
-            outcome = self._classify(contexts)
+            outcome = self._classify(contexts, gold)
         else:
-            outcome = self._generate(contexts)
-        outcome.update(seed=seed, wall_seconds=time.monotonic() - started, demo_ids=[d.id for d in demos])
+            outcome = self._generate(contexts, gold)
+        outcome.update(idx=list(idx), seed=seed, wall_seconds=time.monotonic() - started,
+                       demo_ids=[d.id for d in demos])
         self._store_examples(k, seed, outcome)
         return outcome
 
@@ -171,7 +197,7 @@ class FewShotRun:
         if done < total and self.ctx.out_of_time():
             raise BudgetSpent
 
-    def _classify(self, contexts: list[str]) -> dict:
+    def _classify(self, contexts: list[str], gold: list[str]) -> dict:
         labels = self.ds.labels
         stats: dict = {}
         conts = [self.builder.continuation(lab) for lab in labels]
@@ -181,11 +207,7 @@ class FewShotRun:
         lps = [[s.logprob for s in row] for row in scores]
         pred = [labels[argmax(row)] for row in lps]
         pred_norm = [labels[argmax([v / n for v, n in zip(row, lengths)])] for row in lps]
-        gold = [e.label for e in self.split.eval]
         return {"pred": pred, "pred_norm": pred_norm, "gold": gold, "logprobs": lps,
-                "accuracy": rate(p == g for p, g in zip(pred, gold)),
-                "accuracy_norm": rate(p == g for p, g in zip(pred_norm, gold)),
-                "macro_f1": macro_f1(gold, pred, labels), "confusion": confusion(gold, pred, labels),
                 "tokens": stats["forward_tokens"], "full_tokens": stats["full_tokens"]}
 
     def _ask(self, contexts: list) -> tuple[list[str], dict]:
@@ -209,7 +231,7 @@ class FewShotRun:
             usage["completion_tokens"] = [self.lm.count_tokens(o) for o in outputs]
         return outputs, usage
 
-    def _classify_by_generation(self, contexts: list) -> dict:
+    def _classify_by_generation(self, contexts: list, gold: list[str]) -> dict:
         """Classification by generation: the answer is matched to a label (``match_label``); an answer that
         names none counts as wrong and as a format failure."""
         from advisor.probes.common.endpoint import label_logprobs, match_label
@@ -219,29 +241,26 @@ class FewShotRun:
         outputs, usage = self._ask(contexts)
         matched = [match_label(o, words) for o in outputs]
         pred = [labels[m] if m is not None else NO_LABEL for m in matched]
-        gold = [e.label for e in self.split.eval]
         scored = [label_logprobs(t, words) for t in usage["logprobs"]]
         has_lp = any(s is not None for s in scored)
         pred_lp = [labels[argmax(s)] if s is not None else p for s, p in zip(scored, pred)]
         tokens = sum(usage["prompt_tokens"]) + sum(usage["completion_tokens"])
         return {"pred": pred, "gold": gold, "answers": outputs, "format_failures": [m is None for m in matched],
-                "accuracy": rate(p == g for p, g in zip(pred, gold)),
-                "accuracy_norm": rate(p == g for p, g in zip(pred_lp, gold)) if has_lp else None,
-                "macro_f1": macro_f1(gold, pred, labels), "confusion": confusion(gold, pred, labels + [NO_LABEL]),
-                "tokens": tokens, "full_tokens": tokens, "usage": usage, "logprobs_returned": has_lp}
+                "pred_lp": pred_lp, "has_lp": has_lp, "tokens": tokens, "full_tokens": tokens, "usage": usage}
 
-    def _generate(self, contexts: list) -> dict:
+    def _generate(self, contexts: list, gold: list[str]) -> dict:
         outputs, usage = self._ask(contexts)
         pred = [o.strip() for o in outputs]
-        gold = [e.label for e in self.split.eval]
         tokens = sum(usage["prompt_tokens"]) + sum(usage["completion_tokens"])
         return {"pred": pred, "gold": gold, "em": [exact_match(p, g) for p, g in zip(pred, gold)],
                 "f1": [token_f1(p, g) for p, g in zip(pred, gold)], "json": [is_json(p) for p in pred],
-                "accuracy": rate(exact_match(p, g) for p, g in zip(pred, gold)), "tokens": tokens, "full_tokens": tokens,
-                "usage": usage}
+                "tokens": tokens, "full_tokens": tokens, "usage": usage}
+
+    def _finish(self, raw: dict) -> dict:
+        return finish(raw, self.ds.labels, NO_LABEL)
 
     def _store_examples(self, k: int, seed: int, o: dict) -> None:
-        for i, e in enumerate(self.split.eval):
+        for i, e in enumerate(self.split.eval[j] for j in o["idx"]):
             details: dict[str, Any]
             if "logprobs" in o:
                 details = {"logprobs": dict(zip(self.ds.labels, o["logprobs"][i])), "prediction_norm": o["pred_norm"][i]}
@@ -261,19 +280,24 @@ class FewShotRun:
 
     # -- publishing ------------------------------------------------------------------------
     def _publish(self) -> None:
+        self.units = {k: [self._finish(o) for _, o in counted(self.cover, k)] for k in self.ks}
+        self.units = {k: outs for k, outs in self.units.items() if outs}
         rows = [self._row(k, outs) for k, outs in sorted(self.units.items())]
         self.result.metrics = [m for k, outs in sorted(self.units.items()) for m in self._metrics(k, outs)]
-        best = max(rows, key=lambda r: (r["accuracy"], -r["k"]))
+        widest = max(r["n"] for r in rows)  # the best k among those measured on the most examples
+        best = max((r for r in rows if r["n"] == widest), key=lambda r: (r["accuracy"], -r["k"]))
         self.result.summary = self._summary(rows, best)
         self.result.evidence = self._evidence(rows, best)
         kind = "accuracy" if self.ds.task == "classification" else "exact match"
         who = self.lm.source if self.remote else self.config.model.name
+        held = len(self.split.eval)
         self.result.headline = (f"Few-shot prompting of {who} reaches {kind} {best['accuracy']:.1%} "
                                 f"(95% CI {best['ci_low']:.1%}–{best['ci_high']:.1%}) at k={best['k']} "
-                                f"on {len(self.split.eval)} held-out examples.")
+                                f"on {best['n']} held-out examples"
+                                + (f" (of {held}; the time budget allowed no more)." if best["n"] < held else "."))
 
     def _row(self, k: int, outs: list[dict]) -> dict:
-        n = len(self.split.eval)
+        n = len(outs[0]["gold"])
         st = seed_stats([o["accuracy"] for o in outs])
         metric = accuracy_metric("accuracy", st["mean"], n, {})
         row = {"k": k, "seeds": len(outs), "accuracy": st["mean"], "ci_low": metric.ci_low, "ci_high": metric.ci_high,
@@ -300,7 +324,7 @@ class FewShotRun:
     def _metrics(self, k: int, outs: list[dict]) -> list:
         from advisor.probes.common.base import Metric
 
-        n, params = len(self.split.eval), {"k": k, "seeds": len(outs)}
+        n, params = len(outs[0]["gold"]), {"k": k, "seeds": len(outs)}
         mean = lambda key: statistics.fmean(o[key] for o in outs)  # noqa: E731
         st = seed_stats([o["accuracy"] for o in outs])
         common = [Metric(name="accuracy_seed_std", value=st["std"], ci_low=st["std_low"], ci_high=st["std_high"],
@@ -341,19 +365,21 @@ class FewShotRun:
                 "dataset_fingerprint": self.ds.fingerprint, "data": str(self.config.data),
                 "template": tpl.model_dump(), "probe_model_note": "" if self.remote else PROBE_MODEL_NOTE}
 
-    def _chance(self) -> float:
+    def _chance(self, k: int | None = None) -> float:
+        """The majority-class rate of the eval examples scored at k (all held-out examples when ``None``)."""
         if self.ds.task != "classification":
             return 0.0
-        gold = [e.label for e in self.split.eval]
+        gold = self.units[k][0]["gold"] if k is not None else [e.label for e in self.split.eval]
         return max(gold.count(lab) for lab in self.ds.labels) / len(gold)
 
     def _evidence(self, rows: list[dict], best: dict) -> dict:
         ev: dict[str, Any] = {
             "task": self.ds.task, "best_accuracy": best["accuracy"], "best_k": best["k"],
-            "seed_spread": best["std"], "seed_range": best["max"] - best["min"], "eval_size": len(self.split.eval),
+            "seed_spread": best["std"], "seed_range": best["max"] - best["min"], "eval_size": best["n"],
             "ci_halfwidth": (best["ci_high"] - best["ci_low"]) / 2, "n_labels": len(self.ds.labels),
-            "chance_accuracy": self._chance(),
-            "complete": sum(len(v) for v in self.units.values()) == sum(1 if k == 0 else self.config.seeds for k in self.ks)}
+            "chance_accuracy": self._chance(best["k"]),
+            "complete": all(len(self.cover.get((k, s), {}).get("idx", [])) == len(self.split.eval)
+                            for k in self.ks for s in seeds_of(k, self.config.seeds))}
         if best["std_low"] is not None:
             ev.update(seed_spread_low=best["std_low"], seed_spread_high=best["std_high"])
         zero = next((r for r in rows if r["k"] == 0), None)

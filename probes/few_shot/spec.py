@@ -123,16 +123,22 @@ def check(config: FewShotConfig) -> None:
     from advisor.probes.common.data import load_dataset
     from advisor.probes.common.prompting import load_template
 
-    load_dataset(config.data, config.text_col, config.label_col, config.task)
+    ds = load_dataset(config.data, config.text_col, config.label_col, config.task)
+    if config.task == "classification" and len(ds.labels) > max(50, len(ds) // 2):
+        raise InputError(f"--data {config.data}: column {ds.label_col!r} has {len(ds.labels):,} distinct values in "
+                         f"{len(ds):,} rows, too many to be classes; if they are free-text answers, say so (task_type "
+                         "generation, or --task generation), else point --label-col at the column holding the classes.")
     if config.template is not None:
         load_template(config.template)
 
 
 def caveats(ev: dict[str, Any]) -> list[str]:
+    """The target run's caveat (the probe model's own accuracy is no evidence about your model, so narrowing its
+    interval could not change the decision: that run has none)."""
     if ev.get("ci_halfwidth", 0) <= 0.08:
         return []
-    return [f"Few-shot accuracy is uncertain (±{100 * ev['ci_halfwidth']:.0f} pp at {ev.get('eval_size', '?')} eval "
-            f"examples); about {eval_size_for_5pp(ev)} would narrow it to ±5 pp."]
+    return [f"Your model's few-shot accuracy is uncertain (±{100 * ev['ci_halfwidth']:.0f} pp at "
+            f"{ev.get('eval_size', '?')} eval examples); about {eval_size_for_5pp(ev)} would narrow it to ±5 pp."]
 
 
 SPEC = ProbeSpec(
@@ -149,7 +155,7 @@ SPEC = ProbeSpec(
     uses_model=True,
     placeholders={"best_k": (lambda ev: ev.get("best_k"), 8),
                   "eval_size": (eval_size_for_5pp, n_for_halfwidth(0.5, 0.05))},
-    caveats=caveats,
+    caveats=None,  # the target run (target.py) carries :func:`caveats`
     check=check,
     command="advisor probe few-shot --data FILE",
 )

@@ -33,6 +33,7 @@ SPEC = dataclasses.replace(
     order=5,  # the target's figures lead; the embedded model's follow as the proxy baseline
     uses_model=False,  # nothing to load locally
     placeholders={},
+    caveats=few_shot.caveats,
     command="advisor probe few-shot --data FILE --target MODEL --target-url URL",
     standalone=False,
 )

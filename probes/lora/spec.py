@@ -145,8 +145,12 @@ def plan(answers: Any, inputs: AssessInputs) -> Plan:
     if data is None:
         return Plan.skip("no labeled data given (--data)")
     if answers.task_type.value != "classification":
-        return Plan.skip("the LoRA trial measures classification tasks only")
-    config: dict[str, Any] = {"data": data, "model": inputs.model_spec(), "eval_size": inputs.eval_size,
+        return Plan.skip(f"the LoRA trial measures classification tasks only, and your answers say task_type "
+                         f"{answers.task_type.value} (answer classification if your labels are classes)")
+    # the answers say the labels are classes: the trial does not second-guess them from the data (many classes
+    # or long label names would otherwise look like free text)
+    config: dict[str, Any] = {"data": data, "task": "classification", "model": inputs.model_spec(),
+                              "eval_size": inputs.eval_size,
                               "available_examples": answers.labeled_examples,
                               "production_model_b": answers.base_model_size_b, "sizes": ASSESS_SIZES,
                               "warm_start": True,  # an assessment wants the curve's shape within its budget
