@@ -20,7 +20,7 @@ from advisor.probes.common.base import Probe
 from advisor.probes.common.spec import ProbeSpec
 
 #: the built-in probes' declaration modules: adding a probe is adding its folder and one line here
-BUILT_IN = ("few_shot.spec", "few_shot.target", "lora.spec", "rag.spec", "domain.spec")
+BUILT_IN = ("few_shot.spec", "few_shot.target", "lora.spec", "rag.spec", "domain.spec", "prompt.spec")
 
 _found: dict[str, ProbeSpec] | None = None
 _extra: dict[str, ProbeSpec] = {}

@@ -385,3 +385,24 @@ def test_sensitivity_names_volume_and_budget_and_costs_use_the_targets_tokens(ru
     assert found["budget_monthly"]["value"] < 3000 and found["budget_monthly"]["winner"] == "fine_tuning"
     pe = next(r for r in costs.strategies if r.strategy == "prompt_engineering")
     assert pe.input_tokens == 300 + 8 * 80 and pe.output_tokens == 5  # the target's own measurements
+
+
+def test_the_prompting_evidence_is_the_engineered_prompts_ceiling_on_the_target(rulebook):
+    """The naive sweep says 55% on 200 items; the prompt probe's chosen prompt reaches 92% (interval 87-95%)
+    on the same model: the decision reads the ceiling, and prices prompting with the chosen prompt's tokens."""
+    naive = {"target-few-shot": {"best_accuracy": 0.55, "eval_size": 200, "chance_accuracy": 0.2,
+                                 "summary": {"model": "my-8b"}}}
+    ceiling = {**naive, "prompt": {"on_target": True, "best_accuracy": 0.92, "best_accuracy_low": 0.87,
+                                   "best_accuracy_high": 0.95, "eval_size": 200, "prompt_tokens": 900,
+                                   "summary": {"model": "my-8b"}}}
+    low = decide(rulebook, naive, labeled_examples=2000)
+    high = decide(rulebook, ceiling, labeled_examples=2000)
+    assert "ev-model-high-accuracy" in {f.id for f in high.fired} and "ev-model-high-accuracy" not in {
+        f.id for f in low.fired}
+    source = next(f for f in high.evidence_sources if f["name"] == "quality.accuracy")
+    assert source["probe"] == "prompt" and source["low"] == 0.87
+    pe = next(r for r in high.costs.strategies if r.strategy == "prompt_engineering")
+    assert pe.input_tokens == 900
+    # on the probe model the search is no evidence about the team's model
+    proxy = {**naive, "prompt": {**ceiling["prompt"], "on_target": False}}
+    assert "ev-model-high-accuracy" not in {f.id for f in decide(rulebook, proxy, labeled_examples=2000).fired}

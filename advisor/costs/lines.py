@@ -32,6 +32,8 @@ class Inputs:
     measured_paths: dict[str, str] = field(default_factory=dict)  # assumption path -> the fact that replaced it
     notes: list[str] = field(default_factory=list)
     training_tokens: float = 0.0
+    #: the whole prompt the prompt probe chose on the target model, when it ran there (tokens per request)
+    chosen_prompt: float | None = None
     prompt_base: float = 0.0
     per_demo: float = 0.0
     completion: float = 0.0
@@ -54,8 +56,12 @@ class Inputs:
                                                t.prompt_base))
         self.per_demo = float(self.measured(("target_few_shot.prompt_tokens_per_demo",), "tokens.per_few_shot_example",
                                             t.per_few_shot_example))
-        self.completion = float(self.measured(("target_few_shot.completion_tokens",), "tokens.completion",
-                                              t.completion))
+        self.completion = float(self.measured(("target_few_shot.completion_tokens", "prompt.completion_tokens"),
+                                              "tokens.completion", t.completion))
+        chosen = self.evidence.get("prompt", {})
+        if chosen.get("on_target") and isinstance(chosen.get("prompt_tokens"), (int, float)):
+            self.chosen_prompt = float(chosen["prompt_tokens"])
+            self.evidence_used["prompt.prompt_tokens"] = self.chosen_prompt
         return self
 
     def measured(self, keys: tuple[str, ...], assumption: str, default: float) -> float:
@@ -97,7 +103,9 @@ def input_tokens(strategy: str, inp: Inputs) -> tuple[float, str]:
     t, parts = inp.a.tokens, PARTS[strategy]
     total = t.fine_tuned_prompt_base if "fine_tuned" in parts else inp.prompt_base
     words = [f"{_n(total)} base prompt"]
-    if "few_shot" in parts:
+    if "few_shot" in parts and inp.chosen_prompt is not None:
+        total, words = inp.chosen_prompt, [f"{_n(inp.chosen_prompt)} tokens of the prompt chosen on your model"]
+    elif "few_shot" in parts:
         total += inp.few_shot_k * inp.per_demo
         words.append(f"{inp.few_shot_k} demonstrations x {_n(inp.per_demo)}")
     if "retrieval" in parts:

@@ -63,4 +63,5 @@ def decide_case(case: Case, rulebook: Any = None) -> Any:
     costs = estimate_costs(case.answers, facts, load_cost_assumptions())
     rec = recommend(rulebook, case.answers, facts, costs=costs)
     rec.evidence_notes = reading.notes
+    rec.evidence_sources = [source.model_dump(mode="json") for source in reading.sources]
     return rec

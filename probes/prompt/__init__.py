@@ -1,0 +1,1 @@
+"""The prompt-engineering probe: how far a searched prompt (instruction, output format, demonstrations, k, reasoning) gets beyond the naive k-shot prompt, selected on one split and reported on another."""
