@@ -23,7 +23,7 @@ CLI_SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=li
 
 # -- generated values: what a user's file may hold ------------------------------------------------------------------
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12),
-                    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=40),
+                    st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=False), st.text(max_size=40),
                     st.sampled_from(["classification", "weekly", "none", "high", "yes", "1e400", "-0", "NaN"]))
 values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
                                                        st.dictionaries(st.text(max_size=12), inner, max_size=4)),

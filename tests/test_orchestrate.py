@@ -52,13 +52,17 @@ def test_probe_selection(tmp_path):
 
 
 def test_thin_evidence_statements():
+    wide = {"ci_halfwidth": 0.12, "eval_size": 60, "best_accuracy": 0.6}
     ev = EvidenceSet(results=[
-        ProbeResult(probe="few-shot", evidence={"ci_halfwidth": 0.12, "eval_size": 60, "best_accuracy": 0.6}),
+        ProbeResult(probe="target-few-shot", evidence=wide),
+        ProbeResult(probe="few-shot", evidence=wide),
         ProbeResult(probe="lora", evidence={"significant": False, "required_eval_size_5pp": 1500}),
         ProbeResult(probe="rag", status="partial", evidence={"proxy": True}),
     ])
     notes = thin_evidence(ev)
-    assert any("±12 pp at 60 eval examples" in n and "369" in n for n in notes)
+    # only the target's interval is worth narrowing: the probe model's accuracy cannot change the decision
+    assert [n for n in notes if "±12 pp at 60 eval examples" in n] == [
+        "Your model's few-shot accuracy is uncertain (±12 pp at 60 eval examples); about 369 would narrow it to ±5 pp."]
     assert any("not statistically significant; about 1500" in n for n in notes)
     assert any("proxy" in n for n in notes) and any("rag probe stopped early" in n for n in notes)
 

@@ -13,6 +13,8 @@ class SkippedProbe(BaseModel):
     probe: str
     reason: str
     command: str = ""
+    #: why: ``inputs`` (not selected, or its files not given) or ``budget`` (it ran out of time)
+    kind: str = "inputs"
 
 
 class ProbeFailure(BaseModel):

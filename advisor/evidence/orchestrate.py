@@ -133,10 +133,9 @@ def gather(answers: Answers, inputs: Inputs, store: Any, assessment_id: int | No
     budget = Budget(inputs.budget_seconds)  # model loading counts against the budget
     _warm_up(inputs, runnable, echo)
     for i, spec in enumerate(runnable):
-        # the report's executive summary lists skips whose reason starts "not run:" or "not measured" as out of time
         if budget.left() is not None and budget.left() <= 0:  # spent: starting would only add its set-up time
             evidence.skipped.append(SkippedProbe(
-                probe=spec.name, command=spec.command,
+                probe=spec.name, command=spec.command, kind="budget",
                 reason="not run: the probes before it used the whole time budget (raise --budget)"))
             echo(f"[{i + 1}/{len(runnable)}] {spec.name} probe: not run, the time budget is spent")
             continue
@@ -160,7 +159,7 @@ def gather(answers: Answers, inputs: Inputs, store: Any, assessment_id: int | No
             need = result.summary.get("budget_needed")
             suffice = f"; about {need:.0f}s would measure its first point" if need else ""
             evidence.skipped.append(SkippedProbe(
-                probe=spec.name, command=spec.command,
+                probe=spec.name, command=spec.command, kind="budget",
                 reason=f"not measured within its {seconds or 0:.0f}s share of the budget{suffice} (raise --budget)"))
             echo(f"    not measured within {seconds or 0:.0f}s{suffice}")
             continue
