@@ -32,7 +32,6 @@ from advisor.decision.feasibility import cost_terms
 DRAWS = 400
 SEED = 20261206
 RULE_SPREAD = 0.5
-HORIZON = 12
 
 
 @dataclass
@@ -117,12 +116,11 @@ def _cost_draws(setup: Setup, factors: dict[str, np.ndarray], draws: int) -> np.
     costs, answers = setup.costs, setup.answers
     one_off = np.zeros((draws, len(STRATEGIES)))
     monthly = np.zeros((draws, len(STRATEGIES)))
-    for j, row in enumerate(costs.strategies):
-        options = row._options or {row.deployment: row.items}
+    for row in costs.strategies:
+        column = STRATEGIES.index(row.strategy)
         best_total = np.full(draws, np.inf)
-        for items in options.values():
-            o = np.zeros(draws)
-            m = np.zeros(draws)
+        for items in (row._options or {row.deployment: row.items}).values():
+            o, m = np.zeros(draws), np.zeros(draws)
             for item in items:
                 amount = np.full(draws, item.amount)
                 for path in item.scales:
@@ -132,16 +130,13 @@ def _cost_draws(setup: Setup, factors: dict[str, np.ndarray], draws: int) -> np.
                         amount = amount / f if inverse else amount * f
                 if item.kind == "one_off":
                     o += amount
-                elif item.kind == "monthly":
-                    m += amount
                 else:
-                    m += amount * costs.monthly_requests
-            total = o + HORIZON * m
+                    m += amount * (costs.monthly_requests if item.kind == "per_request" else 1)
+            total = o + costs.horizon_months * m
             better = total < best_total
             best_total = np.where(better, total, best_total)
-            one_off[:, STRATEGIES.index(row.strategy)] = np.where(better, o, one_off[:, STRATEGIES.index(row.strategy)])
-            monthly[:, STRATEGIES.index(row.strategy)] = np.where(better, m, monthly[:, STRATEGIES.index(row.strategy)])
-        del j
+            one_off[:, column] = np.where(better, o, one_off[:, column])
+            monthly[:, column] = np.where(better, m, monthly[:, column])
     return cost_terms(one_off, monthly, answers.budget_one_off, answers.budget_monthly)
 
 
