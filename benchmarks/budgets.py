@@ -2,7 +2,11 @@
 assessment with --budget B; prints the wall time of the command, the overrun and whether it is within the
 allowed margin max(10% of B, 15 s). Model loading counts (it happens inside the budget).
 
-    python benchmarks/budgets.py [--budgets 30,60] [--probes few-shot,rag,lora,domain]
+    python benchmarks/budgets.py [--budgets 30,60] [--probes few-shot,rag,lora,domain,prompt] [--data FILE]
+                                 [--no-assess]
+
+``--data`` runs the probes that read labeled data (few-shot, LoRA, prompt) on another file than the bundled
+example's tickets, e.g. a held-out set of another size and text length.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ ARGS = {
     "rag": ["--corpus", EXAMPLE / "docs", "--qa", EXAMPLE / "qa.jsonl"],
     "lora": ["--data", EXAMPLE / "tickets.jsonl"],
     "domain": ["--text", EXAMPLE / "domain.txt"],
+    "prompt": ["--data", EXAMPLE / "tickets.jsonl"],
 }
 
 
@@ -35,17 +40,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budgets", default="30,60")
     parser.add_argument("--probes", default="few-shot,rag,lora,domain")
+    parser.add_argument("--data", type=Path, default=None, help="labeled data for few-shot, lora and prompt")
+    parser.add_argument("--no-assess", action="store_true", help="time the standalone probes only")
     args = parser.parse_args()
+    if args.data is not None:
+        for probe in ("few-shot", "lora", "prompt"):
+            ARGS[probe] = ["--data", args.data]
     budgets = [float(b) for b in args.budgets.split(",")]
     work = Path(tempfile.mkdtemp(prefix="advisor-budgets-"))
     print(f"{'command':28} {'budget':>7} {'wall':>7} {'overrun':>8} {'margin':>7}  exit  within")
     for budget in budgets:
         runs = [(f"probe {p}", [ADVISOR, "probe", p, *ARGS[p], "--force", "--budget", f"{budget:g}s",
                                 "--db", work / f"{p}-{budget:g}.duckdb"]) for p in args.probes.split(",")]
-        runs.append(("assess (four probes)", [ADVISOR, "assess", "--no-input", "--answers", EXAMPLE / "answers.yaml",
-                                              *ARGS["few-shot"], *ARGS["rag"], "--domain-text",
-                                              EXAMPLE / "domain.txt", "--budget", f"{budget:g}s", "--force",
-                                              "--db", work / f"assess-{budget:g}.duckdb", "--out", work / "r.md"]))
+        if not args.no_assess:
+            runs.append(("assess (four probes)", [ADVISOR, "assess", "--no-input", "--answers", EXAMPLE / "answers.yaml",
+                                                  *ARGS["few-shot"], *ARGS["rag"], "--domain-text",
+                                                  EXAMPLE / "domain.txt", "--budget", f"{budget:g}s", "--force",
+                                                  "--db", work / f"assess-{budget:g}.duckdb", "--out", work / "r.md"]))
         for name, command in runs:
             wall, code = timed(command)
             margin = max(0.1 * budget, 15.0)

@@ -201,6 +201,8 @@ def test_builtin_assumptions_load_and_partial_override_merges(tmp_path):
     ("labels:\n  rag: 5\n  extra_strategy: 3\n", "labels"),
     ("training:\n  gpu: tpu9\n", "training.gpu 'tpu9' is not in gpus"),
     ("prices: [1, 2\n", "bad.yaml:2: not valid YAML"),
+    ("monthly:\n  fine_tuned_hosting: 500\n", "monthly.fine_tuned_hosting is no longer a cost figure"),
+    ("uncertainty:\n  gpus: [2, 3]\n", "uncertainty.gpus: give [low, high] multipliers"),
     ("- a list\n", "must be a mapping"),
 ])
 def test_bad_override_is_an_input_error_naming_file_and_field(tmp_path, content, fragment):

@@ -33,6 +33,15 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+#: figures of the earlier cost model, and what prices them now
+RETIRED = {
+    "monthly.fine_tuned_hosting": "a fine-tune is priced by the deployment that serves it (per token, or the GPUs "
+                                  "its volume needs), like every other strategy",
+    "prices.self_hosted.input_per_1m": "self-hosting is priced from GPUs (serving: and gpus:), not per token",
+    "prices.self_hosted.output_per_1m": "self-hosting is priced from GPUs (serving: and gpus:), not per token",
+}
+
+
 def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     """``override`` over ``base``, recursively for mappings (other values are replaced)."""
     out = dict(base)
@@ -49,6 +58,9 @@ def load_cost_assumptions(path: Path | str | None = None) -> CostAssumptions:
     if path is not None:
         source = Path(path)
         user = _read_yaml(source)
+        for old, now in RETIRED.items():
+            if old in leaf_paths(user):
+                raise InputError(f"--costs {source}: {old} is no longer a cost figure: {now}; see docs/costs.md")
         data = merge(data, user)
     try:
         assumptions = CostAssumptions.model_validate(data)
