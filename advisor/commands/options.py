@@ -155,3 +155,17 @@ def lang_option(fn: Callable) -> Callable:
 
     return click.option("--lang", type=click.Choice(LANGS, case_sensitive=False), default="en", show_default=True,
                         help="Language of the report (rule rationales and sources stay as the rulebook states them).")(fn)
+
+
+def labeled_data_options(fn: Any) -> Any:
+    """``--data``, ``--text-col``, ``--label-col`` and ``--task``, as every probe that reads labeled examples takes
+    them (in this order in its help)."""
+    fn = click.option("--task", type=click.Choice(["auto", "classification", "generation", "extraction"]),
+                      default="auto", show_default=True,
+                      help="auto: classification when labels repeat, extraction when outputs are JSON.")(fn)
+    fn = click.option("--label-col", "--output-col", "label_col", default=None,
+                      help="Label / expected output column (default: auto-detect).")(fn)
+    fn = click.option("--text-col", "--input-col", "text_col", default=None,
+                      help="Input column (default: auto-detect).")(fn)
+    return click.option("--data", type=click.Path(path_type=Path), required=True,
+                        help="Labeled examples: .jsonl, .csv or .parquet (one example per row).")(fn)

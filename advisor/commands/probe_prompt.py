@@ -6,17 +6,11 @@ from pathlib import Path
 
 import click
 
-from advisor.commands.options import bf16_option, db_option, duration, int_list, run_probe_command, target_options, target_spec
+from advisor.commands.options import bf16_option, labeled_data_options, db_option, duration, int_list, run_probe_command, target_options, target_spec
 
 
 @click.command("prompt")
-@click.option("--data", type=click.Path(path_type=Path), required=True,
-              help="Labeled examples: .jsonl, .csv or .parquet (one example per row).")
-@click.option("--text-col", "--input-col", "text_col", default=None, help="Input column (default: auto-detect).")
-@click.option("--label-col", "--output-col", "label_col", default=None,
-              help="Label / expected output column (default: auto-detect).")
-@click.option("--task", type=click.Choice(["auto", "classification", "generation", "extraction"]), default="auto",
-              show_default=True, help="auto: classification when labels repeat, extraction when outputs are JSON.")
+@labeled_data_options
 @click.option("--task-description", default=None,
               help="One sentence on the task (e.g. 'Route each support ticket to the team that handles it.').")
 @click.option("--label-descriptions", type=click.Path(path_type=Path, dir_okay=False), default=None,
