@@ -386,3 +386,20 @@ def test_the_fingerprint_keys_the_precision_as_it_resolves_on_this_machine(tmp_p
     prints = {b: FewShotProbe().fingerprint(config(data, tiny_base_lm_path, bf16=b)) for b in ("auto", "on", "off")}
     assert prints["on"] != prints["off"]
     assert prints["auto"] == prints["on" if cpu_supports_bf16() else "off"]  # a stored run is reused only if alike
+
+
+def test_a_prompt_longer_than_the_local_models_context_is_one_error_line(tmp_path, tiny_lm_path, db_path):
+    """The tiny model reads 1,024 positions; eight demonstrations of ~300-word texts do not fit."""
+    from advisor.cli import cli
+
+    long = " ".join(["word"] * 300)
+    rows = [{"id": f"{lab}-{i}", "text": f"{long} {lab} {i}", "label": lab}
+            for i in range(12) for lab in ("positive", "negative")]
+    data = tmp_path / "long.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = CliRunner().invoke(cli, ["probe", "few-shot", "--data", str(data), "--model", str(tiny_lm_path),
+                                      "-k", "8", "--seeds", "1", "--eval-size", "4"])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(lines) == 1 and "the k=8 prompt for example" in lines[0] and "more than" in lines[0]
+    assert "(1,024)" in lines[0] and "Traceback" not in result.output

@@ -94,6 +94,16 @@ class LanguageModel:
     def count_tokens(self, text: str) -> int:
         raise CapabilityError(f"{self.name} cannot count tokens locally")
 
+    def too_long(self, texts: Sequence[str]) -> tuple[int, int, int] | None:
+        """``(index, tokens, limit)`` of the longest text when it exceeds the model's context (a local model
+        only: an endpoint counts its own), else ``None``."""
+        limit = getattr(self, "context_length", None)
+        if not limit or not texts:
+            return None
+        longest = max(range(len(texts)), key=lambda i: len(texts[i]))
+        tokens = self.count_tokens(texts[longest])
+        return (longest, tokens, limit) if tokens > limit else None
+
     def score_choices(self, contexts: Sequence[str], choices: Sequence[Sequence[str]], *, batch_tokens: int = 8192,
                       progress: Callable[[int, int], None] | None = None, stats: dict | None = None) -> list[list[Any]]:
         self.require(Capability.LOGLIKELIHOOD, "scoring continuations")

@@ -163,12 +163,9 @@ class FewShotRun:
 
     def _check_length(self, k: int, contexts: list, idx: list[int]) -> None:
         """A prompt longer than the local model's context is an input error, not a silent truncation."""
-        limit = getattr(self.lm, "context_length", None)
-        if self.remote or not limit:
-            return
-        longest = max(range(len(contexts)), key=lambda i: len(contexts[i]))
-        tokens = self.lm.count_tokens(contexts[longest])
-        if tokens > limit:
+        over = None if self.remote else self.lm.too_long(contexts)
+        if over is not None:
+            longest, tokens, limit = over
             raise PromptTooLong(f"the k={k} prompt for example {self.split.eval[idx[longest]].id} is {tokens:,} tokens, "
                                 f"more than {self.lm.name} reads ({limit:,}); use a smaller -k or shorter examples.")
 

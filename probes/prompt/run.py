@@ -248,12 +248,9 @@ class PromptRun:
         return outcome
 
     def _check_length(self, cand: Candidate, contexts: list, items: list) -> None:
-        limit = getattr(self.lm, "context_length", None)
-        if self.remote or not limit:
-            return
-        longest = max(range(len(contexts)), key=lambda i: len(contexts[i]))
-        tokens = self.lm.count_tokens(contexts[longest])
-        if tokens > limit:
+        over = None if self.remote else self.lm.too_long(contexts)
+        if over is not None:
+            longest, tokens, limit = over
             raise InputError(f"--data {self.config.data}: the {cand.key} prompt for example {items[longest].id} is "
                              f"{tokens:,} tokens, more than {self.lm.name} reads ({limit:,}); use smaller -k.")
 
