@@ -79,14 +79,6 @@ def cost_scores(answers: Any, costs: CostEstimate) -> dict[str, float]:
     return {name: float(value) for name, value in zip(names, terms)}
 
 
-def budget_needs(answers: Any, costs: CostEstimate) -> dict[str, dict[str, Any]]:
-    """What each strategy needs (one-off and monthly at its deployment) and whether that is within budget."""
-    return {row.strategy: {"one_off": round(row.one_off, 2), "monthly": round(row.monthly, 2),
-                           "within": row.within_one_off_budget and row.within_monthly_budget,
-                           "ratio": row.budget_ratio}
-            for row in costs.strategies}
-
-
 def all_over_budget(answers: Any, costs: CostEstimate, excluded: set[str]) -> str | None:
     """One sentence when every strategy left standing is over budget (the report says it first)."""
     live = [row for row in costs.strategies if row.strategy not in excluded]
