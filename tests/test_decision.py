@@ -406,3 +406,14 @@ def test_the_prompting_evidence_is_the_engineered_prompts_ceiling_on_the_target(
     # on the probe model the search is no evidence about the team's model
     proxy = {**naive, "prompt": {**ceiling["prompt"], "on_target": False}}
     assert "ev-model-high-accuracy" not in {f.id for f in decide(rulebook, proxy, labeled_examples=2000).fired}
+
+
+def test_every_cost_figure_a_next_step_may_ask_to_confirm_quotes_its_assumed_value():
+    from advisor.costs.estimate import load_cost_assumptions
+    from advisor.decision.value_of_information import COST_FIGURES, _assumed
+
+    assumptions = load_cost_assumptions().model_dump(mode="json")
+    assert set(COST_FIGURES) == set(assumptions["uncertainty"])  # every varied figure can be named
+    for path in COST_FIGURES:
+        assert _assumed(assumptions, path).strip() and "None" not in _assumed(assumptions, path), path
+    assert _assumed(assumptions, "gpus") == "a100 1.5 per hour, l40s 1 per hour"

@@ -106,6 +106,11 @@ def measurements(answers: Any, evidence: dict[str, dict[str, Any]], winner: str,
 
 
 def _assumed(assumptions: dict[str, Any], path: str) -> str:
+    """The assumed value of an ``uncertainty:`` path, as the step quotes it."""
+    if path == "gpus":  # the GPU classes: quote the ones a deployment rents
+        gpus = assumptions.get("gpus", {})
+        used = {assumptions.get(section, {}).get("gpu") for section in ("serving", "training")} - {None}
+        return ", ".join(f"{name} {gpus[name]['price_per_hour']:g} per hour" for name in sorted(used) if name in gpus)
     node: Any = assumptions
     for part in path.split("."):
         node = node.get(part) if isinstance(node, dict) else None
