@@ -28,7 +28,7 @@ def accuracy_chart(result: ProbeResult, out_dir: Path) -> Path | None:
     ax.set(xticks=range(len(ks)), xticklabels=[str(k) for k in ks], xlabel="demonstrations (k)",
            ylabel="accuracy" if result.summary.get("task") == "classification" else "exact match", ylim=(0, 1),
            title=f"Few-shot, {result.summary.get('model', '')}")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "few_shot_accuracy.png"
