@@ -5,6 +5,7 @@ another exception; through the CLI, exit code 0 or 2 with one ``Error:`` line, a
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -63,8 +64,19 @@ def _check(call) -> object:
         return None
 
 
+_ROOT: list[Path] = []  # this module's one temporary folder, removed when the module's tests end
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _work_root(tmp_path_factory):
+    _ROOT.append(tmp_path_factory.mktemp("prop"))
+    yield
+    shutil.rmtree(_ROOT.pop(), ignore_errors=True)
+
+
 def _workdir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="advisor-prop-"))
+    """A fresh folder for one generated example (hypothesis runs many examples in one test call)."""
+    return Path(tempfile.mkdtemp(dir=_ROOT[-1]))
 
 
 # -- answers -----------------------------------------------------------------------------------------------------
