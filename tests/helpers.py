@@ -16,3 +16,29 @@ BASE_ANSWERS = {
     "monthly_requests": 10000,
     "weeks_to_production": 8,
 }
+
+#: words that mark a sentence as English (none of them is a French word)
+ENGLISH_MARKERS = frozenset(
+    "the and of to is are with your that this would could from which when than its has have was were been into "
+    "only does not what how it be by for if more each per runs run out still".split())
+
+
+def english_left_in(report: str, keep: tuple[str, ...] = ()) -> list[str]:
+    """The stretches of a markdown report (lines, or table cells) that still read as English: two or more English
+    marker words outside code spans, links and ``keep`` (texts quoted as given, like a user's answers or a
+    source's title)."""
+    import re
+
+    text = report.split("\n## Sources", 1)[0].split("\n## Sources", 1)[0]
+    for quoted in sorted(keep, key=len, reverse=True):
+        if quoted:
+            text = text.replace(quoted, " ")
+    text = re.sub(r"`[^`]*`", " ", text)
+    text = re.sub(r"!?\[[^\]]*\]\([^)]*\)", " ", text)
+    found = []
+    for line in text.splitlines():
+        for cell in line.split("|"):
+            words = re.findall(r"[a-z']+", cell.lower().replace("\\", ""))
+            if sum(w in ENGLISH_MARKERS for w in words) >= 2:
+                found.append(cell.strip())
+    return found

@@ -13,7 +13,7 @@ from tests.test_probe_contract import ROOT, _imports, _modules
 
 #: each stage may import its own and earlier stages only; the shared leaf modules come first, the CLI last
 STAGES = [
-    ("leaf", ("advisor", "advisor.errors", "advisor.paths", "advisor.resources", "advisor.user_yaml",
+    ("leaf", ("advisor", "advisor.errors", "advisor.paths", "advisor.resources", "advisor.user_yaml", "advisor.sentences",
               "advisor.training_cost", "advisor.rules", "advisor.templates")),
     ("intake", ("advisor.intake",)),
     ("probes", ("advisor.probes",)),

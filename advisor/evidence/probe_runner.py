@@ -139,7 +139,7 @@ def _prepare_model(spec: Any, config: BaseModel) -> float:
     return prepare_once(model, lambda line: print(line, file=sys.stderr, flush=True))
 
 
-def prepare_once(model: Any, say: Callable[[str], None]) -> float:
+def prepare_once(model: Any, announce: Callable[[str], None]) -> float:
     """Convert or download a local model when its first use needs it, with one line before and one after; the
     seconds it took (0 when nothing was needed, or when it fails: the probe's own load then reports the
     problem). An endpoint's time limit moves on by as much, so the preparation is charged to no budget."""
@@ -149,7 +149,7 @@ def prepare_once(model: Any, say: Callable[[str], None]) -> float:
     line = preparation_needed(model)
     if line is None:
         return 0.0
-    say(line)
+    announce(line)
     started = time.monotonic()
     try:
         prepare(model)
@@ -158,7 +158,7 @@ def prepare_once(model: Any, say: Callable[[str], None]) -> float:
     spent = time.monotonic() - started
     if deadline.LIMIT["deadline"] is not None:
         deadline.LIMIT["deadline"] += spent
-    say(f"    prepared in {spent:.0f} s (once; not counted in the budget)")
+    announce(f"    prepared in {spent:.0f} s (once; not counted in the budget)")
     return spent
 
 

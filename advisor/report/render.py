@@ -48,7 +48,7 @@ def environment(user_dir: Path | None = None, lang: str = "en") -> Any:
     from advisor.report.i18n import install
 
     translate = install(env, lang)
-    env.filters["t"] = translate.gettext  # a known phrase (a label, a status) in the report's language
+    env.filters["t"] = translate.sentence  # a phrase or a sentence advisor wrote, in the report's language
     env.filters["code"] = lambda v: f"`{v}`"
     env.filters["md"] = md_escape
     env.filters["pct"] = lambda v, digits=1: "n/a" if v is None else f"{100 * float(v):.{digits}f}%"
