@@ -26,6 +26,8 @@ from advisor.decision.recommend import Recommendation, recommend
 from advisor.report.render import render
 from advisor.decision.rulebook import Rulebook, load_rulebook
 from advisor.decision.sensitivity import flips
+from advisor.decision.simulation import unobtained
+from advisor.sentences import say
 
 
 class ReportDocument(BaseModel):
@@ -80,7 +82,9 @@ def decide(rulebook: Rulebook, answers: Answers, evidence: EvidenceSet,
     facts, reading = decision_facts(evidence)
     assumptions = costs or load_cost_assumptions()
     estimate = estimate_costs(answers, facts, assumptions, measured_models(evidence))
-    rec = recommend(rulebook, answers, facts, evidence.thin, costs=estimate)
+    # evidence asked for and not obtained: the confidence counts what it could have said
+    missing = [s.probe for s in evidence.skipped if s.kind == "budget"] + [f.probe for f in evidence.failures]
+    rec = recommend(rulebook, answers, facts, evidence.thin, costs=estimate, missing_probes=missing)
     rec.sensitivity = flips(rulebook, answers, facts, assumptions=assumptions)
     rec.skipped_probes = list(evidence.skipped)
     rec.probe_failures = list(evidence.failures)
@@ -90,6 +94,12 @@ def decide(rulebook: Rulebook, answers: Answers, evidence: EvidenceSet,
     # a measured figure in the costs counts; the k a prompt is priced with is a setting, not a measurement
     priced = {fact for fact in estimate.measured.values() if not fact.endswith(".best_k")}
     rec.evidence_notes = list(reading.notes) + uncounted(rulebook, answers, evidence, priced)
+    counted = [probe for probe, _ in unobtained(missing, answers, facts)]
+    if counted:
+        rec.evidence_notes.append(say(
+            "Evidence you asked for is missing ({probes}): the probabilities above count each of its plausible "
+            "outcomes as equally likely; a finished run would replace them with a measurement.",
+            probes=", ".join(counted)))
     return rec
 
 

@@ -29,7 +29,7 @@ from advisor.decision.next_steps import concerns, next_steps
 from advisor.decision.value_of_information import source_label
 from advisor.decision.feasibility import all_over_budget, cost_scores, hard_reasons, twelve_months
 from advisor.decision.path import Stage, path_of
-from advisor.decision.simulation import DRAWS, SEED, Setup, level_of, probabilities, sources_of_doubt
+from advisor.decision.simulation import DRAWS, SEED, Setup, level_of, probabilities, sources_of_doubt, unobtained
 from advisor.decision.rulebook import METHODS, STRATEGIES, Rule, Rulebook
 
 METHOD_LABELS = {
@@ -222,7 +222,10 @@ def recommend(
     evidence: dict[str, dict[str, Any]] | None = None,
     thin_evidence: list[str] | None = None,
     costs: CostEstimate | None = None,
+    missing_probes: list[str] | None = None,
 ) -> Recommendation:
+    """The ranked, explained recommendation. ``missing_probes``: probes that were asked for and did not bring
+    their evidence (out of time, failed); the confidence counts their plausible outcomes."""
     plain = answers_as_plain(answers)
     evidence = evidence or {}
     facts = build_facts(plain, evidence)
@@ -235,7 +238,7 @@ def recommend(
     evidence_rules = [r for r in rulebook.rules if r.uses_evidence]
     setup = Setup(rulebook, answers, [r for r in fired if not r.uses_evidence], evidence_rules, facts, costs,
                   excluded, {ns: dict(evidence.get(ns, {})) for ns in ("quality", "data")},
-                  [r in fired for r in evidence_rules])
+                  [r in fired for r in evidence_rules], unobtained(missing_probes or [], answers, evidence))
     probs = probabilities(setup)
     winner = order[0]
     labels = {s: rulebook.strategies[s]["label"] for s in STRATEGIES}

@@ -7,7 +7,12 @@ Each draw varies, around the point values the ranking uses:
 - every fired rule's weight (a log-normal factor, spread :data:`RULE_SPREAD`), group caps applied as usual;
 - every measurement with a 95% interval: a value drawn from its uncertainty (a proportion with its sample size
   from its Beta posterior, others from a normal matching the interval), on which the evidence rules are read
-  again.
+  again;
+- every measurement that was asked for but not obtained (its probe ran out of time or failed): each draw takes
+  one of its plausible outcomes (:func:`advisor.decision.value_of_information.hypotheticals`, equally likely),
+  on which the evidence rules are read again. So the winner's probability counts what evidence that was
+  wanted and is missing could have said (it falls when some of those outcomes would change the decision); a
+  probe nobody asked for does not count this way (the next steps suggest it instead).
 
 The probability that a strategy is best is the share of draws in which it scores highest; a strategy a hard
 constraint rules out is never best. Draws use common random numbers (one stream per source), so a better
@@ -20,7 +25,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -48,6 +53,8 @@ class Setup:
     evidence_ns: dict[str, dict[str, Any]]
     #: which of ``evidence_rules`` fire at the point values
     evidence_fired: list[bool]
+    #: measurements asked for but not obtained: (probe, plausible outcomes as {namespace: {fact: value}})
+    missing: list[tuple[str, list[dict[str, dict[str, Any]]]]] = field(default_factory=list)
 
 
 def _rng(source: str, seed: int) -> np.random.Generator:
@@ -93,6 +100,27 @@ def _draw_fact(ns: str, stem: str, values: dict[str, Any], u: np.ndarray) -> np.
     mid = float(point) if isinstance(point, (int, float)) and not isinstance(point, bool) else (low + high) / 2
     sd = max((high - low) / 3.92, 1e-9)
     return mid + sd * _normal_cdf_inv(u)
+
+
+#: which probe measures the facts each plausible outcome of a missing measurement sets
+PROBES_OF_FACT = {"quality.accuracy": ("target-few-shot", "prompt"), "data.tuning_gain": ("lora",),
+                  "data.retrieval_hit_low": ("rag",)}
+
+
+def unobtained(probes: list[str], answers: Any, evidence: dict[str, dict[str, Any]]
+               ) -> list[tuple[str, list[dict[str, dict[str, Any]]]]]:
+    """For probes that were asked for and did not bring their evidence (out of time, failed), the plausible
+    outcomes of what each would have measured; a probe whose measurement the decision has anyway is left out."""
+    from advisor.decision.value_of_information import hypotheticals
+
+    wanted = set(probes)
+    out = []
+    for _step, outcomes in hypotheticals(answers, evidence):
+        keys = {f"{ns}.{key}" for o in outcomes for ns, facts in o.items() for key in facts}
+        probe = next((p for fact, names in PROBES_OF_FACT.items() if fact in keys for p in names if p in wanted), None)
+        if probe is not None:
+            out.append((probe, outcomes))
+    return out
 
 
 def _capped(rules: list[Any], rulebook: Any, weights: np.ndarray, active: np.ndarray) -> np.ndarray:
@@ -142,7 +170,7 @@ def _cost_draws(setup: Setup, factors: dict[str, np.ndarray], draws: int) -> np.
 
 def winners(setup: Setup, vary: set[str] | None = None, draws: int = DRAWS, seed: int = SEED) -> np.ndarray:
     """The index (in STRATEGIES) of the best strategy in each draw; ``vary`` limits the sources that vary
-    (``costs:<path>``, ``weights``, ``evidence:<ns>.<stem>``; ``None``: all)."""
+    (``costs:<path>``, ``weights``, ``evidence:<ns>.<stem>``, ``missing:<probe>``; ``None``: all)."""
     def on(source: str) -> bool:
         return vary is None or source in vary or (source.startswith("costs:") and "costs" in vary)
 
@@ -158,11 +186,17 @@ def winners(setup: Setup, vary: set[str] | None = None, draws: int = DRAWS, seed
     drawn = {(ns, stem): _draw_fact(ns, stem, setup.evidence_ns[ns], _rng(f"evidence:{ns}.{stem}", seed).random(draws))
              for ns, stem in stems if on(f"evidence:{ns}.{stem}")}
     touched = {f"{ns}.{stem}{end}" for ns, stem in drawn for end in ("", "_low", "_high")}
+    picks = {probe: (outcomes, _rng(f"missing:{probe}", seed).integers(0, len(outcomes), draws))
+             for probe, outcomes in setup.missing if outcomes and on(f"missing:{probe}")}
+    touched |= {f"{ns}.{key}" for outcomes, _ in picks.values() for o in outcomes for ns, fs in o.items() for key in fs}
     moving = [i for i, rule in enumerate(setup.evidence_rules) if touched & set(fields_of(rule.when))]
     if moving:
         base = dict(setup.facts.values)
         for d in range(draws):
             values = dict(base)
+            for outcomes, chosen in picks.values():
+                for ns, facts in outcomes[int(chosen[d])].items():
+                    values.update({f"{ns}.{key}": value for key, value in facts.items()})
             for (ns, stem), series in drawn.items():
                 v = float(series[d])
                 values[f"{ns}.{stem}_low"] = values[f"{ns}.{stem}_high"] = v
@@ -197,6 +231,7 @@ def sources_of_doubt(setup: Setup, winner: str, draws: int = DRAWS // 2, seed: i
     """For each source of uncertainty alone, the share of draws in which another strategy comes out best."""
     sources = [f"costs:{p}" for p in (setup.costs.assumptions.get("uncertainty", {}) if setup.costs else {})]
     sources += ["weights"] + [f"evidence:{ns}.{stem}" for ns, stem in interval_stems(setup.evidence_ns)]
+    sources += [f"missing:{probe}" for probe, outcomes in setup.missing if outcomes]
     index = STRATEGIES.index(winner)
     out = []
     for source in sources:
