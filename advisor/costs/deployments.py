@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from advisor.costs.models import PARTS
+from advisor.sentences import say
 
 LABELS = {
     "hosted_api": "hosted API, per token",
@@ -70,9 +71,18 @@ def why_not(deployment: str, answers: Any, strategy: str | None = None) -> str |
 
 
 def no_deployment_reason(strategy: str, answers: Any) -> str:
-    """One sentence for a strategy no allowed deployment can run."""
+    """One sentence for a strategy no allowed deployment can run: its distinct reasons, one per candidate
+    deployment at most (so one to four), each a phrase the report translates on its own."""
     if not answers.data_may_leave and str(answers.compute_access) == "none":
         return ("no deployment can run it: the data may not leave your premises and there are no GPUs of your own "
                 "to run a model on")
-    reasons = {why_not(d, answers, strategy) for d in candidates(strategy)} - {None}
-    return "no deployment can run it: " + "; ".join(sorted(reasons))
+    reasons = sorted({why_not(d, answers, strategy) for d in candidates(strategy)} - {None})
+    if len(reasons) == 1:
+        return say("no deployment can run it: {reason}", reason=reasons[0])
+    if len(reasons) == 2:
+        return say("no deployment can run it: {first}; {second}", first=reasons[0], second=reasons[1])
+    if len(reasons) == 3:
+        return say("no deployment can run it: {first}; {second}; {third}", first=reasons[0], second=reasons[1],
+                   third=reasons[2])
+    return say("no deployment can run it: {first}; {second}; {third}; {fourth}", first=reasons[0],
+               second=reasons[1], third=reasons[2], fourth=reasons[3])

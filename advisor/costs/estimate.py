@@ -23,6 +23,7 @@ from advisor.errors import InputError, format_validation_error
 from advisor.user_yaml import read_user_mapping
 from advisor.costs.models import STRATEGIES, CostAssumptions, CostEstimate
 from advisor.costs.lines import Inputs, break_even, strategy_cost
+from advisor.sentences import say
 from advisor.training_cost import costs_file
 
 # -- loading --------------------------------------------------------------------------------
@@ -105,5 +106,6 @@ def sources(assumptions: CostAssumptions, inputs: Inputs, models: dict[str, str]
     for path, fact in inputs.measured_paths.items():
         namespace = fact.split(".", 1)[0]
         model = by_namespace.get(f"{namespace}:embedder" if fact == "rag.best_chunk_size" else namespace)
-        out[path] = f"measured on {model} ({fact})" if model else f"measured ({fact})"
+        out[path] = say("measured on {model} ({fact})", model=model, fact=fact) if model else \
+            say("measured ({fact})", fact=fact)
     return out

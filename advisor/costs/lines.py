@@ -10,6 +10,7 @@ from typing import Any
 from advisor.intake.answers import Answers
 from advisor.costs.deployments import LABELS, PER_TOKEN, candidates, no_deployment_reason, why_not
 from advisor.costs.models import PARTS, BreakEven, CostAssumptions, DeploymentCost, LineItem, StrategyCost
+from advisor.sentences import say
 from advisor.training_cost import gpu_hours, training_flops
 
 
@@ -73,8 +74,9 @@ class Inputs:
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 continue
             if self.a.set_by_user(assumption):
-                self.notes.append(f"`{assumption}` = {_n(default)} from your cost file is used rather than the "
-                                  f"measured `{key}` = {_n(float(value))}.")
+                self.notes.append(say("`{assumption}` = {default} from your cost file is used rather than the "
+                                      "measured `{key}` = {value}.", assumption=assumption, default=_n(default),
+                                      key=key, value=_n(float(value))))
                 return default
             self.evidence_used[key] = float(value)
             self.measured_paths[assumption] = key
@@ -91,41 +93,60 @@ def _currency(wanted: str, a: CostAssumptions) -> tuple[str, float, list[str]]:
         return a.currency, 1.0, []
     rate = {k.upper(): v for k, v in a.exchange_rates.items()}.get(wanted.upper())
     if rate is not None:
-        return wanted, rate, [f"Prices assumed in {a.currency} are converted at 1 {a.currency} = {rate:g} {wanted} "
-                              "(exchange_rates in the cost assumptions)."]
-    return a.currency, 1.0, [f"Figures are in {a.currency}, the currency of the cost assumptions, not {wanted}: add "
-                             f"`exchange_rates: {{{wanted}: RATE}}` to a --costs file to convert them. The labeling "
-                             f"cost per example is used as you gave it."]
+        return wanted, rate, [say("Prices assumed in {assumed} are converted at 1 {assumed} = {rate:g} {wanted} "
+                                  "(exchange_rates in the cost assumptions).", assumed=a.currency, rate=rate,
+                                  wanted=wanted)]
+    return a.currency, 1.0, [say("Figures are in {assumed}, the currency of the cost assumptions, not {wanted}: add "
+                                 "`exchange_rates: {{{wanted}: RATE}}` to a --costs file to convert them. The "
+                                 "labeling cost per example is used as you gave it.", assumed=a.currency,
+                                 wanted=wanted)]
 
 
 # -- components -----------------------------------------------------------------------------
 def input_tokens(strategy: str, inp: Inputs) -> tuple[float, str]:
+    """Prompt tokens a request of ``strategy`` sends, and how they add up: one parenthesized phrase per make-up of
+    the prompt (the parentheses keep the phrase from matching the whole formula it is part of)."""
     t, parts = inp.a.tokens, PARTS[strategy]
-    total = t.fine_tuned_prompt_base if "fine_tuned" in parts else inp.prompt_base
-    words = [f"{_n(total)} base prompt"]
-    if "few_shot" in parts and inp.chosen_prompt is not None:
-        total, words = inp.chosen_prompt, [f"{_n(inp.chosen_prompt)} tokens of the prompt chosen on your model"]
-    elif "few_shot" in parts:
+    base = total = t.fine_tuned_prompt_base if "fine_tuned" in parts else inp.prompt_base
+    chosen = "few_shot" in parts and inp.chosen_prompt is not None
+    demos, retrieval = "few_shot" in parts and not chosen, "retrieval" in parts
+    if chosen:
+        total = inp.chosen_prompt
+    elif demos:
         total += inp.few_shot_k * inp.per_demo
-        words.append(f"{inp.few_shot_k} demonstrations x {_n(inp.per_demo)}")
-    if "retrieval" in parts:
+    if retrieval:
         total += t.rag_top_k * inp.chunk_tokens
-        words.append(f"{t.rag_top_k} retrieved chunks x {_n(inp.chunk_tokens)}")
-    return total, " + ".join(words)
+    n = {"base": _n(base), "k": inp.few_shot_k, "per_demo": _n(inp.per_demo), "top_k": t.rag_top_k,
+         "chunk": _n(inp.chunk_tokens), "chosen": _n(inp.chosen_prompt or 0.0)}
+    if chosen and retrieval:
+        words = say("({chosen} tokens of the prompt chosen on your model + {top_k} retrieved chunks x {chunk})", **n)
+    elif chosen:
+        words = say("({chosen} tokens of the prompt chosen on your model)", **n)
+    elif demos and retrieval:
+        words = say("({base} base prompt + {k} demonstrations x {per_demo} + {top_k} retrieved chunks x {chunk})", **n)
+    elif demos:
+        words = say("({base} base prompt + {k} demonstrations x {per_demo})", **n)
+    elif retrieval:
+        words = say("({base} base prompt + {top_k} retrieved chunks x {chunk})", **n)
+    else:
+        words = say("({base} base prompt)", **n)
+    return total, words
 
 
 def people_item(strategy: str, inp: Inputs) -> LineItem:
     weeks, cost = inp.a.people.weeks[strategy], inp.a.people.week_cost
     return LineItem(name="people (evaluation set, build, iterations)", kind="one_off", amount=inp.money(weeks * cost),
-                    formula=f"{_n(weeks)} person-weeks x {_n(cost)} per week", scales=["people.weeks", "people.week_cost"])
+                    formula=say("{weeks} person-weeks x {cost} per week", weeks=_n(weeks), cost=_n(cost)),
+                    scales=["people.weeks", "people.week_cost"])
 
 
 def labeling_item(strategy: str, inp: Inputs) -> LineItem:
     need, have = inp.a.labels[strategy], inp.answers.labeled_examples
     missing = max(0, need - have)
     return LineItem(name="labeling", kind="one_off", amount=missing * inp.answers.cost_per_label,
-                    formula=f"max(0, {_n(need)} needed - {_n(have)} available) = {_n(missing)} examples x "
-                            f"{_n(inp.answers.cost_per_label)} per example")
+                    formula=say("max(0, {need} needed - {have} available) = {missing} examples x {price} per example",
+                                need=_n(need), have=_n(have), missing=_n(missing),
+                                price=_n(inp.answers.cost_per_label)))
 
 
 def _training_tokens(strategy: str, inp: Inputs) -> tuple[float, float]:
@@ -140,8 +161,9 @@ def training_item(strategy: str, deployment: str, inp: Inputs) -> LineItem:
     if deployment in PER_TOKEN:
         price = getattr(inp.a.prices, deployment).training_per_1m
         return LineItem(name="training (provider fee)", kind="one_off", amount=inp.money(tokens * price / 1e6),
-                        formula=f"{_n(examples)} examples x {_n(inp.training_tokens)} tokens x "
-                                f"{_n(t.training_epochs)} epochs x {_n(price)} per 1M training tokens",
+                        formula=say("{examples} examples x {tokens} tokens x {epochs} epochs x {price} per 1M "
+                                    "training tokens", examples=_n(examples), tokens=_n(inp.training_tokens),
+                                    epochs=_n(t.training_epochs), price=_n(price)),
                         scales=[f"prices.{deployment}"])
     gpu = inp.a.gpus[inp.a.training.gpu]
     size_b = inp.answers.base_model_size_b or inp.a.training.default_model_b
@@ -149,9 +171,11 @@ def training_item(strategy: str, deployment: str, inp: Inputs) -> LineItem:
     hourly = inp.a.owned.marginal_per_gpu_hour if deployment == "owned_gpus" else gpu.price_per_hour
     where = "your GPUs at marginal cost" if deployment == "owned_gpus" else inp.a.training.gpu
     return LineItem(name="training compute", kind="one_off", amount=inp.money(hours * hourly),
-                    formula=f"6 x {_n(size_b)}B parameters x {_n(examples)} examples x {_n(inp.training_tokens)} "
-                            f"tokens x {_n(t.training_epochs)} epochs / ({_n(gpu.bf16_tflops)} TFLOPS x {gpu.mfu:g} "
-                            f"utilization) = {_n(hours)} GPU-hours x {_n(hourly)} per hour ({where})",
+                    formula=say("6 x {size}B parameters x {examples} examples x {tokens} tokens x {epochs} epochs / "
+                                "({tflops} TFLOPS x {mfu:g} utilization) = {hours} GPU-hours x {hourly} per hour "
+                                "({where})", size=_n(size_b), examples=_n(examples), tokens=_n(inp.training_tokens),
+                                epochs=_n(t.training_epochs), tflops=_n(gpu.bf16_tflops), mfu=gpu.mfu,
+                                hours=_n(hours), hourly=_n(hourly), where=where),
                     scales=["owned.marginal_per_gpu_hour" if deployment == "owned_gpus" else "gpus"])
 
 
@@ -160,8 +184,9 @@ def indexing_item(inp: Inputs) -> LineItem:
     tokens = docs * t.corpus_tokens_per_document
     return LineItem(name="indexing the corpus", kind="one_off",
                     amount=inp.money(tokens * inp.a.prices.embedding_per_1m / 1e6),
-                    formula=f"{_n(docs)} documents x {_n(t.corpus_tokens_per_document)} tokens x "
-                            f"{_n(inp.a.prices.embedding_per_1m)} per 1M embedding tokens")
+                    formula=say("{docs} documents x {tokens} tokens x {price} per 1M embedding tokens",
+                                docs=_n(docs), tokens=_n(t.corpus_tokens_per_document),
+                                price=_n(inp.a.prices.embedding_per_1m)))
 
 
 def per_token_item(strategy: str, deployment: str, inp: Inputs) -> LineItem:
@@ -169,9 +194,12 @@ def per_token_item(strategy: str, deployment: str, inp: Inputs) -> LineItem:
     tokens_in, words = input_tokens(strategy, inp)
     tokens_out = inp.completion
     amount = inp.money(tokens_in * price.input_per_1m + tokens_out * price.output_per_1m) / 1e6
-    return LineItem(name=f"inference ({deployment.replace('_', ' ')})", kind="per_request", amount=amount,
-                    formula=f"({words}) = {_n(tokens_in)} input tokens x {_n(price.input_per_1m)} per 1M + "
-                            f"{_n(tokens_out)} output tokens x {_n(price.output_per_1m)} per 1M",
+    return LineItem(name=say("inference ({deployment})", deployment=deployment.replace("_", " ")),
+                    kind="per_request", amount=amount,
+                    formula=say("{words} = {tokens_in} input tokens x {input_price} per 1M + {tokens_out} output "
+                                "tokens x {output_price} per 1M", words=words, tokens_in=_n(tokens_in),
+                                input_price=_n(price.input_per_1m), tokens_out=_n(tokens_out),
+                                output_price=_n(price.output_per_1m)),
                     scales=[f"prices.{deployment}", "tokens.prompt_base"])
 
 
@@ -194,19 +222,29 @@ def gpu_items(strategy: str, deployment: str, inp: Inputs) -> tuple[list[LineIte
     requests = inp.answers.monthly_requests
     variable = min(per_request * requests, monthly)
     per_request = variable / requests if requests else per_request
-    price_words = (f"{_n(own)} owned x {_n(inp.a.owned.marginal_per_gpu_hour)} + {_n(gpus - own)} rented x "
-                   f"{_n(rented)}" if deployment == "owned_gpus" else f"{_n(gpus)} x {_n(rented)} ({sv.gpu})")
-    formula = (f"({words}) = {_n(tokens_in)} input tokens / {_n(sv.prefill_ratio)} + {_n(inp.completion)} output "
-               f"tokens at {_n(decode)} tokens/s per GPU = {_n(seconds)} GPU-seconds a request; "
-               f"{inp.answers.monthly_requests:,} requests at {sv.utilization:g} utilization need {_n(load)} GPUs, "
-               f"so {_n(gpus)} GPUs: {price_words} per hour x {_n(sv.hours_per_month)} hours")
+    n = {"words": words, "tokens_in": _n(tokens_in), "prefill": _n(sv.prefill_ratio), "completion": _n(inp.completion),
+         "decode": _n(decode), "seconds": _n(seconds), "requests": inp.answers.monthly_requests,
+         "utilization": sv.utilization, "load": _n(load), "gpus": _n(gpus), "hours": _n(sv.hours_per_month),
+         "rented": _n(rented)}
+    if deployment == "owned_gpus":
+        formula = say("{words} = {tokens_in} input tokens / {prefill} + {completion} output tokens at {decode} "
+                      "tokens/s per GPU = {seconds} GPU-seconds a request; {requests:,} requests at {utilization:g} "
+                      "utilization need {load} GPUs, so {gpus} GPUs: {own} owned x {marginal} + {rented_gpus} rented "
+                      "x {rented} per hour x {hours} hours", own=_n(own),
+                      marginal=_n(inp.a.owned.marginal_per_gpu_hour), rented_gpus=_n(gpus - own), **n)
+    else:
+        formula = say("{words} = {tokens_in} input tokens / {prefill} + {completion} output tokens at {decode} "
+                      "tokens/s per GPU = {seconds} GPU-seconds a request; {requests:,} requests at {utilization:g} "
+                      "utilization need {load} GPUs, so {gpus} GPUs: {gpus} x {rented} ({gpu}) per hour x {hours} "
+                      "hours", gpu=sv.gpu, **n)
     scales = ["owned.marginal_per_gpu_hour" if own >= gpus and own > 0 else "gpus",
               "1/serving.output_tokens_per_second", "tokens.completion"]
     return [LineItem(name="GPUs kept running", kind="monthly", amount=max(0.0, monthly - variable), formula=formula,
                      scales=scales[:1]),
             LineItem(name="GPU time per request", kind="per_request", amount=per_request,
-                     formula=f"{_n(seconds)} GPU-seconds x {_n(marginal_rate)} per hour / {sv.utilization:g} "
-                             "utilization (the GPUs above include it)", scales=scales)], gpus
+                     formula=say("{seconds} GPU-seconds x {rate} per hour / {utilization:g} utilization (the GPUs "
+                                 "above include it)", seconds=_n(seconds), rate=_n(marginal_rate),
+                                 utilization=sv.utilization), scales=scales)], gpus
 
 
 def line_items(strategy: str, deployment: str, inp: Inputs) -> tuple[list[LineItem], float | None]:
@@ -249,8 +287,8 @@ def strategy_cost(strategy: str, inp: Inputs) -> StrategyCost:
     tokens_in, _ = input_tokens(strategy, inp)
     if allowed:
         others = [o for o in allowed if o is not best]
-        why = (f"the cheapest of the {len(allowed)} deployments your answers allow over {horizon} months"
-               if others else "the only deployment your answers allow")
+        why = (say("the cheapest of the {count} deployments your answers allow over {horizon} months",
+                   count=len(allowed), horizon=horizon) if others else "the only deployment your answers allow")
     else:
         why = no_deployment_reason(strategy, inp.answers)
     answers = inp.answers
@@ -291,11 +329,15 @@ def break_even(s: StrategyCost, c: StrategyCost, inp: Inputs) -> BreakEven:
     volume = break_even_volume(s, c, horizon)
     cheaper = c.strategy if c.total < s.total else s.strategy
     if volume is None:
-        text = f"{s.strategy} and {c.strategy} cost the same per request; volume does not change which is cheaper."
+        text = say("{strategy} and {versus} cost the same per request; volume does not change which is cheaper.",
+                   strategy=s.strategy, versus=c.strategy)
     elif volume == 0:
-        text = f"{c.strategy} costs less than {s.strategy} at any monthly volume over {horizon} months."
+        text = say("{versus} costs less than {strategy} at any monthly volume over {horizon} months.",
+                   versus=c.strategy, strategy=s.strategy, horizon=horizon)
     else:
-        text = (f"Above {volume:,.0f} requests per month, {c.strategy} costs less than {s.strategy} over {horizon} "
-                f"months ({cur}); at your {inp.answers.monthly_requests:,} requests, {cheaper} is cheaper.")
+        text = say("Above {volume:,.0f} requests per month, {versus} costs less than {strategy} over {horizon} months "
+                   "({currency}); at your {requests:,} requests, {cheaper} is cheaper.", volume=volume,
+                   versus=c.strategy, strategy=s.strategy, horizon=horizon, currency=cur,
+                   requests=inp.answers.monthly_requests, cheaper=cheaper)
     return BreakEven(strategy=s.strategy, versus=c.strategy, requests_per_month=volume,
                      cheaper_at_current_volume=cheaper, text=text)

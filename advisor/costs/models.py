@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from advisor.sentences import say
 from advisor.training_cost import GpuClass
 
 STRATEGIES = ("prompt_engineering", "rag", "fine_tuning", "rag_prompt", "rag_fine_tuning")
@@ -116,7 +117,7 @@ class CostAssumptions(_Strict):
         return path in self._user_keys
 
     def origin(self, path: str) -> str:
-        return f"your cost file ({self._user_file})" if self.set_by_user(path) else "built-in default"
+        return say("your cost file ({file})", file=self._user_file) if self.set_by_user(path) else "built-in default"
 
     @field_validator("labels")
     @classmethod
