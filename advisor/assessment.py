@@ -126,15 +126,19 @@ def uncounted(rulebook: Rulebook, answers: Answers, evidence: EvidenceSet, price
             continue  # it moved a rule or a cost
         summary, ev = result.summary or {}, dict(result.evidence)
         if result.probe == "few-shot" and summary.get("model_role") == "proxy" and "target-few-shot" not in probes:
-            notes.append(f"The few-shot probe did not count: it measured only the probe model "
-                         f"{summary.get('model', '?')}, which is evidence about the data, not about your model's "
-                         "quality, and that evidence fired no rule; point --target at your model to measure it.")
+            notes.append(say("The few-shot probe did not count: it measured only the probe model {model}, which is "
+                             "evidence about the data, not about your model's quality, and that evidence fired no "
+                             "rule; point --target at your model to measure it.", model=summary.get("model", "?")))
             continue
-        detail = ""
         if ev.get("ci_halfwidth") is not None and ev.get("eval_size"):
-            detail = f" (±{100 * ev['ci_halfwidth']:.0f} points on {ev['eval_size']} examples)"
-        notes.append(f"The {result.probe} probe did not count: its measurements were too weak to fire any rule"
-                     f"{detail}; their 95% intervals are too wide or straddle the rules' thresholds.")
+            notes.append(say("The {probe} probe did not count: its measurements were too weak to fire any rule "
+                             "(±{points:.0f} points on {n} examples); their {level} intervals are too wide or "
+                             "straddle the rules' thresholds.", probe=result.probe,
+                             points=100 * ev["ci_halfwidth"], n=ev["eval_size"], level="95%"))
+        else:
+            notes.append(say("The {probe} probe did not count: its measurements were too weak to fire any rule; "
+                             "their {level} intervals are too wide or straddle the rules' thresholds.",
+                             probe=result.probe, level="95%"))
     return notes
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from advisor.costs.models import PARTS, CostEstimate
+from advisor.sentences import say
 
 #: points taken per 12-month budget consumed, and the most taken
 COST_WEIGHT = 2.0
@@ -37,7 +38,7 @@ def hard_reasons(answers: Any, strategies: dict[str, dict[str, Any]], costs: Cos
     if not answers.has_corpus:
         for strategy, parts in PARTS.items():
             if "retrieval" in parts:
-                reasons.setdefault(strategy, "there is no document corpus to retrieve from")
+                reasons.setdefault(strategy, say("there is no document corpus to retrieve from"))
     for row in (costs.strategies if costs is not None else []):
         if not row.runnable:
             reasons.setdefault(row.strategy, row.deployment_reason)
@@ -46,7 +47,8 @@ def hard_reasons(answers: Any, strategies: dict[str, dict[str, Any]], costs: Cos
 
 def deadline_reasons(answers: Any, strategies: dict[str, dict[str, Any]]) -> dict[str, str]:
     weeks = answers.weeks_to_production
-    return {name: f"needs at least {meta['min_weeks']} weeks to a first release; you have {weeks}"
+    return {name: say("needs at least {min_weeks} weeks to a first release; you have {weeks}",
+                      min_weeks=meta["min_weeks"], weeks=weeks)
             for name, meta in strategies.items()
             if meta.get("min_weeks") is not None and weeks < float(meta["min_weeks"])}
 
@@ -85,10 +87,12 @@ def all_over_budget(answers: Any, costs: CostEstimate, excluded: set[str]) -> st
     if not live or any(row.within_one_off_budget and row.within_monthly_budget for row in live):
         return None
     cheapest = min(live, key=lambda r: r.total)
-    return (f"Every strategy is over your budget ({answers.budget_one_off:,.0f} one-off, {answers.budget_monthly:,.0f} "
-            f"a month): the cheapest, {cheapest.strategy}, needs {cheapest.one_off:,.0f} {costs.currency} one-off and "
-            f"{cheapest.monthly:,.0f} a month at {costs.monthly_requests:,} requests. The ranking weighs how far each "
-            "is over; raise the budget or lower the volume to change that.")
+    return say("Every strategy is over your budget ({budget_one_off:,.0f} one-off, {budget_monthly:,.0f} a month): "
+               "the cheapest, {strategy}, needs {one_off:,.0f} {currency} one-off and {monthly:,.0f} a month at "
+               "{requests:,} requests. The ranking weighs how far each is over; raise the budget or lower the volume "
+               "to change that.", budget_one_off=answers.budget_one_off, budget_monthly=answers.budget_monthly,
+               strategy=cheapest.strategy, one_off=cheapest.one_off, currency=costs.currency, monthly=cheapest.monthly,
+               requests=costs.monthly_requests)
 
 
 def twelve_months(costs: CostEstimate) -> dict[str, float]:

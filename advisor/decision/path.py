@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from advisor.costs.models import PARTS, CostEstimate
+from advisor.sentences import say
 
 #: the prompting stage that leads to each fine-tuned end state, and the fine-tune that may follow each prompt one
 BEFORE_TUNING = {"fine_tuning": "prompt_engineering", "rag_fine_tuning": "rag_prompt"}
@@ -35,33 +36,40 @@ def path_of(winner: str, labels: dict[str, str], answers: Any, costs: CostEstima
     """The stages to the end state ``winner`` (one stage when it can start right away)."""
     have = answers.labeled_examples
     end = Stage(strategy=winner, label=labels[winner],
-                what=f"the end state at {answers.monthly_requests:,} requests a month")
+                what=say("the end state at {requests:,} requests a month", requests=answers.monthly_requests))
     if "fine_tuned" in PARTS[winner]:
         first = BEFORE_TUNING[winner]
         need = labels_needed.get(winner, 1000)
         short = have < need
         baseline = str(answers.prompt_baseline) == "none"
         if first not in excluded and (short or baseline):
-            triggers = []
-            if short:
-                triggers.append(f"{need:,} labeled examples are in hand (you have {have:,})")
-            if baseline:
-                triggers.append("the prompting baseline is measured on your evaluation set and falls short of the bar")
+            if short and baseline:
+                until = say("move on once {need:,} labeled examples are in hand (you have {have:,}) and the prompting "
+                            "baseline is measured on your evaluation set and falls short of the bar",
+                            need=need, have=have)
+            elif short:
+                until = say("move on once {need:,} labeled examples are in hand (you have {have:,})",
+                            need=need, have=have)
+            else:
+                until = say("move on once the prompting baseline is measured on your evaluation set and falls short "
+                            "of the bar")
             return [Stage(strategy=first, label=labels[first],
-                          what="now: ship it, build the evaluation set, measure the baseline and log real inputs "
-                               "as future training data",
-                          until="move on once " + " and ".join(triggers)), end]
+                          what=say("now: ship it, build the evaluation set, measure the baseline and log real inputs "
+                                   "as future training data"),
+                          until=until), end]
         return [end]
     tuned = TUNED_COUNTERPART.get(winner)
     if tuned is None or tuned in excluded:
         return [end]
-    until = []
     volume = _break_even(costs, winner, tuned)
+    needed = labels_needed.get(tuned, 1000)
     if volume is not None:
-        until.append(f"the volume passes {volume:,.0f} requests a month, where {labels[tuned]} costs less")
-    until.append(f"the measured accuracy on your model stays below the bar once {labels_needed.get(tuned, 1000):,} "
-                 "labeled examples are available to train on")
-    end.until = f"switch to {labels[tuned]} if " + ", or if ".join(until)
+        end.until = say("switch to {tuned} if the volume passes {volume:,.0f} requests a month, where {tuned} costs "
+                        "less, or if the measured accuracy on your model stays below the bar once {needed:,} labeled "
+                        "examples are available to train on", tuned=labels[tuned], volume=volume, needed=needed)
+    else:
+        end.until = say("switch to {tuned} if the measured accuracy on your model stays below the bar once {needed:,} "
+                        "labeled examples are available to train on", tuned=labels[tuned], needed=needed)
     return [end]
 
 

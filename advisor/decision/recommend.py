@@ -31,12 +31,13 @@ from advisor.decision.feasibility import all_over_budget, cost_scores, hard_reas
 from advisor.decision.path import Stage, path_of
 from advisor.decision.simulation import DRAWS, SEED, Setup, level_of, probabilities, sources_of_doubt, unobtained
 from advisor.decision.rulebook import METHODS, STRATEGIES, Rule, Rulebook
+from advisor.sentences import say
 
 METHOD_LABELS = {
-    "lora": "LoRA / adapters (PEFT)",
-    "prompt_tuning": "prompt tuning (soft prompts, PEFT)",
-    "full": "full fine-tuning",
-    "preference_tuning": "supervised LoRA followed by preference tuning (RLHF/DPO)",
+    "lora": say("LoRA / adapters (PEFT)"),
+    "prompt_tuning": say("prompt tuning (soft prompts, PEFT)"),
+    "full": say("full fine-tuning"),
+    "preference_tuning": say("supervised LoRA followed by preference tuning (RLHF/DPO)"),
 }
 BASE_METHOD_PREFERENCE = {"lora": 1.0}
 CLOSE_CALL = 2.0  # a score margin below this, on thin evidence, is reported as too close to call
@@ -249,15 +250,16 @@ def recommend(
     groups = group_totals(fired, rulebook)
     evidence_used = any(g["evidence"] for g in groups.values())
     p_win = probs.get(winner, 0.0)
-    notes = [] if evidence_used else ["Based on answers only: no probe measurement was firm enough to count."]
+    notes = [] if evidence_used else [say("Based on answers only: no probe measurement was firm enough to count.")]
     if not answers.data_may_leave:
-        notes.insert(0, "The data may not leave your premises: hosted APIs and provider-hosted fine-tunes are ruled "
-                        "out, so each strategy is priced on open weights you run yourself.")
+        notes.insert(0, say("The data may not leave your premises: hosted APIs and provider-hosted fine-tunes are "
+                            "ruled out, so each strategy is priced on open weights you run yourself."))
     notes += list(thin_evidence or [])
     runner = max((s for s in STRATEGIES if s != winner), key=lambda s: probs.get(s, 0.0))
     if len(live) > 1 and probs.get(runner, 0.0) >= p_win - 0.15:
-        notes.insert(0, f"Too close to call between {labels[winner]} (best in {p_win:.0%} of the simulated cases) and "
-                        f"{labels[runner]} ({probs.get(runner, 0.0):.0%}); the next steps say what would separate them.")
+        notes.insert(0, say("Too close to call between {winner} (best in {p:.0%} of the simulated cases) and "
+                            "{runner} ({q:.0%}); the next steps say what would separate them.",
+                            winner=labels[winner], p=p_win, runner=labels[runner], q=probs.get(runner, 0.0)))
     if costs is not None:
         over = all_over_budget(answers, costs, excluded)
         mine = next(r for r in costs.strategies if r.strategy == winner)
@@ -266,15 +268,24 @@ def recommend(
         elif not (mine.within_one_off_budget and mine.within_monthly_budget):
             fits = [r for r in costs.strategies if r.within_one_off_budget and r.within_monthly_budget
                     and r.strategy not in excluded]
-            alternative = (f" ({labels[fits[0].strategy]} fits it)" if fits else "")
-            notes.insert(0, f"{labels[winner]} needs {mine.one_off:,.0f} {costs.currency} one-off and "
-                            f"{mine.monthly:,.0f} a month (people's time included), over your budget of "
-                            f"{answers.budget_one_off:,.0f} one-off and {answers.budget_monthly:,.0f} a month"
-                            f"{alternative}. The ranking weighs the overrun as a cost, not a wall, and it still "
-                            "comes first; a larger budget or a cheaper deployment would remove that penalty.")
+            figures = dict(label=labels[winner], one_off=mine.one_off, currency=costs.currency, monthly=mine.monthly,
+                           budget_one_off=answers.budget_one_off, budget_monthly=answers.budget_monthly)
+            if fits:
+                notes.insert(0, say("{label} needs {one_off:,.0f} {currency} one-off and {monthly:,.0f} a month "
+                                    "(people's time included), over your budget of {budget_one_off:,.0f} one-off and "
+                                    "{budget_monthly:,.0f} a month ({fits} fits it). The ranking weighs the overrun as "
+                                    "a cost, not a wall, and it still comes first; a larger budget or a cheaper "
+                                    "deployment would remove that penalty.", fits=labels[fits[0].strategy], **figures))
+            else:
+                notes.insert(0, say("{label} needs {one_off:,.0f} {currency} one-off and {monthly:,.0f} a month "
+                                    "(people's time included), over your budget of {budget_one_off:,.0f} one-off and "
+                                    "{budget_monthly:,.0f} a month. The ranking weighs the overrun as a cost, not a "
+                                    "wall, and it still comes first; a larger budget or a cheaper deployment would "
+                                    "remove that penalty.", **figures))
     if not live:
-        notes.insert(0, f"No strategy can run under your hard constraints (see the ranking for each reason); "
-                        f"{labels[winner]} is shown first only because it would score highest if they were lifted.")
+        notes.insert(0, say("No strategy can run under your hard constraints (see the ranking for each reason); "
+                            "{label} is shown first only because it would score highest if they were lifted.",
+                            label=labels[winner]))
     method = choose_method(fired) if "fine_tuning" in winner else None
     doubts = [{**d, "instead_label": labels[d["instead"]], "label": source_label(d["source"])}
               for d in (sources_of_doubt(setup, winner) if len(live) > 1 else [])]

@@ -8,6 +8,7 @@ from typing import Any
 from advisor.intake.answers import ORDINALS, Answers, answers_as_plain
 from advisor.decision.recommend import winner_of
 from advisor.decision.rulebook import Rulebook
+from advisor.sentences import say
 
 NUMERIC_GRIDS: dict[str, list[float]] = {
     "labeled_examples": [0, 10, 16, 50, 100, 300, 500, 1000, 3000, 10000, 30000, 100000],
@@ -47,11 +48,16 @@ def _candidates(name: str, current: Any) -> list[Any]:
 
 def _describe(name: str, current: Any, value: Any, label: str) -> str:
     if isinstance(current, bool):
-        return f"if {name} were {str(value).lower()} (now {str(current).lower()}), {label} would rank first"
+        return say("if {name} were {value} (now {current}), {label} would rank first", name=name,
+                   value=str(value).lower(), current=str(current).lower(), label=label)
     if isinstance(current, (int, float)) and not isinstance(current, bool):
-        word = "at least" if value > current else "at most"
-        return f"with {name} {word} {_fmt(value)} (now {_fmt(current)}), {label} would rank first"
-    return f"if {name} were {value} (now {current}), {label} would rank first"
+        if value > current:
+            return say("with {name} at least {value} (now {current}), {label} would rank first", name=name,
+                       value=_fmt(value), current=_fmt(current), label=label)
+        return say("with {name} at most {value} (now {current}), {label} would rank first", name=name,
+                   value=_fmt(value), current=_fmt(current), label=label)
+    return say("if {name} were {value} (now {current}), {label} would rank first", name=name, value=value,
+               current=current, label=label)
 
 
 def _fmt(value: Any) -> str:
@@ -99,8 +105,9 @@ def _token_flips(winner: Any, plain: dict, evidence: dict, current_winner: str,
                 label = rulebook.strategies[changed]["label"]
                 found.append({"field": name, "kind": "cost driver", "current": current, "value": current * scale,
                               "winner": changed,
-                              "text": f"with {name} at {scale:g}x the measurement ({_fmt(current * scale)} instead of "
-                                      f"{_fmt(current)} tokens), {label} would rank first"})
+                              "text": say("with {name} at {scale:g}x the measurement ({value} instead of {current} "
+                                          "tokens), {label} would rank first", name=name, scale=scale,
+                                          value=_fmt(current * scale), current=_fmt(current), label=label)})
                 break
     return found
 

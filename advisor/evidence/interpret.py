@@ -24,12 +24,16 @@ from typing import Any, Callable, Literal
 from pydantic import BaseModel, Field
 
 from advisor.evidence.evidence_set import EvidenceSet
+from advisor.evidence.prompt_vs_tuning import NAMESPACE, PromptVsTuningFacts, crossover_facts
 from advisor.probes.common.base import ProbeResult
 from advisor.probes.common.spec import Evidence, fact
 from advisor.probes.common.stats import difference_ci, paired_difference_ci_cells, wilson_interval
+from advisor.sentences import say
 
 #: a gain smaller than this (3 points) is not worth a strategy's cost; rules and the notes use it
 MEANINGFUL_GAIN = 0.03
+#: the level of the intervals the notes quote, a value of their sentences (each language writes a percent its own way)
+LEVEL = "95%"
 
 
 class QualityFacts(Evidence):
@@ -101,7 +105,7 @@ class DataFacts(Evidence):
     vocabulary_gap_high: float | None = fact("upper end of that interval", "ratio", ge=0)
 
 
-DERIVED = {"quality": QualityFacts, "data": DataFacts}
+DERIVED = {"quality": QualityFacts, "data": DataFacts, NAMESPACE: PromptVsTuningFacts}
 
 
 class FactSource(BaseModel):
@@ -147,7 +151,8 @@ def interpret(evidence: EvidenceSet) -> Interpretation:
     domain = by_probe.get("domain")
     if domain is not None and _ev(domain).get("bits_per_byte_ratio") is not None:
         _domain_data(domain, data, out)
-    out.facts = {name: facts for name, facts in (("quality", quality), ("data", data)) if facts}
+    crossed = crossover_facts(ceiling, lora, competent, lambda s: out.sources.append(FactSource(**s)))
+    out.facts = {name: facts for name, facts in (("quality", quality), ("data", data), (NAMESPACE, crossed)) if facts}
     return out
 
 
@@ -167,8 +172,9 @@ def _prompting_ceiling(result: ProbeResult, quality: dict, out: Interpretation) 
     out.sources = [f for f in out.sources if f.name != "quality.accuracy"]
     out.sources.append(FactSource(name="quality.accuracy", value=quality["accuracy"], low=quality["accuracy_low"],
                                   high=quality["accuracy_high"], probe="prompt", model=model, role="target"))
-    out.notes.append(f"Prompting is judged by the engineered prompt the prompt probe chose on `{model}` "
-                     f"({quality['accuracy']:.0%} on {n} held-out examples), not by the naive k-shot figure.")
+    out.notes.append(say("Prompting is judged by the engineered prompt the prompt probe chose on `{model}` "
+                         "({accuracy:.0%} on {n} held-out examples), not by the naive k-shot figure.",
+                         model=model, accuracy=quality["accuracy"], n=n))
 
 
 def _target_quality(result: ProbeResult, quality: dict, out: Interpretation) -> None:
@@ -215,17 +221,23 @@ def _proxy_competence(result: ProbeResult, data: dict, out: Interpretation) -> b
         data["proxy_competent"] = competent
     out.sources.append(FactSource(name="data.proxy_competent", value=competent, low=low, high=high, probe="few-shot",
                                   model=model, role="proxy"))
+    figures = dict(model=model, acc=acc, level=LEVEL, low=low, high=high, chance=chance)
     if competent:
-        out.notes.append(
-            f"The probe model {model} does the task (few-shot {acc:.0%}, 95% CI {low:.0%}–{high:.0%}, above the "
-            f"majority class {chance:.0%}); its scores are read as evidence about your data and as same-model "
-            "comparisons, not as a forecast of your production model's accuracy.")
+        out.notes.append(say(
+            "The probe model {model} does the task (few-shot {acc:.0%}, {level} CI {low:.0%}–{high:.0%}, above the "
+            "majority class {chance:.0%}); its scores are read as evidence about your data and as same-model "
+            "comparisons, not as a forecast of your production model's accuracy.", **figures))
+    elif high <= chance + 0.05:
+        out.notes.append(say(
+            "The probe model {model} cannot do this task (few-shot {acc:.0%}, {level} CI {low:.0%}–{high:.0%}, not "
+            "above the majority class {chance:.0%}): its scores say nothing about your production model and are not "
+            "used as evidence of model quality; point --target at your model to measure that.", **figures))
     else:
-        verdict = "cannot do this task" if high <= chance + 0.05 else "is not shown to do this task"
-        out.notes.append(
-            f"The probe model {model} {verdict} (few-shot {acc:.0%}, 95% CI {low:.0%}–{high:.0%}, not above the "
-            f"majority class {chance:.0%}): its scores say nothing about your production model and are not used as "
-            "evidence of model quality; point --target at your model to measure that.")
+        out.notes.append(say(
+            "The probe model {model} is not shown to do this task (few-shot {acc:.0%}, {level} CI "
+            "{low:.0%}–{high:.0%}, not above the majority class {chance:.0%}): its scores say nothing about your "
+            "production model and are not used as evidence of model quality; point --target at your model to "
+            "measure that.", **figures))
     return competent
 
 
@@ -241,10 +253,11 @@ def _lora_data(result: ProbeResult, competent: bool | None, few_shot: dict, data
             data["labels_learnable"] = True
         if high < chance + 0.05 and int(ev.get("best_size") or 0) >= 32:
             data["label_noise_suspected"] = True
-            out.notes.append(
-                f"After training on {ev.get('best_size')} of your examples the adapter still scores {best:.0%} "
-                f"(95% CI {low:.0%}–{high:.0%}), at the majority class ({chance:.0%}): check the labels for noise "
-                "or inconsistency before paying for fine-tuning.")
+            out.notes.append(say(
+                "After training on {size} of your examples the adapter still scores {best:.0%} ({level} CI "
+                "{low:.0%}–{high:.0%}), at the majority class ({chance:.0%}): check the labels for noise or "
+                "inconsistency before paying for fine-tuning.", size=ev.get("best_size"), best=best, level=LEVEL,
+                low=low, high=high, chance=chance))
         out.sources.append(FactSource(name="data.labels_learnable", value=low > chance, low=low, high=high,
                                       probe="lora", model=model, role="data"))
     comparison = summary.get("comparison") or {}
@@ -263,13 +276,20 @@ def _lora_data(result: ProbeResult, competent: bool | None, few_shot: dict, data
         if g_low < MEANINGFUL_GAIN <= g_high:
             needed = _items_to_settle(n_pairs, lambda f: paired_difference_ci_cells(
                 *(round(c * f) for c in (both, tuned_only, base_only, neither))))
-            out.notes.append(
-                f"LoRA against the same model's best prompt: {gain:+.0%} on {n_pairs} paired examples (95% CI "
-                f"{g_low:+.0%} to {g_high:+.0%}): whether it gains {MEANINGFUL_GAIN:.0%} is inconclusive"
-                + (f"; about {needed:,} examples would settle it." if needed else "."))
+            figures = dict(gain=gain, n=n_pairs, level=LEVEL, low=g_low, high=g_high, bar=MEANINGFUL_GAIN)
+            if needed:
+                out.notes.append(say(
+                    "LoRA against the same model's best prompt: {gain:+.0%} on {n} paired examples ({level} CI "
+                    "{low:+.0%} to {high:+.0%}): whether it gains {bar:.0%} is inconclusive; about {needed:,} "
+                    "examples would settle it.", needed=needed, **figures))
+            else:
+                out.notes.append(say(
+                    "LoRA against the same model's best prompt: {gain:+.0%} on {n} paired examples ({level} CI "
+                    "{low:+.0%} to {high:+.0%}): whether it gains {bar:.0%} is inconclusive.", **figures))
         if g_high < 0:
-            out.notes.append(f"The trained adapter scores below the same model's best prompt ({gain:+.0%}, 95% CI "
-                             f"{g_low:+.0%} to {g_high:+.0%}): on this data, tuning made the model worse.")
+            out.notes.append(say("The trained adapter scores below the same model's best prompt ({gain:+.0%}, {level} "
+                                 "CI {low:+.0%} to {high:+.0%}): on this data, tuning made the model worse.",
+                                 gain=gain, level=LEVEL, low=g_low, high=g_high))
         if ev.get("crossover_examples") is not None:
             data["crossover_examples"] = ev["crossover_examples"]
         low, high = _bounds(ev, "crossover_examples", data)
@@ -309,10 +329,11 @@ def _rag_facts(result: ProbeResult, quality: dict, data: dict, out: Interpretati
         low, high = wilson_interval(round(ev["dense_hit_at_5"] * n), n)
         data.update(retrieval_hit_high=high, retrieval_real_questions=not ev.get("proxy"))
         if ev.get("corpus_sampled"):  # fewer distractors: an upper bound can show failure, nothing shows success
-            out.notes.append(
-                f"Retrieval was measured on a sample of {ev.get('sampled_documents')} of {ev.get('corpus_documents')} "
-                "documents that keeps every one holding an answer: the hit rate is optimistic, so it is used only "
-                "to show that retrieval fails, not that it works. A larger budget measures the whole corpus.")
+            out.notes.append(say(
+                "Retrieval was measured on a sample of {sampled} of {documents} documents that keeps every one "
+                "holding an answer: the hit rate is optimistic, so it is used only to show that retrieval fails, not "
+                "that it works. A larger budget measures the whole corpus.", sampled=ev.get("sampled_documents"),
+                documents=ev.get("corpus_documents")))
         else:
             data["retrieval_hit_low"] = low
         out.sources.append(FactSource(name="data.retrieval_hit_at_5", value=ev["dense_hit_at_5"], low=low, high=high,
@@ -327,10 +348,11 @@ def _rag_facts(result: ProbeResult, quality: dict, data: dict, out: Interpretati
     m = int(ev.get("open_book_questions") or 0)
     model = str((summary.get("open_book") or {}).get("model") or "?")
     if not ev.get("open_book_on_target"):
-        out.notes.append(
-            f"The open-book check ran on the probe model {model} ({ev['closed_book_accuracy']:.0%} → "
-            f"{ev['open_book_accuracy']:.0%} on {m} questions): how much retrieved context helps depends on the "
-            "model that reads it, so it is not used; run it on your model with --target.")
+        out.notes.append(say(
+            "The open-book check ran on the probe model {model} ({closed:.0%} → {open:.0%} on {m} questions): how "
+            "much retrieved context helps depends on the model that reads it, so it is not used; run it on your "
+            "model with --target.", model=model, closed=ev["closed_book_accuracy"], open=ev["open_book_accuracy"],
+            m=m))
         return
     closed_k, open_k = round(ev["closed_book_accuracy"] * m), round(ev["open_book_accuracy"] * m)
     gained, lost = ev.get("open_book_only_correct"), ev.get("closed_book_only_correct")
@@ -347,10 +369,16 @@ def _rag_facts(result: ProbeResult, quality: dict, data: dict, out: Interpretati
     if low < MEANINGFUL_GAIN < high:
         needed = _items_to_settle(m, lambda f: difference_ci(round(open_k * f), round(m * f),
                                                              round(closed_k * f), round(m * f)))
-        out.notes.append(
-            f"Open-book lift on your model: {ev['open_book_lift']:+.0%} on {m} questions (95% CI {low:+.0%} to "
-            f"{high:+.0%}): whether it reaches {MEANINGFUL_GAIN:.0%} is inconclusive"
-            + (f"; about {needed:,} questions would settle it." if needed else "."))
+        figures = dict(lift=ev["open_book_lift"], m=m, level=LEVEL, low=low, high=high, bar=MEANINGFUL_GAIN)
+        if needed:
+            out.notes.append(say(
+                "Open-book lift on your model: {lift:+.0%} on {m} questions ({level} CI {low:+.0%} to {high:+.0%}): "
+                "whether it reaches {bar:.0%} is inconclusive; about {needed:,} questions would settle it.",
+                needed=needed, **figures))
+        else:
+            out.notes.append(say(
+                "Open-book lift on your model: {lift:+.0%} on {m} questions ({level} CI {low:+.0%} to {high:+.0%}): "
+                "whether it reaches {bar:.0%} is inconclusive.", **figures))
 
 
 def _items_to_settle(n: int, interval_at: Callable[[float], tuple[float, float]]) -> int | None:

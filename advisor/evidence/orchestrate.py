@@ -19,6 +19,7 @@ from advisor.errors import AdvisorError, InputError
 from advisor.evidence.evidence_set import EvidenceSet, ProbeFailure, SkippedProbe
 from advisor.probes.registry import names, specs
 from advisor.probes.common.spec import AssessInputs, ProbeSpec
+from advisor.sentences import say
 
 
 @dataclass
@@ -78,7 +79,7 @@ def plan(answers: Answers, inputs: Inputs, earlier: dict[str, Any] | None = None
     for spec in specs():
         decided = spec.plan(answers, planner_inputs)
         if decided.config is not None and selected is not None and spec.name not in selected:
-            out.append(Planned(spec, None, "not selected with --probes"))
+            out.append(Planned(spec, None, say("not selected with --probes")))
         else:
             out.append(Planned(spec, decided.config, decided.skip_reason))
     return out
@@ -136,7 +137,7 @@ def gather(answers: Answers, inputs: Inputs, store: Any, assessment_id: int | No
         if budget.left() is not None and budget.left() <= 0:  # spent: starting would only add its set-up time
             evidence.skipped.append(SkippedProbe(
                 probe=spec.name, command=spec.command, kind="budget",
-                reason="not run: the probes before it used the whole time budget (raise --budget)"))
+                reason=say("not run: the probes before it used the whole time budget (raise --budget)")))
             echo(f"[{i + 1}/{len(runnable)}] {spec.name} probe: not run, the time budget is spent")
             continue
         seconds = budget.share(spec, runnable[i:])
@@ -158,9 +159,13 @@ def gather(answers: Answers, inputs: Inputs, store: Any, assessment_id: int | No
         if result.status == "empty":
             need = result.summary.get("budget_needed")
             suffice = f"; about {need:.0f}s would measure its first point" if need else ""
-            evidence.skipped.append(SkippedProbe(
-                probe=spec.name, command=spec.command, kind="budget",
-                reason=f"not measured within its {seconds or 0:.0f}s share of the budget{suffice} (raise --budget)"))
+            if need:
+                reason = say("not measured within its {seconds:.0f}s share of the budget; about {need:.0f}s would "
+                             "measure its first point (raise --budget)", seconds=seconds or 0, need=need)
+            else:
+                reason = say("not measured within its {seconds:.0f}s share of the budget (raise --budget)",
+                             seconds=seconds or 0)
+            evidence.skipped.append(SkippedProbe(probe=spec.name, command=spec.command, kind="budget", reason=reason))
             echo(f"    not measured within {seconds or 0:.0f}s{suffice}")
             continue
         evidence.results.append(result)
@@ -204,5 +209,6 @@ def thin_evidence(evidence: EvidenceSet) -> list[str]:
         if spec is not None and spec.caveats is not None:
             notes += spec.caveats(dict(result.evidence))
         if result.status != "done":
-            notes.append(f"The {result.probe} probe stopped early ({result.status}); its figures are partial.")
+            notes.append(say("The {probe} probe stopped early ({status}); its figures are partial.",
+                             probe=result.probe, status=result.status))
     return notes

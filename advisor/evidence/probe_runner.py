@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from advisor.errors import AdvisorError
 from advisor.probes.common.base import ProbeContext, ProbeResult
 from advisor.probes.registry import get, implementation
+from advisor.sentences import say
 
 
 def stderr_progress(label_prefix: str = "", every: float = 10.0) -> Callable[[int, int, str], None]:
@@ -84,14 +85,16 @@ def run_probe(
             if data is not None:
                 result = ProbeResult.model_validate(data)
                 result.run_id = previous
-                result.notes.append(f"reused stored run #{previous} (same data, model and config; --force re-runs)")
+                result.notes.append(say("reused stored run #{run} (same data, model and config; --force re-runs)",
+                                        run=previous))
                 if assessment_id is not None:
                     store.attach_run(previous, assessment_id)
                 return result
     prepared = _prepare_model(spec, config)  # one-off work, before the budget's clock starts
     result = ProbeResult(probe=name, fingerprint=fingerprint)
     if prepared:
-        result.notes.append(f"the probe model was prepared first (once) in {prepared:.0f} s, not counted in the budget")
+        result.notes.append(say("the probe model was prepared first (once) in {seconds:.0f} s, not counted in the "
+                                "budget", seconds=prepared))
     deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
     ctx = ProbeContext(
         result=result,
@@ -125,7 +128,7 @@ def run_probe(
     status = "done" if result.status == "done" else "partial"
     _record(store, run_id, result, started, status, None)
     if run_id is not None:
-        result.notes.append(f"stored as probe run #{run_id}")
+        result.notes.append(say("stored as probe run #{run}", run=run_id))
     return result
 
 
