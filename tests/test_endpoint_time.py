@@ -124,3 +124,25 @@ def test_an_embedding_endpoint_that_hangs_or_drips_ends_within_the_budget(server
     errors = _errors(done.stderr)
     assert done.returncode == 2 and len(errors) == 1 and "Traceback" not in done.stderr, done.stderr
     assert errors[0].startswith(f"Error: --embedder-url {server.url}: ") and "the time budget (4 s)" in errors[0]
+
+
+def test_a_server_that_hangs_in_one_probe_leaves_the_next_probe_its_share(tickets, server, tmp_path):
+    """In `assess`, each probe's requests end with its own share of the budget (plus max(10%, 5 s)), not with the
+    command's: the few-shot run on a hanging target fails at its share and the prompt probe still runs."""
+    server.plan = ["ok"]  # the preflight check passes, then the server hangs
+    server.always = "hang"
+    budget = 30.0  # target few-shot and prompt weigh the same: 15 s each
+    db = tmp_path / "a.duckdb"
+    done, took = _run(["assess", "--no-input", "--answers", EXAMPLE / "answers.yaml", "--data", tickets,
+                       "--probes", "target-few-shot,prompt", "--target", "m", "--target-url", server.url,
+                       "--target-timeout", "60", "--budget", f"{budget:g}s", "--db", db, "--out", tmp_path / "r.md"],
+                      tmp_path)
+    assert took < budget + MARGIN, f"{took:.1f} s"
+    assert done.returncode == 2, done.stderr
+    con = duckdb.connect(str(db), read_only=True)
+    runs = con.execute("SELECT probe, status, epoch(finished_at) - epoch(started_at) FROM probe_runs "
+                       "ORDER BY id").fetchall()
+    con.close()
+    assert [(probe, status) for probe, status, _ in runs] == [("target-few-shot", "failed"), ("prompt", "failed")]
+    assert runs[0][2] < 15 + 5 + 5, runs  # its share, the allowance, and the time to give up on a hung request
+    assert (tmp_path / "r.md").exists()  # the decision was made and reported without the target's figures

@@ -13,6 +13,7 @@ from advisor.errors import AdvisorError
 from advisor.probes.common.base import ProbeContext, ProbeResult
 from advisor.probes.registry import get, implementation
 from advisor.sentences import say
+from advisor.probes.common.deadline import time_limit
 
 
 def stderr_progress(label_prefix: str = "", every: float = 10.0) -> Callable[[int, int, str], None]:
@@ -110,7 +111,8 @@ def run_probe(
     started = time.monotonic()
     try:
         try:
-            result = probe.run(config, ctx)
+            with time_limit(_hard_limit(budget_seconds)):  # an endpoint's requests end with this probe's share
+                result = probe.run(config, ctx)
         finally:
             getattr(ctx.progress, "close", lambda: None)()
         result.run_id = run_id
@@ -130,6 +132,13 @@ def run_probe(
     if run_id is not None:
         result.notes.append(say("stored as probe run #{run}", run=run_id))
     return result
+
+
+def _hard_limit(budget_seconds: float | None) -> float | None:
+    """How long a probe's endpoint requests may run: its share of the budget and a little more, max(10%, 5 s),
+    for the requests under way when the probe stops itself; so a hanging server costs the probes after it none
+    of their shares."""
+    return None if budget_seconds is None else budget_seconds + max(0.1 * budget_seconds, 5.0)
 
 
 def _prepare_model(spec: Any, config: BaseModel) -> float:
