@@ -119,9 +119,11 @@ def probe_sections(doc: dict[str, Any], out_dir: Path, stem: str) -> list[dict[s
 
 def build_context(doc: dict[str, Any], out_dir: Path, stem: str, lang: str = "en") -> dict[str, Any]:
     from advisor.report.charts import strategy_scores
+    from advisor.report.ceiling_chart import section as prompt_vs_tuning
+    from advisor.report.i18n import translator
 
     rec = doc["recommendation"]
-    chart = strategy_scores(rec, out_dir / f"{stem}_files" / "strategy_scores.png")
+    chart = strategy_scores(rec, out_dir / f"{stem}_files" / "strategy_scores.png", translator(lang).sentence)
     costs = rec.get("costs")
     return {
         "score_chart": str(chart.relative_to(out_dir)),
@@ -139,6 +141,8 @@ def build_context(doc: dict[str, Any], out_dir: Path, stem: str, lang: str = "en
         # one entry per source, however many rules cite it together with others
         "sources": sorted({part.strip() for f in rec["fired"] for part in f["source"].split(";") if part.strip()}),
         "probes": probe_sections(doc, out_dir, stem),
+        # the prompting ceiling against the LoRA curve: a figure across two probes, drawn after their sections
+        "prompt_vs_tuning": prompt_vs_tuning(doc, out_dir, stem, lang),
     }
 
 
