@@ -9,6 +9,8 @@ import time
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+from advisor.sentences import say
+
 BACKOFF_ALLOWANCE = 8.0  # the SDK's longest pause between retries, counted in a request's wall-clock limit
 
 LIMIT: dict[str, float | None] = {"deadline": None, "seconds": None}
@@ -41,7 +43,9 @@ def request_timeout(timeout: float) -> float:
 
 
 def budget_text() -> str:
-    return "the time budget" + (f" ({LIMIT['seconds']:g} s)" if LIMIT["seconds"] is not None else "")
+    if LIMIT["seconds"] is None:
+        return say("the time budget")
+    return say("the time budget ({seconds:g} s)", seconds=LIMIT["seconds"])
 
 
 @functools.lru_cache(maxsize=1)

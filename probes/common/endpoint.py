@@ -34,6 +34,7 @@ from advisor.probes.common.base import BudgetSpent
 from advisor.probes.common.deadline import (BACKOFF_ALLOWANCE, LIMIT, budget_left, budget_text, client_class,
                                             request_timeout, time_limit)
 from advisor.probes.common.lm import Capability, LanguageModel
+from advisor.sentences import say
 
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 
@@ -59,8 +60,8 @@ class EndpointSpec(BaseModel):
         """The API's base URL; lm-evaluation-harness style URLs ending in /chat/completions are accepted too."""
         url = self.url or os.environ.get("OPENAI_BASE_URL")
         if not url:
-            raise InputError("--target-url: no endpoint given; pass the base URL of an OpenAI-compatible server "
-                             "(e.g. http://localhost:8000/v1) or set OPENAI_BASE_URL.")
+            raise InputError(say("--target-url: no endpoint given; pass the base URL of an OpenAI-compatible server "
+                                 "(e.g. http://localhost:8000/v1) or set OPENAI_BASE_URL."))
         return url.rstrip("/").removesuffix("/chat/completions")
 
     def label(self) -> str:
@@ -114,8 +115,9 @@ class EndpointModel(LanguageModel):
         if self._client is None:
             key = os.environ.get(self.spec.key_env)
             if key is None and self.spec.key_env != DEFAULT_KEY_ENV:
-                raise InputError(f"--target-key-env {self.spec.key_env}: that environment variable is not set; "
-                                 "export the API key in it (local servers accept any value).")
+                raise InputError(say("--target-key-env {env}: that environment variable is not set; "
+                                     "export the API key in it (local servers accept any value).",
+                                     env=self.spec.key_env))
             self._client = client_class()(base_url=self.url, api_key=key or "not-needed",
                                            timeout=self.spec.timeout, max_retries=self.spec.max_retries)
         return self._client
@@ -169,9 +171,9 @@ class EndpointModel(LanguageModel):
         if self.spec.max_requests is not None and self.requests + len(pending) > self.spec.max_requests:
             allowed = max(0, self.spec.max_requests - self.requests)
             self._send(pending[:allowed], bodies, out)
-            raise CapReached(f"request cap reached ({self.spec.max_requests} requests to {self.name}); "
-                             "finished responses are cached, so a re-run with a higher --target-max-requests "
-                             "pays only for the rest")
+            raise CapReached(say("request cap reached ({cap} requests to {model}); "
+                                 "finished responses are cached, so a re-run with a higher --target-max-requests "
+                                 "pays only for the rest", cap=self.spec.max_requests, model=self.name))
         self._send(pending, bodies, out)
         for i, key in enumerate(keys):  # duplicates of a request sent in this call
             if i not in out:
@@ -243,18 +245,23 @@ class EndpointModel(LanguageModel):
         left = budget_left()
         if left is not None and left <= 0.05:
             if arrived or self.requests or self.cached_hits:
-                return OutOfTime(f"--target-url {self.url}: {budget_text()} ran out while waiting for {self.name}; "
-                                 "finished responses are cached, so a re-run pays only for the rest.")
-            return EndpointError(f"--target-url {self.url}: no answer from {self.name} within {budget_text()}; "
-                                 "check that the server is up and answering, or raise --budget.")
-        return EndpointError(f"--target-url {self.url}: no complete answer within {self.request_limit():g} s "
-                             f"({self.spec.max_retries} retries of {self.spec.timeout:g} s and their pauses); "
-                             "check the server, or raise --target-timeout (finished responses are cached).")
+                return OutOfTime(say("--target-url {url}: {budget} ran out while waiting for {model}; "
+                                     "finished responses are cached, so a re-run pays only for the rest.",
+                                     url=self.url, budget=budget_text(), model=self.name))
+            return EndpointError(say("--target-url {url}: no answer from {model} within {budget}; "
+                                     "check that the server is up and answering, or raise --budget.",
+                                     url=self.url, model=self.name, budget=budget_text()))
+        return EndpointError(say("--target-url {url}: no complete answer within {limit:g} s "
+                                 "({retries} retries of {timeout:g} s and their pauses); "
+                                 "check the server, or raise --target-timeout (finished responses are cached).",
+                                 url=self.url, limit=self.request_limit(), retries=self.spec.max_retries,
+                                 timeout=self.spec.timeout))
 
     def _over_spend(self) -> str | None:
         if self.spec.max_spend is not None and self.spend >= self.spec.max_spend:
-            return (f"spend cap reached (estimated {self.spend:.4f} of --target-max-spend {self.spec.max_spend:g} "
-                    f"at the prices given); finished responses are cached")
+            return say("spend cap reached (estimated {spend:.4f} of --target-max-spend {cap:g} "
+                       "at the prices given); finished responses are cached", spend=self.spend,
+                       cap=self.spec.max_spend)
         return None
 
     def _record(self, key: str, body: dict, response: dict) -> None:
@@ -282,8 +289,8 @@ class EndpointModel(LanguageModel):
         latency = time.monotonic() - started
         choices = getattr(reply, "choices", None) or []
         if not choices or getattr(choices[0], "message", None) is None:
-            raise EndpointError(f"--target-url {self.url}: the server returned no answer (an empty `choices` list) "
-                                f"for model {self.name}; check the server's logs.")
+            raise EndpointError(say("--target-url {url}: the server returned no answer (an empty `choices` list) "
+                                    "for model {model}; check the server's logs.", url=self.url, model=self.name))
         usage = getattr(reply, "usage", None)
         text = choices[0].message.content or ""
         return {"text": text, "prompt_tokens": int(getattr(usage, "prompt_tokens", 0) or 0),
@@ -297,32 +304,41 @@ class EndpointModel(LanguageModel):
         url, retries = self.url, self.spec.max_retries
         status = getattr(exc, "status_code", None)
         if type(exc).__name__ == "Stopped":
-            return EndpointError(f"--target-url {url}: stopped waiting for {self.name} ({budget_text()} ran out).")
+            return EndpointError(say("--target-url {url}: stopped waiting for {model} ({budget} ran out).",
+                                     url=url, model=self.name, budget=budget_text()))
         if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
-            return InputError(f"--target-url {url}: the server refused the API key in ${self.spec.key_env} "
-                              f"({status}); check the key and its access to model {self.name}.")
+            return InputError(say("--target-url {url}: the server refused the API key in ${env} "
+                                  "({status}); check the key and its access to model {model}.",
+                                  url=url, env=self.spec.key_env, status=status, model=self.name))
         if isinstance(exc, openai.NotFoundError):
-            return InputError(f"--target {self.name}: {url} does not serve this model (404); pass a model id the "
-                              "server lists at /v1/models, and check that the URL ends with /v1.")
+            return InputError(say("--target {model}: {url} does not serve this model (404); pass a model id the "
+                                  "server lists at /v1/models, and check that the URL ends with /v1.",
+                                  model=self.name, url=url))
         if isinstance(exc, openai.APITimeoutError):
-            return EndpointError(f"--target-url {url}: no answer within {self.spec.timeout:g} s, {retries} retries "
-                                 "included; raise --target-timeout or check the server.")
+            return EndpointError(say("--target-url {url}: no answer within {timeout:g} s, {retries} retries "
+                                     "included; raise --target-timeout or check the server.",
+                                     url=url, timeout=self.spec.timeout, retries=retries))
         if isinstance(exc, openai.APIConnectionError):
-            return InputError(f"--target-url {url}: cannot reach the server ({_cause(exc)}); check the URL and that "
-                              "the server is running.")
+            return InputError(say("--target-url {url}: cannot reach the server ({cause}); check the URL and that "
+                                  "the server is running.", url=url, cause=_cause(exc)))
         if isinstance(exc, openai.RateLimitError):
-            return EndpointError(f"--target-url {url}: still rate-limited (429) after {retries} retries; lower "
-                                 "--target-concurrency or try again later (finished responses are cached).")
+            return EndpointError(say("--target-url {url}: still rate-limited (429) after {retries} retries; lower "
+                                     "--target-concurrency or try again later (finished responses are cached).",
+                                     url=url, retries=retries))
         if isinstance(exc, openai.BadRequestError):
-            return EndpointError(f"--target-url {url}: the server rejected a request (400: {_short(exc)}); "
-                                 "check --target and the server's limits (context length).")
+            return EndpointError(say("--target-url {url}: the server rejected a request (400: {detail}); "
+                                     "check --target and the server's limits (context length).",
+                                     url=url, detail=_short(exc)))
         if isinstance(exc, openai.APIStatusError):
-            return EndpointError(f"--target-url {url}: server error {status} after {retries} retries; check the "
-                                 "server's logs (finished responses are cached).")
+            return EndpointError(say("--target-url {url}: server error {status} after {retries} retries; check the "
+                                     "server's logs (finished responses are cached).",
+                                     url=url, status=status, retries=retries))
         if isinstance(exc, (openai.APIResponseValidationError, ValueError, TypeError, AttributeError)):
-            return EndpointError(f"--target-url {url}: the server's answer is not a chat completion "
-                                 f"({type(exc).__name__}); check that it speaks the OpenAI API.")
-        return EndpointError(f"--target-url {url}: the request failed ({type(exc).__name__}).")
+            return EndpointError(say("--target-url {url}: the server's answer is not a chat completion "
+                                     "({kind}); check that it speaks the OpenAI API.", url=url,
+                                     kind=type(exc).__name__))
+        return EndpointError(say("--target-url {url}: the request failed ({kind}).", url=url,
+                                 kind=type(exc).__name__))
 
 
 def _first_token_logprobs(choice: Any) -> dict[str, float] | None:
@@ -339,15 +355,15 @@ def _first_token_logprobs(choice: Any) -> dict[str, float] | None:
 
 def _cause(exc: BaseException) -> str:
     inner = exc.__cause__ or exc.__context__
-    text = type(inner).__name__ if inner is not None else "connection failed"
-    return "connection refused" if "Connect" in text else text
+    text = type(inner).__name__ if inner is not None else say("connection failed")
+    return say("connection refused") if "Connect" in text else text
 
 
 def _short(exc: BaseException) -> str:
     body = getattr(exc, "body", None)
     message = body.get("message") if isinstance(body, dict) else None
     text = str(message or getattr(exc, "message", "") or "")
-    return (text[:120] + "...") if len(text) > 120 else (text or "no detail")
+    return (text[:120] + "...") if len(text) > 120 else (text or say("no detail"))
 
 
 def check_endpoint(spec: EndpointSpec, store: Any = None) -> str:

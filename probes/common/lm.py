@@ -19,6 +19,7 @@ from enum import Enum
 from typing import Any, Callable, Sequence
 
 from advisor.errors import ProbeError
+from advisor.sentences import say
 
 
 class Capability(str, Enum):
@@ -31,11 +32,11 @@ class Capability(str, Enum):
     @property
     def text(self) -> str:
         return {
-            "loglikelihood": "score continuations by log-likelihood",
-            "rolling_loglikelihood": "score every token of a text (perplexity)",
-            "generate": "generate text",
-            "usage": "report token usage and latency",
-            "train_adapters": "train adapters on its weights",
+            "loglikelihood": say("score continuations by log-likelihood"),
+            "rolling_loglikelihood": say("score every token of a text (perplexity)"),
+            "generate": say("generate text"),
+            "usage": say("report token usage and latency"),
+            "train_adapters": say("train adapters on its weights"),
         }[self.value]
 
 
@@ -75,8 +76,9 @@ class LanguageModel:
         """Fail with one clear message when this model lacks ``capability``, which ``purpose`` needs."""
         if capability not in self.capabilities:
             able = ", ".join(c.text for c in Capability if c in self.capabilities) or "nothing"
-            raise CapabilityError(f"{purpose} needs a model that can {capability.text}; {self.name} can: {able}. "
-                                  "Use a model that can (a local checkpoint can do everything).")
+            raise CapabilityError(say("{purpose} needs a model that can {capability}; {model} can: {able}. "
+                                      "Use a model that can (a local checkpoint can do everything).",
+                                      purpose=purpose, capability=capability.text, model=self.name, able=able))
 
     # -- what a probe may ask (each behind its capability) -----------------------------------------
     @property
@@ -85,14 +87,14 @@ class LanguageModel:
 
     def format_chat(self, messages: list[dict[str, str]]) -> str:
         """``messages`` as the prompt text the model expects, ready for the assistant's reply."""
-        raise CapabilityError(f"{self.name} has no chat template")
+        raise CapabilityError(say("{model} has no chat template", model=self.name))
 
     def render(self, messages: list[dict[str, str]]) -> Any:
         """A chat prompt in the form :meth:`generate` takes: text for a local model, the messages for an endpoint."""
         return self.format_chat(messages)
 
     def count_tokens(self, text: str) -> int:
-        raise CapabilityError(f"{self.name} cannot count tokens locally")
+        raise CapabilityError(say("{model} cannot count tokens locally", model=self.name))
 
     def too_long(self, texts: Sequence[str]) -> tuple[int, int, int] | None:
         """``(index, tokens, limit)`` of the longest text when it exceeds the model's context (a local model
@@ -167,7 +169,7 @@ class LocalModel(LanguageModel):
 
     def format_chat(self, messages: list[dict[str, str]]) -> str:
         if not self.has_chat_template:
-            raise CapabilityError(f"{self.name} has no chat template")
+            raise CapabilityError(say("{model} has no chat template", model=self.name))
         return self.loaded.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
     def count_tokens(self, text: str) -> int:

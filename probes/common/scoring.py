@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from advisor.errors import ProbeError
+from advisor.sentences import say
 
 DEFAULT_BATCH_TOKENS = 8192  # KV-cache tokens per forward batch (prefix copies included)
 MAX_BATCH_ROWS = 64
@@ -81,7 +82,8 @@ def prefix_token_id(tokenizer: Any) -> int:
     """What stands for an empty context: BOS, else EOS (as lm-eval's ``prefix_token_id``)."""
     token = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
     if token is None:
-        raise ProbeError("the tokenizer has neither a BOS nor an EOS token; give the prompt a non-empty context.")
+        raise ProbeError(say("the tokenizer has neither a BOS nor an EOS token; give the prompt a non-empty "
+                             "context."))
     return token
 
 
@@ -100,7 +102,8 @@ def encode_pair(tokenizer: Any, context: str, continuation: str) -> tuple[list[i
     ctx = harness_encode(tokenizer, context)
     cont = whole[len(ctx):]
     if not cont:
-        raise ProbeError(f"the continuation {continuation!r} encodes to no tokens; use a non-empty label word.")
+        raise ProbeError(say("the continuation {continuation!r} encodes to no tokens; use a non-empty label word.",
+                             continuation=continuation))
     return ctx, cont
 
 

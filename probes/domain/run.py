@@ -15,9 +15,10 @@ from advisor.probes.domain.spec import (
     gap_label, general_path, perplexity, ratio_interval, read_text, scored_text, surprising_terms, vocabulary,
     word_surprisals,
 )
+from advisor.sentences import say
 
-PROBE_MODEL_NOTE = ("Perplexities come from the small probe model; they show how unusual your text is relative to "
-                    "general English, not how a large production model would fare.")
+PROBE_MODEL_NOTE = say("Perplexities come from the small probe model; they show how unusual your text is relative to "
+                       "general English, not how a large production model would fare.")
 
 
 @dataclass
@@ -50,7 +51,7 @@ class DomainRun:
 
         lm = open_model(self.config.model)
         self.bf16 = use_bf16(self.config.bf16, lm.device)
-        lm.require(Capability.ROLLING_LOGLIKELIHOOD, "the domain-gap probe")
+        lm.require(Capability.ROLLING_LOGLIKELIHOOD, say("the domain-gap probe"))
         window, stride = self._window(lm.context_length)
         encoded = {name: lm.encode_with_offsets(text)
                    for name, text in (("domain", self.domain_text), ("general", self.general_text))}
@@ -77,11 +78,12 @@ class DomainRun:
     def _budget(self, domain_tokens: int, general_tokens: int) -> int:
         budget = min(self.config.max_tokens, domain_tokens, general_tokens)
         if domain_tokens < MIN_TOKENS:
-            raise ProbeError(f"--text {self.config.text}: only {domain_tokens} tokens; give at least {MIN_TOKENS} "
-                             "(a few paragraphs of your domain's text).")
+            raise ProbeError(say("--text {path}: only {tokens} tokens; give at least {minimum} "
+                                 "(a few paragraphs of your domain's text).", path=self.config.text,
+                                 tokens=domain_tokens, minimum=MIN_TOKENS))
         if general_tokens < MIN_TOKENS:
-            raise ProbeError(f"--general {general_path(self.config)}: only {general_tokens} tokens; "
-                             f"give at least {MIN_TOKENS}.")
+            raise ProbeError(say("--general {path}: only {tokens} tokens; give at least {minimum}.",
+                                 path=general_path(self.config), tokens=general_tokens, minimum=MIN_TOKENS))
         return budget
 
     def _fill(self, scored: dict[str, Scored], budget: int, window: int, stride: int) -> None:
@@ -107,15 +109,17 @@ class DomainRun:
         if interval is not None:
             self.result.evidence.update(bits_per_byte_ratio_low=interval[0], bits_per_byte_ratio_high=interval[1])
         else:
-            self.result.notes.append(
-                f"too little text for an interval of the bits-per-byte ratio (fewer than {MIN_BLOCKS} blocks of "
-                f"{BLOCK_TOKENS} tokens); the rules on the vocabulary gap cannot use it")
+            self.result.notes.append(say(
+                "too little text for an interval of the bits-per-byte ratio (fewer than {blocks} blocks of "
+                "{tokens} tokens); the rules on the vocabulary gap cannot use it", blocks=MIN_BLOCKS,
+                tokens=BLOCK_TOKENS))
         if unseen is not None:
             self.result.evidence["unseen_word_share"] = unseen
         self.result.summary.update({
             "model": self.config.model.name, "bf16": self.bf16, "tokens": budget, "window": window, "stride": stride,
             "gap": gap_label(ratio), "terms": terms, "probe_model_note": PROBE_MODEL_NOTE,
-            "general_source": "bundled general-English sample" if self.config.general is None else str(self.config.general),
+            "general_source": say("bundled general-English sample") if self.config.general is None
+            else str(self.config.general),
             "texts": {n: {"perplexity": s.perplexity, "bits_per_byte": s.bits_per_byte, "bytes": len(s.text.encode())}
                       for n, s in scored.items()},
             "ratio_interval": {"low": interval[0] if interval else None, "high": interval[1] if interval else None,
@@ -129,7 +133,7 @@ class DomainRun:
 
     def _terms(self, dom: Scored) -> tuple[list[dict], float | None]:
         if dom.offsets is None:
-            self.result.notes.append("the tokenizer gives no character offsets: surprising terms are not listed")
+            self.result.notes.append(say("the tokenizer gives no character offsets: surprising terms are not listed"))
             return [], None
         occurrences = word_surprisals(dom.text, dom.offsets, dom.nlls)
         general_words = vocabulary(self.general_text)

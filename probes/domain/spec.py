@@ -46,6 +46,7 @@ from advisor.errors import InputError
 from advisor.probes.common.spec import AssessInputs, Evidence, Plan, ProbeInput, ProbeSpec, fact
 from advisor.probes.common.precision import Bf16Setting
 from advisor.probes.common.runtime import ModelSpec
+from advisor.sentences import say
 
 VERSION = "2"  # 2: the bits-per-byte ratio carries its block-bootstrap interval
 MIN_TOKENS = 16
@@ -215,7 +216,7 @@ class DomainEvidence(Evidence):
 def plan(answers: Any, inputs: AssessInputs) -> Plan:
     text = inputs.file("domain_text")
     if text is None:
-        return Plan.skip("no domain text sample given (--domain-text)")
+        return Plan.skip(say("no domain text sample given (--domain-text)"))
     return Plan({"text": text, "model": inputs.model_spec(), "bf16": inputs.bf16})
 
 

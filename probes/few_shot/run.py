@@ -7,7 +7,6 @@ evidence are rebuilt from what has finished, so Ctrl-C or a budget stop keeps a 
 
 from __future__ import annotations
 
-import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -15,11 +14,11 @@ from typing import Any
 from advisor.errors import InputError
 from advisor.probes.common.base import BudgetSpent, ExampleResult, Probe, ProbeContext, ProbeResult
 from advisor.probes.few_shot.chart import accuracy_chart
-from advisor.probes.few_shot.metrics import argmax, is_json, usage_evidence, usage_row
+from advisor.probes.few_shot.metrics import argmax, is_json, unit_metrics, unit_row, usage_evidence
 from advisor.probes.few_shot.schedule import counted, eval_order, finish, merge, plan_slices, seeds_of
-from advisor.probes.few_shot.spec import (VERSION, FewShotConfig, accuracy_metric, check_k, draw_demos, mean_metric,
-                                          seed_stats)
+from advisor.probes.few_shot.spec import VERSION, FewShotConfig, check_k, draw_demos
 from advisor.probes.common.textmetrics import exact_match, token_f1
+from advisor.sentences import say
 
 class PromptTooLong(InputError):
     """A prompt longer than the model's context: that (k, seed) is skipped; with no run left, an input error."""
@@ -27,8 +26,8 @@ class PromptTooLong(InputError):
 
 NO_LABEL = "(no label)"  # a generated answer that names none of the labels
 
-PROBE_MODEL_NOTE = ("Figures come from the probe model, which is much smaller than a production model: "
-                    "read them as a lower bound and a baseline for comparing strategies.")
+PROBE_MODEL_NOTE = say("Figures come from the probe model, which is much smaller than a production model: "
+                       "read them as a lower bound and a baseline for comparing strategies.")
 
 
 class FewShotRun:
@@ -61,8 +60,14 @@ class FewShotRun:
                 continue
             if self.ctx.out_of_time():
                 self.result.status = "partial"
-                self.result.notes.append(f"stopped by the time budget after {n} of {len(plan)} measurement steps"
-                                         + self._coverage_note())
+                coverage = self._coverage_note()
+                if coverage:
+                    note = say("stopped by the time budget after {n} of {total} measurement steps{coverage}", n=n,
+                               total=len(plan), coverage=coverage)
+                else:
+                    note = say("stopped by the time budget after {n} of {total} measurement steps", n=n,
+                               total=len(plan))
+                self.result.notes.append(note)
                 break
             self.scored = 0
             try:
@@ -72,17 +77,25 @@ class FewShotRun:
                 if self.cover.pop((k, seed), None) is not None and self.cover:
                     self._publish()
                 too_long.append(str(exc))
-                self.result.notes.append(f"k={k}, seed {seed} skipped: {exc}")
+                self.result.notes.append(say("k={k}, seed {seed} skipped: {reason}", k=k, seed=seed, reason=exc))
                 continue
             except CapReached as exc:
                 self.result.status = "partial"
-                self.result.notes.append(f"stopped after {n} of {len(plan)} measurement steps: {exc}")
+                self.result.notes.append(say("stopped after {n} of {total} measurement steps: {reason}", n=n,
+                                             total=len(plan), reason=exc))
                 break
             except BudgetSpent:
                 self.result.status = "partial"
-                self.result.notes.append(
-                    f"stopped by the time budget inside step {n + 1} of {len(plan)} (k={k}, seed {seed}) after "
-                    f"{self.scored} of {hi - lo} examples; that step was dropped" + self._coverage_note())
+                coverage = self._coverage_note()
+                values = dict(step=n + 1, total=len(plan), k=k, seed=seed, scored=self.scored, size=hi - lo)
+                if coverage:
+                    note = say("stopped by the time budget inside step {step} of {total} (k={k}, seed {seed}) after "
+                               "{scored} of {size} examples; that step was dropped{coverage}", coverage=coverage,
+                               **values)
+                else:
+                    note = say("stopped by the time budget inside step {step} of {total} (k={k}, seed {seed}) after "
+                               "{scored} of {size} examples; that step was dropped", **values)
+                self.result.notes.append(note)
                 if not self.cover:  # nothing measured: say how long the first point would take
                     spent = time.monotonic() - self.started
                     self.result.status = "empty"
@@ -96,7 +109,7 @@ class FewShotRun:
                 self.ctx.log(f"measured k={k} on {row['n']} examples: {row['accuracy']:.1%} "
                              f"(95% CI {row['ci_low']:.1%}–{row['ci_high']:.1%})")
         if too_long and not self.cover:
-            raise InputError(f"--data {self.config.data}: {too_long[0]}")
+            raise InputError(say("--data {data}: {reason}", data=self.config.data, reason=too_long[0]))
         return self.result
 
     def _coverage_note(self) -> str:
@@ -104,7 +117,8 @@ class FewShotRun:
         if not rows:
             return ""
         measured = ", ".join(f"k={r['k']} on {r['n']}" for r in rows)
-        return f"; measured {measured} of {len(self.split.eval)} held-out examples (a larger --budget widens them)"
+        return say("; measured {measured} of {held} held-out examples (a larger --budget widens them)",
+                   measured=measured, held=len(self.split.eval))
 
     def _announce(self, plan: list[tuple[int, int, int, int]]) -> None:
         """Before a target model is called: how many requests, how many already cached."""
@@ -113,10 +127,14 @@ class FewShotRun:
         bodies = [self.lm.request(ctx, self._max_tokens())
                   for k, seed, lo, hi in plan for ctx in self._contexts(k, seed, self.order[lo:hi])]
         cached, to_pay = self.lm.plan(bodies)
-        line = (f"target {self.lm.source}: {len(bodies)} requests, {cached} already cached, {to_pay} to send "
-                f"(at most {self.lm.spec.concurrency} at a time)")
+        values = dict(source=self.lm.source, requests=len(bodies), cached=cached, to_pay=to_pay,
+                      concurrency=self.lm.spec.concurrency)
+        line = say("target {source}: {requests} requests, {cached} already cached, {to_pay} to send "
+                   "(at most {concurrency} at a time)", **values)
         if self.lm.spec.max_requests is not None:
-            line += f"; request cap {self.lm.spec.max_requests}"
+            line = say("target {source}: {requests} requests, {cached} already cached, {to_pay} to send "
+                       "(at most {concurrency} at a time); request cap {cap}", cap=self.lm.spec.max_requests,
+                       **values)
         self.ctx.log(line)
         self.result.notes.append(line)
 
@@ -131,7 +149,8 @@ class FewShotRun:
         self.ds = load_dataset(c.data, c.text_col, c.label_col, c.task)
         self.split = split_dataset(self.ds, c.eval_size, c.split_seed)
         if not self.split.eval:
-            raise InputError(f"--data {c.data}: too few examples ({len(self.ds)}) to hold out an eval set.")
+            raise InputError(say("--data {data}: too few examples ({count}) to hold out an eval set.", data=c.data,
+                                 count=len(self.ds)))
         self.ks = check_k(c.k, len(self.split.pool))
         self.template = load_template(c.template) if c.template else default_template(self.ds.task)
         self.lm = open_for(c.model, c.target, self.ctx.store)
@@ -139,9 +158,9 @@ class FewShotRun:
         # classification scores label log-likelihoods when the model can; an endpoint answers by generation
         self.by_generation = self.ds.task == "classification" and not self.lm.can(Capability.LOGLIKELIHOOD)
         if self.ds.task == "classification" and not self.by_generation:
-            self.lm.require(Capability.LOGLIKELIHOOD, "few-shot classification (label log-likelihood)")
+            self.lm.require(Capability.LOGLIKELIHOOD, say("few-shot classification (label log-likelihood)"))
         else:
-            self.lm.require(Capability.GENERATE, f"few-shot {self.ds.task}")
+            self.lm.require(Capability.GENERATE, say("few-shot {task}", task=self.ds.task))
         self.builder = PromptBuilder(self.template, self.ds.labels, self.lm)
         self.bf16 = not self.remote and use_bf16(c.bf16, self.lm.device)
         if not self.remote:
@@ -166,8 +185,10 @@ class FewShotRun:
         over = None if self.remote else self.lm.too_long(contexts)
         if over is not None:
             longest, tokens, limit = over
-            raise PromptTooLong(f"the k={k} prompt for example {self.split.eval[idx[longest]].id} is {tokens:,} tokens, "
-                                f"more than {self.lm.name} reads ({limit:,}); use a smaller -k or shorter examples.")
+            raise PromptTooLong(say("the k={k} prompt for example {example} is {tokens:,} tokens, more than {model} "
+                                    "reads ({limit:,}); use a smaller -k or shorter examples.", k=k,
+                                    example=self.split.eval[idx[longest]].id, tokens=tokens, model=self.lm.name,
+                                    limit=limit))
 
     def _unit(self, k: int, seed: int, idx: list[int]) -> dict:
         """Raw outcome of (k, seed) on the eval examples at positions ``idx`` (aggregates: :meth:`_finish`)."""
@@ -279,8 +300,10 @@ class FewShotRun:
     def _publish(self) -> None:
         self.units = {k: [self._finish(o) for _, o in counted(self.cover, k)] for k in self.ks}
         self.units = {k: outs for k, outs in self.units.items() if outs}
-        rows = [self._row(k, outs) for k, outs in sorted(self.units.items())]
-        self.result.metrics = [m for k, outs in sorted(self.units.items()) for m in self._metrics(k, outs)]
+        rows = [unit_row(k, outs, self.ds.task, self.by_generation, len(self.ds.labels))
+                for k, outs in sorted(self.units.items())]
+        self.result.metrics = [m for k, outs in sorted(self.units.items())
+                               for m in unit_metrics(k, outs, self.ds.task, self.by_generation)]
         widest = max(r["n"] for r in rows)  # the best k among those measured on the most examples
         best = max((r for r in rows if r["n"] == widest), key=lambda r: (r["accuracy"], -r["k"]))
         self.result.summary = self._summary(rows, best)
@@ -292,63 +315,6 @@ class FewShotRun:
                                 f"(95% CI {best['ci_low']:.1%}–{best['ci_high']:.1%}) at k={best['k']} "
                                 f"on {best['n']} held-out examples"
                                 + (f" (of {held}; the time budget allowed no more)." if best["n"] < held else "."))
-
-    def _row(self, k: int, outs: list[dict]) -> dict:
-        n = len(outs[0]["gold"])
-        st = seed_stats([o["accuracy"] for o in outs])
-        metric = accuracy_metric("accuracy", st["mean"], n, {})
-        row = {"k": k, "seeds": len(outs), "accuracy": st["mean"], "ci_low": metric.ci_low, "ci_high": metric.ci_high,
-               "std": st["std"], "std_low": st["std_low"], "std_high": st["std_high"], "min": st["min"],
-               "max": st["max"], "n": n,
-               "tokens": sum(o["tokens"] for o in outs), "full_tokens": sum(o["full_tokens"] for o in outs),
-               "wall_seconds": sum(o["wall_seconds"] for o in outs)}
-        if "usage" in outs[0]:
-            row.update(usage_row([o["usage"] for o in outs]))
-        if self.ds.task == "classification":
-            width = len(outs[0]["confusion"][0])
-            norms = [o["accuracy_norm"] for o in outs if o["accuracy_norm"] is not None]
-            row.update(accuracy_norm=statistics.fmean(norms) if norms else None,
-                       macro_f1=statistics.fmean(o["macro_f1"] for o in outs),
-                       confusion=[[sum(o["confusion"][i][j] for o in outs) for j in range(width)]
-                                  for i in range(len(self.ds.labels))])
-            if self.by_generation:
-                row["format_failure_rate"] = statistics.fmean(f for o in outs for f in o["format_failures"])
-        else:
-            row.update(token_f1=statistics.fmean(f for o in outs for f in o["f1"]),
-                       json_valid=statistics.fmean(v for o in outs for v in o["json"]))
-        return row
-
-    def _metrics(self, k: int, outs: list[dict]) -> list:
-        from advisor.probes.common.base import Metric
-
-        n, params = len(outs[0]["gold"]), {"k": k, "seeds": len(outs)}
-        mean = lambda key: statistics.fmean(o[key] for o in outs)  # noqa: E731
-        st = seed_stats([o["accuracy"] for o in outs])
-        common = [Metric(name="accuracy_seed_std", value=st["std"], ci_low=st["std_low"], ci_high=st["std_high"],
-                         n=len(outs), params=params),
-                  Metric(name="tokens_processed", value=sum(o["tokens"] for o in outs), params=params),
-                  Metric(name="wall_seconds", value=sum(o["wall_seconds"] for o in outs), params=params)]
-        if "usage" in outs[0]:
-            usage = usage_row([o["usage"] for o in outs])
-            common += [Metric(name=name, value=usage[name], n=usage["requests"], params=params)
-                       for name in ("prompt_tokens", "completion_tokens", "latency_p50", "latency_p95")
-                       if usage.get(name) is not None]
-        if self.by_generation:
-            failures = [f for o in outs for f in o["format_failures"]]
-            extra = [accuracy_metric("format_failure_rate", statistics.fmean(failures), n, params)]
-            if all(o["accuracy_norm"] is not None for o in outs):
-                extra.append(accuracy_metric("accuracy_logprobs", mean("accuracy_norm"), n, params))
-            return [accuracy_metric("accuracy", mean("accuracy"), n, params),
-                    Metric(name="macro_f1", value=mean("macro_f1"), n=n, params=params)] + extra + common
-        if self.ds.task == "classification":
-            return [accuracy_metric("accuracy", mean("accuracy"), n, params),
-                    accuracy_metric("accuracy_norm", mean("accuracy_norm"), n, params),
-                    Metric(name="macro_f1", value=mean("macro_f1"), n=n, params=params)] + common
-        per_example_f1 = [statistics.fmean(o["f1"][i] for o in outs) for i in range(n)]
-        extra = [accuracy_metric("json_valid", statistics.fmean(v for o in outs for v in o["json"]), n, params)] \
-            if self.ds.task == "extraction" else []
-        return [accuracy_metric("exact_match", mean("accuracy"), n, params),
-                mean_metric("token_f1", per_example_f1, params)] + extra + common
 
     def _summary(self, rows: list[dict], best: dict) -> dict:
         tpl = self.template

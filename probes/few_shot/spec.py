@@ -33,6 +33,7 @@ from advisor.probes.common.precision import Bf16Setting
 from advisor.probes.common.runtime import ModelSpec
 from advisor.probes.common.spec import AssessInputs, Evidence, Plan, ProbeInput, ProbeSpec, fact
 from advisor.probes.common.stats import bootstrap_ci, n_for_halfwidth, wilson_interval
+from advisor.sentences import say
 
 VERSION = "2"  # 2: the seed spread carries its chi-square interval
 
@@ -105,7 +106,7 @@ ASSESS_SETTINGS = {"k": [0, 4, 8], "seeds": 2}
 def plan(answers: Any, inputs: AssessInputs) -> Plan:
     data = inputs.file("data")
     if data is None:
-        return Plan.skip("no labeled data given (--data)")
+        return Plan.skip(say("no labeled data given (--data)"))
     task = answers.task_type.value
     task = task if task in ("classification", "extraction") else "generation"
     return Plan({"data": data, "task": task, "model": inputs.model_spec(), "eval_size": inputs.eval_size,
@@ -137,8 +138,9 @@ def caveats(ev: dict[str, Any]) -> list[str]:
     interval could not change the decision: that run has none)."""
     if ev.get("ci_halfwidth", 0) <= 0.08:
         return []
-    return [f"Your model's few-shot accuracy is uncertain (±{100 * ev['ci_halfwidth']:.0f} pp at "
-            f"{ev.get('eval_size', '?')} eval examples); about {eval_size_for_5pp(ev)} would narrow it to ±5 pp."]
+    return [say("Your model's few-shot accuracy is uncertain (±{halfwidth:.0f} pp at {eval_size} eval examples); "
+                "about {needed} would narrow it to ±5 pp.", halfwidth=100 * ev["ci_halfwidth"],
+                eval_size=ev.get("eval_size", "?"), needed=eval_size_for_5pp(ev))]
 
 
 SPEC = ProbeSpec(
@@ -241,6 +243,6 @@ def check_k(ks: list[int], pool_size: int) -> list[int]:
     ks = sorted(set(ks))
     too_big = [k for k in ks if k > pool_size]
     if too_big:
-        raise InputError(f"-k {','.join(map(str, too_big))}: the demonstration pool has only {pool_size} examples; "
-                         "use smaller k or more data.")
+        raise InputError(say("-k {ks}: the demonstration pool has only {pool} examples; use smaller k or more data.",
+                             ks=",".join(map(str, too_big)), pool=pool_size))
     return ks

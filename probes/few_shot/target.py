@@ -13,12 +13,13 @@ from typing import Any
 
 from advisor.probes.few_shot import spec as few_shot
 from advisor.probes.common.spec import AssessInputs, Plan
+from advisor.sentences import say
 
 
 def plan(answers: Any, inputs: AssessInputs) -> Plan:
     """The embedded model's few-shot plan (same items, draws and seeds), pointed at the target."""
     if inputs.target is None:
-        return Plan.skip("no target model given (--target MODEL --target-url URL)")
+        return Plan.skip(say("no target model given (--target MODEL --target-url URL)"))
     local = few_shot.plan(answers, inputs)
     return local if local.config is None else Plan({**local.config, "target": inputs.target})
 

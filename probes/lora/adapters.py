@@ -8,6 +8,7 @@ from typing import Any
 
 from advisor.errors import InputError
 from advisor.probes.lora.spec import LoraProbeConfig
+from advisor.sentences import say
 
 LLAMA_STYLE = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 GPT2_STYLE = ["c_attn", "c_proj", "c_fc"]
@@ -95,8 +96,9 @@ def lora_config(config: LoraProbeConfig, base: Any) -> Any:
     targets = config.target_modules or default_target_modules(base)
     missing = [t for t in (targets if isinstance(targets, list) else []) if not _has_module(base, t)]
     if missing:
-        raise InputError(f"--target-modules: the model has no module named {', '.join(missing)}; "
-                         f"its linear layers include {', '.join(_linear_names(base)[:12])}.")
+        raise InputError(say("--target-modules: the model has no module named {missing}; "
+                             "its linear layers include {names}.", missing=", ".join(missing),
+                             names=", ".join(_linear_names(base)[:12])))
     gpt2_style = isinstance(targets, list) and any(t in GPT2_STYLE for t in targets)
     return LoraConfig(r=config.rank, lora_alpha=config.alpha or 2 * config.rank, lora_dropout=config.dropout,
                       target_modules=targets, bias="none", task_type="CAUSAL_LM", fan_in_fan_out=gpt2_style)

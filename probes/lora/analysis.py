@@ -15,6 +15,7 @@ from advisor.probes.common.base import Metric, ProbeResult
 from advisor.probes.lora.forgetting import forgetting_summary
 from advisor.probes.lora.learning_curve import REACH_FACTOR, crossover, crossover_interval, fit_curve, prediction_band
 from advisor.probes.common.stats import mcnemar_exact, sample_size_two_proportions, wilson_interval
+from advisor.sentences import say
 
 ALPHA = 0.05
 
@@ -53,12 +54,12 @@ def few_shot_reference(run: Any) -> dict | None:
     if run_id is None:
         return None
     if store is None:
-        run.result.notes.append(f"few-shot run #{run_id} not read: no database open; no paired test")
+        run.result.notes.append(say("few-shot run #{run} not read: no database open; no paired test", run=run_id))
         return None
     data = check_few_shot_run(run)
     picked = best_few_shot(data.get("examples", []))
     if picked is None:
-        run.result.notes.append(f"few-shot run #{run_id} has no per-example correctness; no paired test")
+        run.result.notes.append(say("few-shot run #{run} has no per-example correctness; no paired test", run=run_id))
         return None
     info, correct = picked
     return {**info, "label": few_shot_label(info["params"]), "run_id": run_id, "correct": correct}
@@ -72,8 +73,8 @@ def check_few_shot_run(run: Any) -> dict | None:
         return None
     data = stored_few_shot(run)
     if data is None or data.get("probe") != "few-shot":
-        raise InputError(f"--few-shot-run {run_id}: no stored few-shot run with that id in {store.path}; "
-                         "`advisor history` lists runs (or leave the option out).")
+        raise InputError(say("--few-shot-run {run}: no stored few-shot run with that id in {path}; "
+                             "`advisor history` lists runs (or leave the option out).", run=run_id, path=store.path))
     return data
 
 
@@ -166,12 +167,13 @@ def compare(run: Any, best: dict | None, few_best: float | None) -> dict | None:
     if few is not None and any(i in few["correct"] for i in ids):
         paired = [i for i in ids if i in few["correct"]]
         if len(paired) < len(ids):
-            run.result.notes.append(f"paired test on the {len(paired)} of {len(ids)} eval examples the few-shot run scored")
+            run.result.notes.append(say("paired test on the {paired} of {total} eval examples the few-shot run scored",
+                                        paired=len(paired), total=len(ids)))
         base, name = [few["correct"][i] for i in paired], few["label"]
     else:
         if few is not None:
-            run.result.notes.append("the few-shot run scored none of these eval examples (another split?); "
-                                    "compared with zero-shot instead")
+            run.result.notes.append(say("the few-shot run scored none of these eval examples (another split?); "
+                                        "compared with zero-shot instead"))
         paired, base, name = ids, run.correct[0], "zero-shot"
     lora_only, base_only, p = mcnemar_exact(base, [lora[i] for i in paired])
     base_acc = sum(base) / len(base)
@@ -280,7 +282,8 @@ def headline(run: Any, best: dict | None, comparison: dict | None) -> str:
     who = "LoRA" if run.config.method == "lora" else "Prompt tuning"
     zero = run.zero_shot["accuracy"]
     if best is None:
-        return f"{who} on {run.config.model.name}: no adapter finished (zero-shot accuracy {zero:.1%})."
+        return say("{method} on {model}: no adapter finished (zero-shot accuracy {zero:.1%}).", method=who,
+                   model=run.config.model.name, zero=zero)
     text = (f"{who} on {run.config.model.name} reaches {best['accuracy']:.1%} with {best['examples']} training "
             f"examples (zero-shot {zero:.1%}, {len(run.split.eval)} held-out examples).")
     return text + (f" {comparison['verdict']}" if comparison else "")

@@ -19,10 +19,11 @@ from advisor.probes.common.base import ExampleResult, Probe, ProbeContext, Probe
 from advisor.probes.lora.adapters import AttachedAdapter, KeptAdapter
 from advisor.probes.lora.spec import VERSION, LoraProbeConfig, effective_sizes, epochs_for, nested_order
 from advisor.probes.lora.training import TrainExample, TrainSettings, supervised_example
+from advisor.sentences import say
 
 DEFAULT_LR = {"lora": 1e-3, "prompt-tuning": 3e-2}
-PROBE_MODEL_NOTE = ("LoRA on a small probe model with a few hundred examples is a lower bound of what "
-                    "fine-tuning a production model gains.")
+PROBE_MODEL_NOTE = say("LoRA on a small probe model with a few hundred examples is a lower bound of what "
+                       "fine-tuning a production model gains.")
 
 
 # -- the run ---------------------------------------------------------------------------------
@@ -47,7 +48,7 @@ class LoraRun:
             self._baseline()
         except BudgetSpent:
             self.result.status = "empty"
-            self.result.notes.append("stopped by the time budget while measuring the model without an adapter")
+            self.result.notes.append(say("stopped by the time budget while measuring the model without an adapter"))
             share = max(self.scored, 1) / len(self.split.eval)
             self.result.summary["budget_needed"] = (time.monotonic() - self.started) / share * 2
             return self.result
@@ -57,14 +58,15 @@ class LoraRun:
                 reason = self._stop_reason(size)
                 if reason:
                     self.result.status = "partial"
-                    self.result.notes.append(
-                        f"stopped by the time budget after {n} of {len(self.sizes)} sizes ({reason})")
+                    self.result.notes.append(say("stopped by the time budget after {n} of {total} sizes ({reason})",
+                                                 n=n, total=len(self.sizes), reason=reason))
                     break
                 if not self._trial(size):
                     self.result.status = "partial"
-                    self.result.notes.append(
-                        f"stopped by the time budget inside the {size}-example size after {self.cut['steps']} of "
-                        f"{self.cut['planned']} training steps; that adapter was not evaluated")
+                    self.result.notes.append(say(
+                        "stopped by the time budget inside the {size}-example size after {steps} of "
+                        "{planned} training steps; that adapter was not evaluated", size=size,
+                        steps=self.cut["steps"], planned=self.cut["planned"]))
                     break
                 self._publish(band=False)  # what a cut run keeps; the band is computed once, at the end
         finally:
@@ -97,8 +99,8 @@ class LoraRun:
         check_few_shot_run(self)  # and so does a --few-shot-run that names no stored few-shot run
         self._load_data()
         self.lm = open_model(c.model)
-        self.lm.require(Capability.TRAIN_ADAPTERS, "the LoRA trial")
-        self.lm.require(Capability.LOGLIKELIHOOD, "the LoRA trial's evaluation (label log-likelihood)")
+        self.lm.require(Capability.TRAIN_ADAPTERS, say("the LoRA trial"))
+        self.lm.require(Capability.LOGLIKELIHOOD, say("the LoRA trial's evaluation (label log-likelihood)"))
         self.loaded = self.lm.trainable()
         self._build_prompts()
         self.bf16 = self._use_bf16()
@@ -113,12 +115,13 @@ class LoraRun:
         c = self.config
         self.ds = load_dataset(c.data, c.text_col, c.label_col, c.task)
         if self.ds.task != "classification":
-            raise ProbeError(f"--data {c.data}: the LoRA probe measures classification accuracy, but the labels in "
-                             f"{self.ds.label_col!r} look like free text ({self.ds.task}); pass --task classification "
-                             "if they are classes.")
+            raise ProbeError(say("--data {data}: the LoRA probe measures classification accuracy, but the labels in "
+                                 "{column!r} look like free text ({task}); pass --task classification "
+                                 "if they are classes.", data=c.data, column=self.ds.label_col, task=self.ds.task))
         self.split = split_dataset(self.ds, c.eval_size, c.split_seed)
         if not self.split.eval or not self.split.pool:
-            raise InputError(f"--data {c.data}: too few examples ({len(self.ds)}) for a training pool and an eval set.")
+            raise InputError(say("--data {data}: too few examples ({count}) for a training pool and an eval set.",
+                                 data=c.data, count=len(self.ds)))
         self.order = nested_order(self.split.pool, c.seed)
         self.sizes, note = effective_sizes(c.sizes, len(self.order))
         if note:
@@ -205,8 +208,9 @@ class LoraRun:
             else:
                 pred = reused["predictions"]
                 correct = [p == e.label for p, e in zip(pred, self.split.eval)]
-                self.result.notes.append(f"zero-shot accuracy: the k=0 predictions of few-shot run "
-                                         f"#{reused['run_id']} (the same model, prompts, eval examples and precision)")
+                self.result.notes.append(say("zero-shot accuracy: the k=0 predictions of few-shot run "
+                                             "#{run} (the same model, prompts, eval examples and precision)",
+                                             run=reused["run_id"]))
             general, blocks = self._general_loss(self.loaded.model)
         # what evaluating the model takes (the budget a first size needs counts it): scoring done there included
         self.zero_shot = {"accuracy": sum(correct) / len(correct), "general_loss": general, "general_blocks": blocks,
@@ -225,7 +229,7 @@ class LoraRun:
     def _stop_reason(self, size: int) -> str | None:
         """Out of time, or the next size is predicted (from the last one's pace) not to fit the budget."""
         if self.ctx.out_of_time():
-            return "budget spent"
+            return say("budget spent")
         left = self.ctx.time_left()
         if left is None or not self.points:
             return None
@@ -233,7 +237,8 @@ class LoraRun:
         work = size * self._epochs(size)
         done = last["examples"] * last["epochs"]
         estimate = last["train_seconds"] * work / done + last["eval_seconds"]
-        return f"{size} examples would need about {estimate:.0f}s, {left:.0f}s left" if estimate > left else None
+        return say("{size} examples would need about {estimate:.0f}s, {left:.0f}s left", size=size, estimate=estimate,
+                   left=left) if estimate > left else None
 
     # -- one size ----------------------------------------------------------------------------
     def _trial(self, size: int) -> bool:

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from advisor.probes.common.runtime import ModelSpec
 from advisor.probes.common.spec import AssessInputs, Evidence, Plan, ProbeInput, ProbeSpec, fact
+from advisor.sentences import say
 
 VERSION = "2"  # 2: the forgetting ratio and the crossover carry their 95% intervals
 DEFAULT_SIZES = [16, 32, 64, 128]
@@ -143,10 +144,11 @@ ASSESS_SIZES = [8, 16, 32, 64]  # warm-started in an assessment: four points of 
 def plan(answers: Any, inputs: AssessInputs) -> Plan:
     data = inputs.file("data")
     if data is None:
-        return Plan.skip("no labeled data given (--data)")
+        return Plan.skip(say("no labeled data given (--data)"))
     if answers.task_type.value != "classification":
-        return Plan.skip(f"the LoRA trial measures classification tasks only, and your answers say task_type "
-                         f"{answers.task_type.value} (answer classification if your labels are classes)")
+        return Plan.skip(say("the LoRA trial measures classification tasks only, and your answers say task_type "
+                             "{task} (answer classification if your labels are classes)",
+                             task=answers.task_type.value))
     # the answers say the labels are classes: the trial does not second-guess them from the data (many classes
     # or long label names would otherwise look like free text)
     config: dict[str, Any] = {"data": data, "task": "classification", "model": inputs.model_spec(),
@@ -181,8 +183,11 @@ def caveats(ev: dict[str, Any]) -> list[str]:
     if ev.get("significant") is not False:
         return []
     need = ev.get("required_eval_size_5pp")
-    extra = f"; about {int(need)} eval examples would detect a 5 pp difference" if need else ""
-    return [f"The LoRA vs {ev.get('baseline', 'few-shot')} difference is not statistically significant{extra}."]
+    baseline = ev.get("baseline", "few-shot")
+    if need:
+        return [say("The LoRA vs {baseline} difference is not statistically significant; about {need} eval examples "
+                    "would detect a 5 pp difference.", baseline=baseline, need=int(need))]
+    return [say("The LoRA vs {baseline} difference is not statistically significant.", baseline=baseline)]
 
 
 SPEC = ProbeSpec(
@@ -239,7 +244,8 @@ def effective_sizes(sizes: list[int], pool_size: int) -> tuple[list[int], str | 
     if pool_size not in kept:
         kept.append(pool_size)
     dropped = [s for s in sizes if s > pool_size]
-    return kept, f"sizes {','.join(map(str, dropped))} exceed the training pool ({pool_size} examples); trained up to {pool_size}"
+    return kept, say("sizes {sizes} exceed the training pool ({pool} examples); trained up to {pool}",
+                     sizes=",".join(map(str, dropped)), pool=pool_size)
 
 
 def few_shot_label(params: dict) -> str:

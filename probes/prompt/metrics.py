@@ -9,10 +9,11 @@ from typing import Any
 
 from advisor.probes.common.base import Metric
 from advisor.probes.prompt import search
+from advisor.sentences import say
 
 NO_LABEL = "(no label)"
-PROBE_MODEL_NOTE = ("Figures come from the probe model, which is much smaller than a production model: the search "
-                    "shows which prompt choices matter on your data, not what your model reaches.")
+PROBE_MODEL_NOTE = say("Figures come from the probe model, which is much smaller than a production model: the "
+                       "search shows which prompt choices matter on your data, not what your model reaches.")
 
 
 def score_loglikelihood(run: Any, contexts: list, items: list) -> dict:

@@ -19,6 +19,7 @@ from advisor.probes.prompt import search
 from advisor.probes.prompt.metrics import PROBE_MODEL_NOTE
 from advisor.probes.prompt.search import Candidate
 from advisor.probes.prompt.spec import VERSION, PromptConfig, read_label_descriptions
+from advisor.sentences import say
 
 
 
@@ -53,8 +54,9 @@ class PromptRun:
                                              labels=ds.labels), c.selection_size, c.split_seed + 1)
         self.held_out, self.selection, self.pool = outer.eval, inner.eval, inner.pool
         if not self.held_out or not self.selection:
-            raise InputError(f"--data {c.data}: too few examples ({len(ds)}) for a held-out split, a selection split "
-                             "and a demonstration pool; the prompt probe needs about 40 or more.")
+            raise InputError(say("--data {data}: too few examples ({count}) for a held-out split, a selection split "
+                                 "and a demonstration pool; the prompt probe needs about 40 or more.", data=c.data,
+                                 count=len(ds)))
         check_k([*c.k, c.naive_k], len(self.pool))
         self.ks = sorted(set(c.k))
         self.descriptions = read_label_descriptions(c.label_descriptions)
@@ -63,7 +65,7 @@ class PromptRun:
         self.by_generation = ds.task == "classification" and not self.lm.can(Capability.LOGLIKELIHOOD)
         needed = Capability.LOGLIKELIHOOD if ds.task == "classification" and not self.by_generation \
             else Capability.GENERATE
-        self.lm.require(needed, f"the prompt probe ({ds.task})")
+        self.lm.require(needed, say("the prompt probe ({task})", task=ds.task))
         self.bf16 = not self.remote and use_bf16(c.bf16, self.lm.device)
         self.model_name = self.lm.source if self.remote else c.model.name
         if not self.remote:
@@ -83,11 +85,11 @@ class PromptRun:
             self.result.status = "empty"
             share = max(self.scored, 1) / len(self.held_out)
             self.result.summary["budget_needed"] = (time.monotonic() - self.unit_started) / share * 3
-            self.result.notes.append("stopped by the time budget before the naive prompt was scored")
+            self.result.notes.append(say("stopped by the time budget before the naive prompt was scored"))
             return
         except CapReached as exc:
             self.result.status = "partial"
-            self.result.notes.append(f"stopped before the naive prompt was scored: {exc}")
+            self.result.notes.append(say("stopped before the naive prompt was scored: {reason}", reason=exc))
             return
         self._publish()
         stages = [lambda best: [base],
@@ -107,7 +109,7 @@ class PromptRun:
                 try:
                     outcome = self._unit(cand, "selection", self._search_deadline())
                 except BudgetSpent:
-                    self.stopped = "the time budget ran out while a configuration was scored (it was dropped)"
+                    self.stopped = say("the time budget ran out while a configuration was scored (it was dropped)")
                     break
                 except CapReached as exc:
                     self.stopped = str(exc)
@@ -120,7 +122,8 @@ class PromptRun:
                 self._publish()
             if self.stopped:
                 self.result.status = "partial"
-                self.result.notes.append(f"search stopped after {len(self.rows)} configurations: {self.stopped}")
+                self.result.notes.append(say("search stopped after {count} configurations: {reason}",
+                                             count=len(self.rows), reason=self.stopped))
                 break
         if not self.rows:
             self._publish()
@@ -133,8 +136,9 @@ class PromptRun:
                 self.held["chosen"] = self._unit(chosen, "held_out", self.ctx.deadline)
             except (BudgetSpent, CapReached) as exc:
                 self.result.status = "partial"
-                self.result.notes.append("the chosen prompt could not be scored on the held-out split "
-                                         f"({exc or 'the time budget ran out'}); only its selection figure is shown")
+                self.result.notes.append(say("the chosen prompt could not be scored on the held-out split "
+                                             "({reason}); only its selection figure is shown",
+                                             reason=str(exc) or say("the time budget ran out")))
         self._publish()
 
     def _best_candidate(self) -> Candidate:
@@ -146,19 +150,21 @@ class PromptRun:
         """Why no further configuration may be tried: the cap on configurations, the time that scoring it and
         then the chosen one on the held-out split would take, or the paid requests they would need."""
         if len(self.rows) >= self.config.max_configs:
-            return f"max_configs ({self.config.max_configs}) reached"
+            return say("max_configs ({count}) reached", count=self.config.max_configs)
         left = self.ctx.time_left()
         need = self.per_item * (len(self.selection) + len(self.held_out))
         if left is not None and left < need:
-            return (f"the time budget: {max(left, 0):.0f} s left, about {need:.0f} s needed to score another "
-                    "configuration and still check the chosen one on the held-out split")
+            return say("the time budget: {left:.0f} s left, about {need:.0f} s needed to score another "
+                       "configuration and still check the chosen one on the held-out split", left=max(left, 0),
+                       need=need)
         cap = self.lm.spec.max_requests if self.remote else None
         if cap is not None:
             to_pay = self.lm.plan(self._bodies(cand, self.selection))[1]
             reserve = max(self.lm.plan(self._bodies(b, self.held_out))[1] for b in (cand, best))
             if self.lm.requests + to_pay + reserve > cap:
-                return (f"the request cap ({cap}): {to_pay} more requests for this configuration and {reserve} kept "
-                        f"for the held-out check would pass it ({self.lm.requests} sent)")
+                return say("the request cap ({cap}): {to_pay} more requests for this configuration and {reserve} "
+                           "kept for the held-out check would pass it ({sent} sent)", cap=cap, to_pay=to_pay,
+                           reserve=reserve, sent=self.lm.requests)
         return None
 
     def _search_deadline(self) -> float | None:
@@ -171,11 +177,15 @@ class PromptRun:
         if not self.remote:
             return
         c = self.config
-        line = (f"target {self.lm.source}: up to {c.max_configs} configurations on {len(self.selection)} selection "
-                f"examples, the naive and the chosen prompt on {len(self.held_out)} held-out examples "
-                f"(at most {self.lm.spec.concurrency} requests at a time)")
+        values = dict(source=self.lm.source, configs=c.max_configs, selection=len(self.selection),
+                      held=len(self.held_out), concurrency=self.lm.spec.concurrency)
+        line = say("target {source}: up to {configs} configurations on {selection} selection examples, the naive "
+                   "and the chosen prompt on {held} held-out examples (at most {concurrency} requests at a time)",
+                   **values)
         if self.lm.spec.max_requests is not None:
-            line += f"; request cap {self.lm.spec.max_requests}"
+            line = say("target {source}: up to {configs} configurations on {selection} selection examples, the naive "
+                       "and the chosen prompt on {held} held-out examples (at most {concurrency} requests at a "
+                       "time); request cap {cap}", cap=self.lm.spec.max_requests, **values)
         self.ctx.log(line)
         self.result.notes.append(line)
 
@@ -251,8 +261,10 @@ class PromptRun:
         over = None if self.remote else self.lm.too_long(contexts)
         if over is not None:
             longest, tokens, limit = over
-            raise InputError(f"--data {self.config.data}: the {cand.key} prompt for example {items[longest].id} is "
-                             f"{tokens:,} tokens, more than {self.lm.name} reads ({limit:,}); use smaller -k.")
+            raise InputError(say("--data {data}: the {key} prompt for example {example} is {tokens:,} tokens, more "
+                                 "than {model} reads ({limit:,}); use smaller -k.", data=self.config.data,
+                                 key=cand.key, example=items[longest].id, tokens=tokens, model=self.lm.name,
+                                 limit=limit))
 
     def progress(self, done: int, total: int) -> None:
         """Progress of the running unit; the unit's deadline is checked here, between batches."""
@@ -311,7 +323,7 @@ class PromptRun:
         try:
             model = load_embedder(c.embedder, c.model.allow_download, "cpu", c.embedder_backend)
         except ModelNotFoundError as exc:
-            self.result.notes.append(f"nearest-neighbour demonstrations not tried: {exc}")
+            self.result.notes.append(say("nearest-neighbour demonstrations not tried: {reason}", reason=exc))
             return False
         items = self.pool + self.selection + self.held_out
         texts = [e.text for e in items]

@@ -19,6 +19,7 @@ from advisor.probes.common.endpoint import EndpointSpec
 from advisor.probes.common.precision import Bf16Setting
 from advisor.probes.common.runtime import ModelSpec
 from advisor.probes.common.spec import AssessInputs, Evidence, Plan, ProbeInput, ProbeSpec, fact
+from advisor.sentences import say
 
 VERSION = "1"
 
@@ -101,10 +102,10 @@ def plan(answers: Any, inputs: AssessInputs) -> Plan:
     (``advisor probe prompt`` runs it there for a look)."""
     data = inputs.file("data")
     if data is None:
-        return Plan.skip("no labeled data given (--data)")
+        return Plan.skip(say("no labeled data given (--data)"))
     if inputs.target is None:
-        return Plan.skip("no target model given (--target MODEL --target-url URL); on the probe model, "
-                         "`advisor probe prompt --data FILE` runs it for a look")
+        return Plan.skip(say("no target model given (--target MODEL --target-url URL); on the probe model, "
+                             "`advisor probe prompt --data FILE` runs it for a look"))
     task = answers.task_type.value
     task = task if task in ("classification", "extraction") else "generation"
     config: dict[str, Any] = {"data": data, "task": task, "target": inputs.target, "eval_size": inputs.eval_size,
@@ -154,8 +155,8 @@ def check(config: PromptConfig) -> None:
 def caveats(ev: dict[str, Any]) -> list[str]:
     if ev.get("gain_low") is None or ev.get("gain_low", 0) > 0 or ev.get("gain_high", 0) < 0.1:
         return []
-    return [f"The prompt search's gain over the naive prompt ({100 * ev['gain']:+.0f} points) is not "
-            f"distinguishable from zero on {ev.get('eval_size', '?')} held-out examples."]
+    return [say("The prompt search's gain over the naive prompt ({gain:+.0f} points) is not distinguishable from "
+                "zero on {eval_size} held-out examples.", gain=100 * ev["gain"], eval_size=ev.get("eval_size", "?"))]
 
 
 SPEC = ProbeSpec(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Sequence
 
 from advisor.errors import InputError
+from advisor.sentences import say
 
 
 @dataclass(frozen=True)
@@ -57,9 +58,10 @@ def token_windows(n_tokens: int, size: int, overlap: int) -> list[tuple[int, int
 
 def check_chunk_params(size: int, overlap: int) -> None:
     if size < 1:
-        raise InputError(f"chunk size {size}: must be at least 1 token (e.g. --chunk-sizes 128,256)")
+        raise InputError(say("chunk size {size}: must be at least 1 token (e.g. --chunk-sizes 128,256)", size=size))
     if overlap < 0 or overlap >= size:
-        raise InputError(f"--overlap {overlap}: must be between 0 and the chunk size minus one ({size - 1})")
+        raise InputError(say("--overlap {overlap}: must be between 0 and the chunk size minus one ({most})",
+                             overlap=overlap, most=size - 1))
 
 
 def chunk_text(doc_id: str, text: str, offsets: Sequence[tuple[int, int]], size: int, overlap: int) -> list[Chunk]:
@@ -77,7 +79,8 @@ def chunk_text(doc_id: str, text: str, offsets: Sequence[tuple[int, int]], size:
 def token_offsets(tokenizer: Any, text: str) -> list[tuple[int, int]]:
     """Character offsets of the tokens of ``text`` (no special tokens)."""
     if not getattr(tokenizer, "is_fast", False):
-        raise InputError("the embedder's tokenizer is not a fast (Rust) tokenizer; chunking needs character offsets")
+        raise InputError(say("the embedder's tokenizer is not a fast (Rust) tokenizer; chunking needs character "
+                             "offsets"))
     encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
     return [tuple(o) for o in encoded["offset_mapping"]]
 

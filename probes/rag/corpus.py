@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Iterator
 
 from advisor.errors import InputError
+from advisor.sentences import say
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst"}
 TABLE_SUFFIXES = {".jsonl", ".csv", ".parquet"}
@@ -54,16 +55,21 @@ class Question:
 def load_corpus(path: Path) -> Corpus:
     path = Path(path)
     if not path.exists():
-        raise InputError(f"--corpus {path}: no such file or folder")
+        raise InputError(say("--corpus {path}: no such file or folder", path=path))
     if path.is_dir():
         corpus = _load_folder(path)
     elif path.suffix.lower() in TABLE_SUFFIXES:
         corpus = Corpus(_dedupe(list(_table_rows(path)), path))
     else:
-        raise InputError(f"--corpus {path}: expected a folder of .txt/.md files or a .jsonl, .csv or .parquet file")
+        raise InputError(say("--corpus {path}: expected a folder of .txt/.md files or a .jsonl, .csv or .parquet "
+                             "file", path=path))
     if not corpus.documents:
-        why = f" ({len(corpus.skipped)} file(s) skipped as unreadable/binary/empty)" if corpus.skipped else ""
-        raise InputError(f"--corpus {path}: no documents with text found{why}; add .txt/.md files or id/text rows")
+        if corpus.skipped:
+            raise InputError(say("--corpus {path}: no documents with text found ({count} file(s) skipped as "
+                                 "unreadable/binary/empty); add .txt/.md files or id/text rows", path=path,
+                                 count=len(corpus.skipped)))
+        raise InputError(say("--corpus {path}: no documents with text found; add .txt/.md files or id/text rows",
+                             path=path))
     return corpus
 
 
@@ -133,9 +139,10 @@ def _table_rows(path: Path) -> Iterator[Document]:
 def _row_document(row: dict, where: str) -> Document:
     doc_id, text = row.get("id"), row.get("text")
     if doc_id is None or str(doc_id).strip() == "":
-        raise InputError(f"{where}: missing field 'id'; every row needs an id and a text")
+        raise InputError(say("{where}: missing field 'id'; every row needs an id and a text", where=where))
     if not isinstance(text, str):
-        raise InputError(f"{where}: field 'text' must be a string (got {type(text).__name__})")
+        raise InputError(say("{where}: field 'text' must be a string (got {kind})", where=where,
+                             kind=type(text).__name__))
     title = row.get("title")
     full = f"{title}\n\n{text}" if isinstance(title, str) and title.strip() else text
     return Document(str(doc_id), full)
@@ -146,9 +153,11 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[str, dict]]:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{line_no}: invalid JSON ({exc.msg}); one JSON object per line") from None
+            raise InputError(say("{path}:{line}: invalid JSON ({detail}); one JSON object per line", path=path,
+                                 line=line_no, detail=exc.msg)) from None
         if not isinstance(row, dict):
-            raise InputError(f"{path}:{line_no}: expected a JSON object, got {type(row).__name__}")
+            raise InputError(say("{path}:{line}: expected a JSON object, got {kind}", path=path, line=line_no,
+                                 kind=type(row).__name__))
         yield str(line_no), row
 
 
@@ -159,7 +168,8 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
                 if line.strip():
                     yield line_no, line
     except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 (byte {exc.start}); re-save it as UTF-8") from None
+        raise InputError(say("{path}: not UTF-8 (byte {byte}); re-save it as UTF-8", path=path,
+                             byte=exc.start)) from None
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[str, dict]]:
@@ -169,7 +179,8 @@ def _csv_rows(path: Path) -> Iterator[tuple[str, dict]]:
             for row in reader:
                 yield f"line {reader.line_num}", row
     except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 (byte {exc.start}); re-save it as UTF-8") from None
+        raise InputError(say("{path}: not UTF-8 (byte {byte}); re-save it as UTF-8", path=path,
+                             byte=exc.start)) from None
 
 
 def _parquet_rows(path: Path) -> Iterator[tuple[str, dict]]:
@@ -181,14 +192,15 @@ def _parquet_rows(path: Path) -> Iterator[tuple[str, dict]]:
         for i, values in enumerate(rel.fetchall(), start=1):
             yield f"row {i}", dict(zip(columns, values))
     except duckdb.Error as exc:
-        raise InputError(f"{path}: cannot read the Parquet file ({str(exc).splitlines()[0]})") from None
+        raise InputError(say("{path}: cannot read the Parquet file ({detail})", path=path,
+                             detail=str(exc).splitlines()[0])) from None
 
 
 def _dedupe(docs: list[Document], path: Path) -> list[Document]:
     seen: set[str] = set()
     for doc in docs:
         if doc.id in seen:
-            raise InputError(f"{path}: duplicate document id {doc.id!r}; ids must be unique")
+            raise InputError(say("{path}: duplicate document id {id!r}; ids must be unique", path=path, id=doc.id))
         seen.add(doc.id)
     return [d for d in docs if d.text.strip()]
 
@@ -197,10 +209,11 @@ def _dedupe(docs: list[Document], path: Path) -> list[Document]:
 def load_questions(path: Path, corpus_ids: set[str]) -> list[Question]:
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"--qa {path}: no such file")
+        raise InputError(say("--qa {path}: no such file", path=path))
     questions = [_question(row, f"{path}:{where}") for where, row in _jsonl_rows(path)]
     if not questions:
-        raise InputError(f"--qa {path}: no questions; one JSON object per line with 'question' and gold ids or answers")
+        raise InputError(say("--qa {path}: no questions; one JSON object per line with 'question' and gold ids or "
+                             "answers", path=path))
     _check_unique(questions, path)
     _check_gold_ids(questions, corpus_ids, path)
     return questions
@@ -209,11 +222,12 @@ def load_questions(path: Path, corpus_ids: set[str]) -> list[Question]:
 def _question(row: dict, where: str) -> Question:
     text = row.get("question")
     if not isinstance(text, str) or not text.strip():
-        raise InputError(f"{where}: missing or empty field 'question'")
+        raise InputError(say("{where}: missing or empty field 'question'", where=where))
     gold = _string_list(row.get("gold_doc_ids"), "gold_doc_ids", where)
     answers = _string_list(row.get("answers"), "answers", where)
     if not gold and not answers:
-        raise InputError(f"{where}: give 'gold_doc_ids' (relevant document ids) or 'answers' (gold answer strings)")
+        raise InputError(say("{where}: give 'gold_doc_ids' (relevant document ids) or 'answers' (gold answer "
+                             "strings)", where=where))
     qid = str(row.get("id", where.rsplit(":", 1)[-1]))
     return Question(qid, text.strip(), tuple(gold), tuple(answers))
 
@@ -224,7 +238,7 @@ def _string_list(value: object, name: str, where: str) -> list[str]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, (str, int)) for v in value):
-        raise InputError(f"{where}: field {name!r} must be a list of strings")
+        raise InputError(say("{where}: field {name!r} must be a list of strings", where=where, name=name))
     return [str(v) for v in value if str(v).strip()]
 
 
@@ -232,7 +246,7 @@ def _check_unique(questions: list[Question], path: Path) -> None:
     seen: set[str] = set()
     for q in questions:
         if q.id in seen:
-            raise InputError(f"{path}: duplicate question id {q.id!r}; ids must be unique")
+            raise InputError(say("{path}: duplicate question id {id!r}; ids must be unique", path=path, id=q.id))
         seen.add(q.id)
 
 
@@ -240,11 +254,12 @@ def _check_gold_ids(questions: list[Question], corpus_ids: set[str], path: Path)
     missing = [(q.id, g) for q in questions for g in q.gold_doc_ids if g not in corpus_ids]
     if missing:
         shown = ", ".join(f"{qid}: {g!r}" for qid, g in missing[:3])
-        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
-        raise InputError(
-            f"{path}: {len(missing)} gold document id(s) not in the corpus ({shown}{more}); ids are paths "
-            "relative to the corpus folder (e.g. billing/refunds.md) or the 'id' column of a corpus file"
-        )
+        if len(missing) > 3:
+            shown = say("{shown} and {count} more", shown=shown, count=len(missing) - 3)
+        raise InputError(say(
+            "{path}: {count} gold document id(s) not in the corpus ({shown}); ids are paths "
+            "relative to the corpus folder (e.g. billing/refunds.md) or the 'id' column of a corpus file",
+            path=path, count=len(missing), shown=shown))
 
 
 # -- proxy questions (no --qa) ---------------------------------------------------------------

@@ -13,6 +13,7 @@ import numpy as np
 from advisor.probes.common.base import ExampleResult, Metric, ProbeContext, ProbeResult
 from advisor.probes.common.stats import mcnemar_exact, wilson_interval
 from advisor.probes.common.textmetrics import best_over_golds, contains_answer
+from advisor.sentences import say
 
 INSTRUCTION = "Answer the question in a few words."
 
@@ -54,7 +55,7 @@ def evaluate_open_book(config: Any, questions: list, chunks: list, chunk_emb: np
     from advisor.probes.common.runtime import ModelSpec
 
     lm = open_for(ModelSpec(name=config.model, allow_download=config.allow_download), config.target, ctx.store)
-    lm.require(Capability.GENERATE, "the open-book check")
+    lm.require(Capability.GENERATE, say("the open-book check"))
     passages = top_chunks(query_emb, chunk_emb, chunks, config.open_book_k)
     prompts = {"closed-book": [closed_prompt(q.question) for q in questions],
                "open-book": [open_prompt(q.question, p) for q, p in zip(questions, passages)]}

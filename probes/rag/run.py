@@ -19,6 +19,7 @@ from advisor.probes.rag.spec import EVIDENCE_KS, RagConfig, content_digest
 from advisor.probes.rag.corpus import Document, Question, load_corpus, load_questions, proxy_questions
 from advisor.probes.common.stats import bootstrap_ci, paired_randomization
 from advisor.probes.common.textmetrics import contains_normalized, normalize_answer
+from advisor.sentences import say
 
 RETRIEVERS = ("dense", "bm25")
 MRR_K, NDCG_K = 10, 10
@@ -45,28 +46,32 @@ class Inputs:
 def load_inputs(config: Any) -> tuple[Inputs, list[str]]:
     """Corpus and questions (or the proxy set); notes about what was skipped or excluded."""
     corpus = load_corpus(config.corpus)
-    notes = [f"{len(corpus.skipped)} corpus file(s) skipped: " + _skipped_summary(corpus.skipped)] if corpus.skipped else []
+    notes = [say("{count} corpus file(s) skipped: {files}", count=len(corpus.skipped),
+                 files=_skipped_summary(corpus.skipped))] if corpus.skipped else []
     if config.qa is None:
         questions, documents = proxy_questions(corpus.documents, config.proxy_questions, config.seed)
         if not questions:
-            raise ProbeError(f"--corpus {config.corpus}: documents are too short to build proxy questions; pass --qa")
-        notes.append("PROXY: no --qa given; queries are held-out sentences of the corpus, each targeting its "
-                     "own document (self-retrieval). Real questions usually score lower.")
+            raise ProbeError(say("--corpus {path}: documents are too short to build proxy questions; pass --qa",
+                                 path=config.corpus))
+        notes.append(say("PROXY: no --qa given; queries are held-out sentences of the corpus, each targeting its "
+                         "own document (self-retrieval). Real questions usually score lower."))
         return Inputs(documents, questions, True, corpus.skipped, "document"), notes
     questions = load_questions(config.qa, corpus.ids)
     unit = "document" if all(q.gold_doc_ids for q in questions) else "chunk"
     if unit == "chunk":
         questions, dropped = answerable(questions, corpus.documents)
         if dropped:
-            notes.append(f"{dropped} question(s) excluded: no gold answer occurs verbatim in the corpus")
+            notes.append(say("{count} question(s) excluded: no gold answer occurs verbatim in the corpus",
+                             count=dropped))
         if not questions:
-            raise ProbeError(f"--qa {config.qa}: no gold answer occurs in the corpus; check the answers or add gold_doc_ids")
+            raise ProbeError(say("--qa {path}: no gold answer occurs in the corpus; check the answers or add "
+                                 "gold_doc_ids", path=config.qa))
     return Inputs(corpus.documents, questions, False, corpus.skipped, unit), notes
 
 
 def _skipped_summary(skipped: dict[str, str]) -> str:
     shown = "; ".join(f"{f} ({why})" for f, why in list(skipped.items())[:3])
-    return shown + (f"; and {len(skipped) - 3} more" if len(skipped) > 3 else "")
+    return say("{shown}; and {count} more", shown=shown, count=len(skipped) - 3) if len(skipped) > 3 else shown
 
 
 def answerable(questions: list[Question], documents: list[Document]) -> tuple[list[Question], int]:
@@ -205,16 +210,18 @@ def run(config: Any, ctx: ProbeContext) -> ProbeResult:
     for i, size in enumerate(config.chunk_sizes):
         if ctx.out_of_time():
             result.status = "partial"
-            result.notes.append(f"time budget reached: chunk sizes {config.chunk_sizes[i:]} not measured")
+            result.notes.append(say("time budget reached: chunk sizes {sizes} not measured",
+                                    sizes=config.chunk_sizes[i:]))
             break
         try:
             runs[size] = evaluate_size(config, inputs, model, key, query_emb, size, ctx)
         except BudgetSpent as spent:
             done, total = spent.args
             result.status = "partial"
-            result.notes.append(
-                f"time budget reached inside the {size}-token chunk size after embedding {done} of {total} chunks "
-                f"(cached: a re-run continues); chunk sizes {config.chunk_sizes[i:]} not measured")
+            result.notes.append(say(
+                "time budget reached inside the {size}-token chunk size after embedding {done} of {total} chunks "
+                "(cached: a re-run continues); chunk sizes {sizes} not measured", size=size, done=done, total=total,
+                sizes=config.chunk_sizes[i:]))
             if not runs:
                 share = max(done, 1) / max(total, 1)
                 result.status = "empty"
@@ -241,8 +248,9 @@ def truncation_notes(sizes: list[int], max_seq_length: int | None) -> list[str]:
     too_long = [s for s in sizes if max_seq_length and s > max_seq_length - 2]
     if not too_long:
         return []
-    return [f"chunk sizes {too_long} exceed what the embedder reads ({max_seq_length} tokens with special tokens): "
-            "dense retrieval sees only the beginning of those chunks (BM25 sees all of them)"]
+    return [say("chunk sizes {sizes} exceed what the embedder reads ({limit} tokens with special tokens): "
+                "dense retrieval sees only the beginning of those chunks (BM25 sees all of them)", sizes=too_long,
+                limit=max_seq_length)]
 
 
 def best_size(rows: list[dict[str, Any]]) -> int:
@@ -312,15 +320,15 @@ def maybe_open_book(config: Any, inputs: Inputs, run: SizeRun, query_emb: np.nda
     picked = [i for i, q in enumerate(inputs.questions) if q.answers][: config.max_questions]
     if config.open_book is False or not picked:
         if config.open_book and not picked:
-            result.notes.append("open-book skipped: the questions have no gold answers")
+            result.notes.append(say("open-book skipped: the questions have no gold answers"))
         return
     if config.target is None and not config.open_book_on_proxy and not config.open_book:
-        result.notes.append("open-book check not run on the probe model: how much retrieved context helps depends "
-                            "on the model that reads it, so the decision would not use it there; --target runs it "
-                            "on your model (advisor probe rag alone, on the probe model)")
+        result.notes.append(say("open-book check not run on the probe model: how much retrieved context helps "
+                                "depends on the model that reads it, so the decision would not use it there; "
+                                "--target runs it on your model (advisor probe rag alone, on the probe model)"))
         return
     if ctx.out_of_time():
-        result.notes.append("open-book skipped: time budget reached")
+        result.notes.append(say("open-book skipped: time budget reached"))
         return
     try:
         evaluate_open_book(config, [inputs.questions[i] for i in picked], run.chunks, run.embeddings,
@@ -328,7 +336,7 @@ def maybe_open_book(config: Any, inputs: Inputs, run: SizeRun, query_emb: np.nda
     except ModelNotFoundError as exc:
         if config.open_book:
             raise
-        result.notes.append(f"open-book skipped: {exc}")
+        result.notes.append(say("open-book skipped: {reason}", reason=exc))
 
 
 def charts(result: ProbeResult, out_dir: Path) -> dict[str, Path]:

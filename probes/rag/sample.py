@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from advisor.sentences import say
+
 #: share of the time left that embedding may take (the rest: BM25, metrics, bootstrap intervals, open-book)
 EMBED_SHARE = 0.7
 #: chunks embedded (and cached) to measure the rate before deciding
@@ -40,13 +42,16 @@ class CorpusSample:
 
     def note(self) -> str:
         others = len(self.documents) - self.gold_documents
-        return (f"SAMPLED: embedding the whole corpus ({self.total_documents} documents) takes about "
-                f"{self.full_seconds:.0f} s at the measured rate, more than the {self.available_seconds:.0f} s the "
-                f"budget leaves; measured on all {self.gold_documents} documents that hold an answer plus a uniform "
-                f"random sample of {others} of the other {self.total_documents - self.gold_documents} (seed "
-                f"{self.seed}). Fewer distractors make retrieval easier: these figures are optimistic. About "
-                f"{budget_for(self.full_seconds):.0f} s for this probe measures the whole corpus (a re-run reuses "
-                "the embeddings already cached).")
+        return say("SAMPLED: embedding the whole corpus ({total} documents) takes about "
+                   "{full:.0f} s at the measured rate, more than the {available:.0f} s the "
+                   "budget leaves; measured on all {gold} documents that hold an answer plus a uniform "
+                   "random sample of {others} of the other {rest} (seed "
+                   "{seed}). Fewer distractors make retrieval easier: these figures are optimistic. About "
+                   "{budget:.0f} s for this probe measures the whole corpus (a re-run reuses "
+                   "the embeddings already cached).", total=self.total_documents, full=self.full_seconds,
+                   available=self.available_seconds, gold=self.gold_documents, others=others,
+                   rest=self.total_documents - self.gold_documents, seed=self.seed,
+                   budget=budget_for(self.full_seconds))
 
 
 def budget_for(embed_seconds: float) -> float:

@@ -19,6 +19,7 @@ from advisor.probes.common.spec import AssessInputs, Evidence, Plan, ProbeInput,
 from advisor.probes.common.embedder import DEFAULT_EMBEDDER
 from advisor.probes.common.endpoint import EndpointSpec
 from advisor.probes.common.precision import Bf16Setting
+from advisor.sentences import say
 
 class RagConfig(BaseModel):
     """Options of the RAG probe (``advisor probe rag --help`` explains each)."""
@@ -123,8 +124,8 @@ class RagEvidence(Evidence):
 def plan(answers: Any, inputs: AssessInputs) -> Plan:
     corpus = inputs.file("corpus")
     if corpus is None:
-        return Plan.skip("no document corpus given (--corpus)" if answers.has_corpus
-                         else "no document corpus in this project")
+        return Plan.skip(say("no document corpus given (--corpus)") if answers.has_corpus
+                         else say("no document corpus in this project"))
     config: dict[str, Any] = {"corpus": corpus, "qa": inputs.file("qa"), "allow_download": inputs.allow_download,
                               "model": inputs.model, "target": inputs.target}
     if inputs.embedder:
@@ -153,10 +154,11 @@ def check(config: RagConfig) -> None:
 def caveats(ev: dict[str, Any]) -> list[str]:
     out = []
     if ev.get("proxy"):
-        out.append("Retrieval was measured on a proxy question set (self-retrieval), not on real questions.")
+        out.append(say("Retrieval was measured on a proxy question set (self-retrieval), not on real questions."))
     if ev.get("corpus_sampled"):
-        out.append(f"Retrieval was measured on a sample of {ev.get('sampled_documents')} of "
-                   f"{ev.get('corpus_documents')} documents (the budget could not embed them all): optimistic.")
+        out.append(say("Retrieval was measured on a sample of {sampled} of {total} documents (the budget could not "
+                       "embed them all): optimistic.", sampled=ev.get("sampled_documents"),
+                       total=ev.get("corpus_documents")))
     return out
 
 
