@@ -37,8 +37,11 @@ def test_method_vote_and_next_step_placeholders(book):
     # {eval_size}: examples for a ±5-point interval; at an unmeasured 50% accuracy that is 385
     assert "Hold out 385 examples." in rec.next_steps
     assert all("{" not in step for step in rec.next_steps)
-    measured = recommend(book, answers(labeled_examples=5000), {"few-shot": {"best_accuracy": 0.9}})
+    measured = recommend(book, answers(labeled_examples=5000), {"target-few-shot": {"best_accuracy": 0.9}})
     assert any("139" in step for step in measured.next_steps)  # 1.96² x 0.9 x 0.1 / 0.05² = 138.3
+    # the probe model's accuracy says nothing about the team's model: it never sizes the evaluation set
+    proxy = recommend(book, answers(labeled_examples=5000), {"few-shot": {"best_accuracy": 0.9, "best_k": 2}})
+    assert any("385" in step for step in proxy.next_steps) and not any("139" in step for step in proxy.next_steps)
 
 
 def test_exclusion_ranks_last_whatever_the_score(book):

@@ -155,8 +155,7 @@ SPEC = ProbeSpec(
     weight=3.0,
     order=10,
     uses_model=True,
-    placeholders={"best_k": (lambda ev: ev.get("best_k"), 8),
-                  "eval_size": (eval_size_for_5pp, n_for_halfwidth(0.5, 0.05))},
+    placeholders={},  # the next steps' {best_k} and {eval_size} come from the target's run (target.py)
     caveats=None,  # the target run (target.py) carries :func:`caveats`
     check=check,
     command="advisor probe few-shot --data FILE",

@@ -33,7 +33,10 @@ SPEC = dataclasses.replace(
     weight=2.0,
     order=5,  # the target's figures lead; the embedded model's follow as the proxy baseline
     uses_model=False,  # nothing to load locally
-    placeholders={},
+    # the next steps quote the target's best k and the examples for a ±5-point interval at its accuracy; the
+    # probe model's figures say nothing about the team's model, so they never fill these
+    placeholders={"best_k": (lambda ev: ev.get("best_k"), 8),
+                  "eval_size": (few_shot.eval_size_for_5pp, few_shot.n_for_halfwidth(0.5, 0.05))},
     caveats=few_shot.caveats,
     command="advisor probe few-shot --data FILE --target MODEL --target-url URL",
     standalone=False,
