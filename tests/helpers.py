@@ -29,16 +29,16 @@ def english_left_in(report: str, keep: tuple[str, ...] = ()) -> list[str]:
     source's title)."""
     import re
 
-    text = report.split("\n## Sources", 1)[0].split("\n## Sources", 1)[0]
+    text = report.split("\n## Sources", 1)[0].replace("\\", "")
     for quoted in sorted(keep, key=len, reverse=True):
         if quoted:
-            text = text.replace(quoted, " ")
+            text = text.replace(quoted.replace("\\", ""), " ")
     text = re.sub(r"`[^`]*`", " ", text)
     text = re.sub(r"!?\[[^\]]*\]\([^)]*\)", " ", text)
     found = []
     for line in text.splitlines():
         for cell in line.split("|"):
-            words = re.findall(r"[a-z']+", cell.lower().replace("\\", ""))
+            words = re.findall(r"[a-z']+", cell.lower())
             if sum(w in ENGLISH_MARKERS for w in words) >= 2:
                 found.append(cell.strip())
     return found

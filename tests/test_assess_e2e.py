@@ -91,7 +91,22 @@ def test_assess_runs_every_probe_and_stores_everything(example_slice, tmp_path, 
                     "### Recherche documentaire (sonde RAG)", "### Essai de fine-tuning", "## Modèle de coûts",
                     "## Vos réponses", "| Nom du projet | Tessera support desk |"):
         assert heading in french, heading
-    assert "citées en anglais" in french  # the note that rule rationales stay in English
+    # every sentence advisor wrote is French: what is left in English is what it quotes (the use case, the
+    # sources' titles, the domain text's own terms)
+    from tests.helpers import english_left_in
+
+    con = duckdb.connect(str(db_path), read_only=True)
+    doc = json.loads(con.execute("SELECT recommendation FROM decisions").fetchone()[0])
+    terms = [t["word"] for (stored,) in con.execute("SELECT result FROM probe_runs WHERE probe = 'domain'").fetchall()
+             for t in json.loads(stored)["summary"]["terms"]]
+    con.close()
+    use_case = (EXAMPLE / "answers.yaml").read_text().split("use_case:")[1].splitlines()[0].strip()
+    quoted = (use_case, *(part.strip() for f in doc["fired"] for part in f["source"].split(";")), *terms)
+    quoted += (str(tiny_lm_path), str(tiny_embedder))  # model paths, as the report names them
+    quoted += tuple(json.loads(line)["question"] for line in (example_slice / "qa.jsonl").read_text().splitlines())
+    left = english_left_in(french, quoted)
+    assert left == [], left
+    assert english_left_in((tmp_path / "report.md").read_text(), quoted)  # the check finds English when it is there
     from test_i18n import template_messages
 
     from advisor.report.i18n import translator

@@ -187,7 +187,7 @@ def test_report_section_renders_with_escaped_terms_and_chart(tmp_path, tiny_base
     text = environment().get_template("probe_domain.md.j2").render(
         result=result.model_dump(mode="json"), charts={"gap": "x.png"})
     assert f"**{result.evidence['perplexity_ratio']:.2f}**" in text
-    assert "gizmo\\|widget" in text and "![Bits per byte: your text vs general English](x.png)" in text
+    assert "gizmo\\|widget" in text and "![Bits per byte: your text vs your general sample](x.png)" in text
     assert "small probe model" in text
 
 

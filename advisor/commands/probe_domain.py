@@ -1,4 +1,5 @@
-"""``advisor probe domain``: how far your domain's text is from general English, for a language model."""
+"""``advisor probe domain``: how far your domain's text is from general text in its language, for a language
+model."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from advisor.commands.options import bf16_option, db_option, duration, run_probe
 @click.option("--text", type=click.Path(path_type=Path), required=True,
               help="UTF-8 text file with a sample of your domain's text (a few paragraphs or more).")
 @click.option("--general", type=click.Path(path_type=Path), default=None,
-              help="General-text sample to compare with (default: the bundled general-English sample).")
+              help="General-text sample to compare with (default: the bundled sample in --language).")
+@click.option("--language", default="en", show_default=True,
+              help="Language of your text (ISO 639-1); the bundled general samples are en and fr.")
 @click.option("--model", default="smollm2-135m", show_default=True, help="Causal LM: embedded name, local folder or hub id.")
 @click.option("--max-tokens", default=2048, show_default=True, type=click.IntRange(min=16),
               help="Tokens scored in each text (both texts are cut to the same count).")
@@ -26,15 +29,16 @@ from advisor.commands.options import bf16_option, db_option, duration, run_probe
 @click.option("--budget", callback=duration, default=None, help="Stop after this long (e.g. 10m); keeps what finished.")
 @click.option("--force", is_flag=True, help="Re-run even if an identical run is stored.")
 @db_option
-def domain(text: Path, general: Path | None, model: str, max_tokens: int, window: int, stride: int | None, bf16: str,
+def domain(text: Path, general: Path | None, language: str, model: str, max_tokens: int, window: int, stride: int | None, bf16: str,
            allow_download: bool, budget: float | None, force: bool, db: Path | None) -> None:
-    """Compare the model's perplexity on your text with general English; list the most surprising terms.
+    """Compare the model's perplexity on your text with general text in its language; list the most surprising
+    terms.
 
     \b
     Example:
       advisor probe domain --text examples/support-desk/domain.txt --max-tokens 1024
     """
-    values = {"text": text, "general": general, "max_tokens": max_tokens, "window": window, "stride": stride, "bf16": bf16,
+    values = {"text": text, "general": general, "language": language.strip().lower(), "max_tokens": max_tokens, "window": window, "stride": stride, "bf16": bf16,
               "model": {"name": model, "allow_download": allow_download}}
     run_probe_command("domain", values, db, force=force, budget=budget, lines=summary_lines)
 

@@ -27,6 +27,8 @@ from advisor.commands.options import bf16_option, db_option, duration, int_list,
 @click.option("--eval-size", default=200, show_default=True, type=click.IntRange(min=1), help="Held-out examples.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of subsets, adapter init and batches.")
 @click.option("--template", type=click.Path(path_type=Path), default=None, help="Prompt template YAML (as few-shot).")
+@click.option("--language", default="en", show_default=True,
+              help="Language of the data (ISO 639-1): forgetting is measured on general text in it (en, fr bundled).")
 @click.option("--available-examples", default=None, type=click.IntRange(min=1), help="Labeled examples you have/could get.")
 @click.option("--few-shot-best", default=None, type=click.FloatRange(0, 1), help="Best few-shot accuracy to beat.")
 @click.option("--few-shot-run", "few_shot_run_id", default=None, type=click.IntRange(min=1),

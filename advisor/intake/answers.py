@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Choice(str, Enum):
@@ -115,6 +115,16 @@ class Answers(BaseModel):
                     raise ValueError(f"{name}: {str(value).lower()} is not a number; write a number such as 300")
         return data
 
+    @field_validator("language", mode="before")
+    @classmethod
+    def _language_code(cls, value: Any) -> Any:
+        """``FR`` or `` fr `` is the code ``fr``; anything else than two letters is refused with the way out."""
+        code = value.strip().lower() if isinstance(value, str) else value
+        if not (isinstance(code, str) and len(code) == 2 and code.isascii() and code.isalpha()):
+            raise ValueError(f"{value!r} is not a language code; write its two-letter ISO 639-1 code, such as en, "
+                             "fr or de")
+        return code
+
     project_name: str = q(
         "Project name",
         "Names the report and the stored assessment so you can find it later.",
@@ -175,6 +185,12 @@ class Answers(BaseModel):
         "Domain specificity of the language",
         "Specialized vocabulary and phrasing that general models rarely saw favours fine-tuning.",
         DomainSpecificity.general,
+    )
+    language: str = q(
+        "Language of the texts, as an ISO 639-1 code (en, fr, de…)",
+        "The probes compare your text with general text in the same language, and an English-only model or "
+        "embedder reads other languages poorly.",
+        "en",
     )
     output_format: FormatStrictness = q(
         "Output format strictness",

@@ -94,10 +94,14 @@ def answer_rows(answers: dict[str, Any], defaulted: list[str] | None = None, lan
     return rows
 
 
-def probe_sections(doc: dict[str, Any], out_dir: Path, stem: str) -> list[dict[str, Any]]:
-    """Each stored probe result with its spec's template, and its charts drawn next to the report."""
+def probe_sections(doc: dict[str, Any], out_dir: Path, stem: str, lang: str = "en") -> list[dict[str, Any]]:
+    """Each stored probe result with its spec's template, and its charts drawn next to the report in the report's
+    language."""
     from advisor.probes.common.base import ProbeResult
     from advisor.probes.registry import get, implementation
+    from advisor.report.i18n import translator
+
+    tr = translator(lang).sentence
 
     sections = []
     chart_dir = out_dir / f"{stem}_files"
@@ -110,11 +114,25 @@ def probe_sections(doc: dict[str, Any], out_dir: Path, stem: str) -> list[dict[s
         charts = {}
         if spec.template:
             chart_dir.mkdir(parents=True, exist_ok=True)
-            written = implementation(spec).charts(result, chart_dir)
+            written = draw_charts(implementation(spec), result, chart_dir, tr)
             charts = {name: str(Path(p).resolve().relative_to(out_dir.resolve())) for name, p in written.items()}
         sections.append({"name": result.probe, "template": spec.template, "charts": charts,
                          "result": result.model_dump(mode="json")})
     return sections
+
+
+def draw_charts(probe: Any, result: Any, chart_dir: Path, tr: Any) -> dict[str, Any]:
+    """A probe's charts, their texts said by ``tr``; a probe whose ``charts`` takes no ``tr`` (written before
+    charts followed the report's language) draws them as it always did."""
+    import inspect
+
+    try:
+        params = inspect.signature(probe.charts).parameters.values()
+    except (TypeError, ValueError):  # a callable without a signature: call it the old way
+        params = []
+    if any(p.name == "tr" or p.kind is p.VAR_KEYWORD for p in params):
+        return probe.charts(result, chart_dir, tr=tr)
+    return probe.charts(result, chart_dir)
 
 
 def build_context(doc: dict[str, Any], out_dir: Path, stem: str, lang: str = "en") -> dict[str, Any]:
@@ -140,7 +158,7 @@ def build_context(doc: dict[str, Any], out_dir: Path, stem: str, lang: str = "en
         "measured_on": measured_on(doc, lang),
         # one entry per source, however many rules cite it together with others
         "sources": sorted({part.strip() for f in rec["fired"] for part in f["source"].split(";") if part.strip()}),
-        "probes": probe_sections(doc, out_dir, stem),
+        "probes": probe_sections(doc, out_dir, stem, lang),
         # the prompting ceiling against the LoRA curve: a figure across two probes, drawn after their sections
         "prompt_vs_tuning": prompt_vs_tuning(doc, out_dir, stem, lang),
     }

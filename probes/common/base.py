@@ -97,6 +97,11 @@ class ProbeContext:
         return left is not None and left <= 0
 
 
+def same(text: str) -> str:
+    """A chart's text as it is: ``tr`` for a report in English."""
+    return text
+
+
 class BudgetSpent(Exception):
     """Raised from a probe's progress callback when its deadline passes inside a unit of work; the probe
     drops that unit and keeps what it finished."""
@@ -118,6 +123,10 @@ class Probe(ABC):
     def run(self, config: BaseModel, ctx: ProbeContext) -> ProbeResult:
         """Run the experiment, filling ``ctx.result``; return it."""
 
-    def charts(self, result: ProbeResult, out_dir: Path) -> dict[str, Path]:
-        """Write this probe's charts (PNG) into ``out_dir`` from the stored result; return name -> file path."""
+    def charts(self, result: ProbeResult, out_dir: Path, tr: Callable[[str], str] = same) -> dict[str, Path]:
+        """Write this probe's charts (PNG) into ``out_dir`` from the stored result; return name -> file path.
+
+        ``tr`` says a text in the report's language: every text a chart shows goes through it, a fixed text as
+        ``tr("text")`` and a text with values as ``tr(say("template with {field}", field=value))``
+        (:func:`advisor.sentences.say`), with the template's translation in ``templates/locale/<lang>/``."""
         return {}

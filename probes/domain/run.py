@@ -6,19 +6,21 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from advisor.errors import ProbeError
-from advisor.probes.common.base import Metric, Probe, ProbeContext, ProbeResult
+from advisor.probes.common.base import Metric, Probe, ProbeContext, ProbeResult, same
 from advisor.probes.domain.spec import (
     BLOCK_TOKENS, MIN_BLOCKS, MIN_TOKENS, N_BOOT, VERSION, DomainConfig, bits_per_byte, block_ends, blocks, gap_chart,
-    gap_label, general_path, perplexity, ratio_interval, read_text, scored_text, surprising_terms, vocabulary,
+    gap_label, general_name, general_path, perplexity, ratio_interval, read_text, scored_text, surprising_terms,
+    vocabulary,
     word_surprisals,
 )
 from advisor.sentences import say
 
-PROBE_MODEL_NOTE = say("Perplexities come from the small probe model; they show how unusual your text is relative to "
-                       "general English, not how a large production model would fare.")
+def probe_model_note(general: str) -> str:
+    return say("Perplexities come from the small probe model; they show how unusual your text is relative to "
+               "{general}, not how a large production model would fare.", general=general)
 
 
 @dataclass
@@ -117,9 +119,11 @@ class DomainRun:
             self.result.evidence["unseen_word_share"] = unseen
         self.result.summary.update({
             "model": self.config.model.name, "bf16": self.bf16, "tokens": budget, "window": window, "stride": stride,
-            "gap": gap_label(ratio), "terms": terms, "probe_model_note": PROBE_MODEL_NOTE,
-            "general_source": say("bundled general-English sample") if self.config.general is None
-            else str(self.config.general),
+            "gap": gap_label(ratio), "terms": terms, "probe_model_note": probe_model_note(general_name(self.config)),
+            "general_source": str(self.config.general) if self.config.general is not None
+            else say("bundled general-English sample") if self.config.language == "en"
+            else say("bundled sample of everyday text in '{language}'", language=self.config.language),
+            "general_name": general_name(self.config), "language": self.config.language,
             "texts": {n: {"perplexity": s.perplexity, "bits_per_byte": s.bits_per_byte, "bytes": len(s.text.encode())}
                       for n, s in scored.items()},
             "ratio_interval": {"low": interval[0] if interval else None, "high": interval[1] if interval else None,
@@ -127,7 +131,8 @@ class DomainRun:
                                "blocks": {n: s.blocks for n, s in scored.items()}},
         })
         self.result.headline = (
-            f"Your text is {ratio:.2f}x as perplexing per token to {self.config.model.name} as general English "
+            f"Your text is {ratio:.2f}x as perplexing per token to {self.config.model.name} as "
+            f"{general_name(self.config)} "
             f"(perplexity {dom.perplexity:.1f} vs {gen.perplexity:.1f} over {budget} tokens each; "
             f"{dom.bits_per_byte / gen.bits_per_byte:.2f}x per byte): a {gap_label(ratio)} domain gap.")
 
@@ -175,8 +180,8 @@ class DomainProbe(Probe):
     def run(self, config: DomainConfig, ctx: ProbeContext) -> ProbeResult:
         return DomainRun(config, ctx).run()
 
-    def charts(self, result: ProbeResult, out_dir: Path) -> dict[str, Path]:
+    def charts(self, result: ProbeResult, out_dir: Path, tr: Callable[[str], str] = same) -> dict[str, Path]:
         """The gap in one chart (the surprising terms are a table: a chart would only repeat it)."""
         if not result.summary.get("texts"):
             return {}
-        return {"gap": gap_chart(result.summary, Path(out_dir) / "domain_gap.png")}
+        return {"gap": gap_chart(result.summary, Path(out_dir) / "domain_gap.png", tr)}

@@ -38,11 +38,13 @@ import re
 import string
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from advisor.errors import InputError
+from advisor.probes.common.general import GENERAL_NAMES, GENERAL_SAMPLES, bundled_general
+from advisor.probes.common.base import same
 from advisor.probes.common.spec import AssessInputs, Evidence, Plan, ProbeInput, ProbeSpec, fact
 from advisor.probes.common.precision import Bf16Setting
 from advisor.probes.common.runtime import ModelSpec
@@ -64,13 +66,21 @@ class DomainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: Path
-    general: Path | None = None  # default: the bundled probes/common/general_text.txt
+    general: Path | None = None  # default: the bundled general sample in ``language`` (GENERAL_SAMPLES)
+    language: str = "en"  # the language of the text (ISO 639-1)
     model: ModelSpec = Field(default_factory=ModelSpec)
     max_tokens: int = Field(2048, ge=MIN_TOKENS)
     window: int = Field(512, ge=8)
     stride: int | None = Field(None, ge=1)
     top_terms: int = Field(TOP_TERMS, ge=0)
     bf16: Bf16Setting = "auto"  # the model's arithmetic (advisor.probes.common.precision)
+
+    @field_validator("language")
+    @classmethod
+    def _language_code(cls, value: str) -> str:
+        if not (len(value) == 2 and value.isascii() and value.isalpha() and value.islower()):
+            raise ValueError(f"{value!r} is not a language code; write its two-letter ISO 639-1 code, such as en or fr")
+        return value
 
     @model_validator(mode="after")
     def _stride_fits(self) -> "DomainConfig":
@@ -81,9 +91,22 @@ class DomainConfig(BaseModel):
 
 # -- inputs ---------------------------------------------------------------------------------
 def general_path(config: DomainConfig) -> Path:
-    from advisor.resources import probe_data
+    """The general text to compare with: ``--general``, else the bundled sample in the text's language."""
+    if config.general is not None:
+        return Path(config.general)
+    sample = bundled_general(config.language)
+    if sample is None:
+        raise InputError(say("--language {language}: no bundled general-text sample in that language (bundled: "
+                             "{bundled}); pass --general FILE with everyday text in your language to compare with",
+                             language=config.language, bundled=", ".join(GENERAL_SAMPLES)))
+    return sample
 
-    return Path(config.general) if config.general is not None else probe_data("general_text.txt")
+
+def general_name(config: DomainConfig) -> str:
+    """What the report calls the general text."""
+    if config.general is not None or config.language not in GENERAL_NAMES:
+        return say("your general sample")
+    return GENERAL_NAMES[config.language]
 
 
 def read_text(path: Path | str, option: str = "--text") -> str:
@@ -217,7 +240,12 @@ def plan(answers: Any, inputs: AssessInputs) -> Plan:
     text = inputs.file("domain_text")
     if text is None:
         return Plan.skip(say("no domain text sample given (--domain-text)"))
-    return Plan({"text": text, "model": inputs.model_spec(), "bf16": inputs.bf16})
+    language = getattr(answers, "language", "en")
+    if language not in GENERAL_SAMPLES:  # compared with English, the gap would measure the language, not the domain
+        return Plan.skip(say("no bundled general-text sample in '{language}' to compare your text with (bundled: "
+                             "{bundled}); `advisor probe domain --text PATH --general FILE` compares it with "
+                             "everyday text in your language", language=language, bundled=", ".join(GENERAL_SAMPLES)))
+    return Plan({"text": text, "model": inputs.model_spec(), "bf16": inputs.bf16, "language": language})
 
 
 def check(config: DomainConfig) -> None:
@@ -242,8 +270,9 @@ SPEC = ProbeSpec(
 )
 
 
-def gap_chart(summary: dict[str, Any], path: Path) -> Path:
-    """One point: how many bits per byte the model needs for your text against general English."""
+def gap_chart(summary: dict[str, Any], path: Path, tr: Callable[[str], str] = same) -> Path:
+    """One point: how many bits per byte the model needs for your text against the general text; ``tr`` says
+    each text in the report's language."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -252,14 +281,16 @@ def gap_chart(summary: dict[str, Any], path: Path) -> Path:
     texts = summary["texts"]
     general, domain = texts["general"]["bits_per_byte"], texts["domain"]["bits_per_byte"]
     fig, ax = plt.subplots(figsize=(6.4, 2.2))
-    bars = ax.barh(["general English", "your text"], [general, domain], color=["#9aa5b1", "#4c72b0"])
+    name = tr(summary.get("general_name") or say("general English"))
+    bars = ax.barh([name, tr("your text")], [general, domain], color=["#9aa5b1", "#4c72b0"])
     for bar, value in zip(bars, (general, domain)):
         ax.annotate(f"{value:.2f}", (value, bar.get_y() + bar.get_height() / 2), xytext=(4, 0),
                     textcoords="offset points", va="center", fontsize=8)
-    ax.set_xlabel("bits per byte (lower: more familiar to the model)")
+    ax.set_xlabel(tr("bits per byte (lower: more familiar to the model)"))
     ax.set_xlim(0, max(general, domain) * 1.15)
-    ax.set_title(f"Your text costs {summary.get('model', 'the model')} {domain / general:.2f}x the bits per byte "
-                 "of general English", fontsize=10)
+    ax.set_title(tr(say("Your text costs {model} {ratio:.2f}x the bits per byte of {general}",
+                        model=summary.get("model") or say("the model"), ratio=domain / general, general=name)),
+                 fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

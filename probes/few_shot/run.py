@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from advisor.errors import InputError
-from advisor.probes.common.base import BudgetSpent, ExampleResult, Probe, ProbeContext, ProbeResult
+from advisor.probes.common.base import BudgetSpent, ExampleResult, Probe, ProbeContext, ProbeResult, same
 from advisor.probes.few_shot.chart import accuracy_chart
 from advisor.probes.few_shot.metrics import argmax, is_json, unit_metrics, unit_row, usage_evidence
 from advisor.probes.few_shot.schedule import counted, eval_order, finish, merge, plan_slices, seeds_of
@@ -376,6 +376,6 @@ class FewShotProbe(Probe):
     def run(self, config: FewShotConfig, ctx: ProbeContext) -> ProbeResult:
         return FewShotRun(config, ctx).run()
 
-    def charts(self, result: ProbeResult, out_dir: Path) -> dict[str, Path]:
-        path = accuracy_chart(result, Path(out_dir))
+    def charts(self, result: ProbeResult, out_dir: Path, tr: Callable[[str], str] = same) -> dict[str, Path]:
+        path = accuracy_chart(result, Path(out_dir), tr)
         return {"accuracy_vs_k": path} if path else {}

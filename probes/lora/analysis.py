@@ -6,18 +6,20 @@ Pure functions of the run's state (``LoraRun``), rebuilt after every trained siz
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from advisor.errors import InputError
-from advisor.probes.common.base import Metric, ProbeResult
+from advisor.probes.common.base import Metric, ProbeResult, same
+from advisor.probes.common.general import SAMPLE_NAMES
 from advisor.probes.lora.forgetting import forgetting_summary
 from advisor.probes.lora.learning_curve import REACH_FACTOR, crossover, crossover_interval, fit_curve, prediction_band
 from advisor.probes.common.stats import mcnemar_exact, sample_size_two_proportions, wilson_interval
 from advisor.sentences import say
 
 ALPHA = 0.05
+LEVEL = "95%"  # a field of the chart's labels, so that no catalog message holds a bare percent sign
 
 
 def publish(run: Any, band: bool = True) -> None:
@@ -32,6 +34,8 @@ def publish(run: Any, band: bool = True) -> None:
     comparison = compare(run, best, few_best)
     cost = cost_summary(run, best)
     forgetting = None if best is None else forgetting_summary(run.zero_shot, best)
+    if forgetting is not None:
+        forgetting["sample"] = SAMPLE_NAMES.get(c.language, SAMPLE_NAMES["en"])
     result.metrics = metrics(run, curve, cost, forgetting)
     result.summary = {
         "method": c.method, "model": c.model.name, "labels": run.ds.labels, "eval_size": len(run.split.eval),
@@ -290,9 +294,9 @@ def headline(run: Any, best: dict | None, comparison: dict | None) -> str:
 
 
 # -- chart -----------------------------------------------------------------------------------
-def learning_curve_chart(result: ProbeResult, out_dir: Path) -> Path | None:
+def learning_curve_chart(result: ProbeResult, out_dir: Path, tr: Callable[[str], str] = same) -> Path | None:
     """Accuracy vs training examples (log x): points with Wilson CIs, fit with its band, few-shot line and where
-    LoRA crosses it."""
+    LoRA crosses it; ``tr`` says each text in the report's language."""
     s = result.summary
     if not s.get("points"):
         return None
@@ -302,26 +306,41 @@ def learning_curve_chart(result: ProbeResult, out_dir: Path) -> Path | None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8.2, 4.0), dpi=110)
-    _plot_points(ax, s)
-    _plot_fit(ax, s)
-    _plot_references(ax, s)
-    _plot_crossover(ax, s)
+    _plot_points(ax, s, tr)
+    _plot_fit(ax, s, tr)
+    _plot_references(ax, s, tr)
+    _plot_crossover(ax, s, tr)
     ax.set_xscale("log")
     _plain_ticks(ax, [p["examples"] for p in s["points"]] + [s.get("available_examples") or 0])
-    ax.set_xlabel("training examples (log scale)")
-    ax.set_ylabel("eval accuracy")
+    ax.set_xlabel(tr("training examples (log scale)"))
+    ax.set_ylabel(tr("eval accuracy"))
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
-    who = "LoRA" if s["method"] == "lora" else "Prompt tuning"
-    ax.set_title(f"{who} learning curve on {s.get('model', 'the probe model')} ({s['eval_size']} held-out examples)",
-                 fontsize=10)
+    model, n = s.get("model") or tr("the probe model"), s["eval_size"]
+    if s["method"] == "lora":
+        title = tr(say("LoRA learning curve on {model} ({n} held-out examples)", model=model, n=n))
+    else:
+        title = tr(say("Prompt tuning learning curve on {model} ({n} held-out examples)", model=model, n=n))
+    ax.set_title(title, fontsize=10)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)  # clear of the data
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "lora_learning_curve.png"
     fig.tight_layout()
+    _fit_title(fig, ax)
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def _fit_title(fig: Any, ax: Any) -> None:
+    """A title too wide for the figure (a long model name, a longer language) goes on two lines, the count of
+    held-out examples on the second."""
+    title = ax.title
+    box = title.get_window_extent(fig.canvas.get_renderer())
+    head, _, tail = title.get_text().rpartition(" (")
+    if head and (box.x0 < 0 or box.x1 > fig.bbox.width):
+        title.set_text(f"{head}\n({tail}")
+        fig.tight_layout()
 
 
 def _plain_ticks(ax: Any, values: list[float]) -> None:
@@ -334,50 +353,58 @@ def _plain_ticks(ax: Any, values: list[float]) -> None:
     ax.set_xticklabels([f"{t:,}" for t in ticks])
 
 
-def _plot_points(ax: Any, s: dict) -> None:
+def _plot_points(ax: Any, s: dict, tr: Callable[[str], str] = same) -> None:
     n = s["eval_size"]
     xs = [p["examples"] for p in s["points"]]
     ys = [p["accuracy"] for p in s["points"]]
     cis = [wilson_interval(round(y * n), n) for y in ys]
     err = [[max(0.0, y - lo) for y, (lo, _) in zip(ys, cis)], [max(0.0, hi - y) for y, (_, hi) in zip(ys, cis)]]
-    label = "LoRA" if s["method"] == "lora" else "prompt tuning"
-    ax.errorbar(xs, ys, yerr=err, fmt="o", color="C0", capsize=3, label=f"{label} (95% CI)")
+    label = tr(say("LoRA ({level} CI)", level=LEVEL)) if s["method"] == "lora" else \
+        tr(say("prompt tuning ({level} CI)", level=LEVEL))
+    ax.errorbar(xs, ys, yerr=err, fmt="o", color="C0", capsize=3, label=label)
 
 
-def _plot_fit(ax: Any, s: dict) -> None:
+def _plot_fit(ax: Any, s: dict, tr: Callable[[str], str] = same) -> None:
     band = s.get("band")
     if not band:
         return
-    ax.plot(band["x"], band["fit"], color="C0", lw=1.5, label="fitted curve")
+    ax.plot(band["x"], band["fit"], color="C0", lw=1.5, label=tr("fitted curve"))
     if band["low"] is not None:
-        ax.fill_between(band["x"], band["low"], band["high"], color="C0", alpha=0.15, label="95% band")
+        ax.fill_between(band["x"], band["low"], band["high"], color="C0", alpha=0.15, label=tr("95% band"))
 
 
-def _plot_references(ax: Any, s: dict) -> None:
-    ax.axhline(s["zero_shot"]["accuracy"], color="grey", ls=":", lw=1, label="zero-shot")
+def _plot_references(ax: Any, s: dict, tr: Callable[[str], str] = same) -> None:
+    ax.axhline(s["zero_shot"]["accuracy"], color="grey", ls=":", lw=1, label=tr("zero-shot"))
     if s.get("few_shot_best") is not None:
         label = (s.get("few_shot") or {}).get("label") or "few-shot best"
-        ax.axhline(s["few_shot_best"], color="C3", ls="--", lw=1.2, label=f"{label} (best few-shot)")
+        ax.axhline(s["few_shot_best"], color="C3", ls="--", lw=1.2,
+                   label=tr(say("{label} (best few-shot)", label=label)))
     if s.get("available_examples"):
-        ax.axvline(s["available_examples"], color="C2", ls="-.", lw=1, label="your labeled data")
+        ax.axvline(s["available_examples"], color="C2", ls="-.", lw=1, label=tr("your labeled data"))
 
 
-def _plot_crossover(ax: Any, s: dict) -> None:
+def _plot_crossover(ax: Any, s: dict, tr: Callable[[str], str] = same) -> None:
     """The crossover with the few-shot line: a marker where the curve (or a measured point) crosses it, or, when
     the fit puts it below the smallest size trained, a left-pointing marker at that size (no number is read off
     a curve extrapolated below the data)."""
     cross, few = s.get("crossover") or {}, s.get("few_shot_best")
     n = cross.get("examples")
     if few is not None and cross.get("low") is not None and cross.get("high") is not None:
-        ax.hlines(few, cross["low"], cross["high"], color="C3", lw=4, alpha=0.3, label="crossover 95% interval")
+        ax.hlines(few, cross["low"], cross["high"], color="C3", lw=4, alpha=0.3,
+                  label=tr(say("crossover {level} interval", level=LEVEL)))
     if few is None or n is None:
         return
     smallest = min(p["examples"] for p in s["points"])
     if n < smallest:
         ax.plot([smallest], [few], marker="<", ms=9, color="C3", ls="none",
-                label=f"crossover: below {smallest:,} examples")
+                label=tr(say("crossover: below {smallest} examples", smallest=f"{smallest:,}")))
         return
-    how = "measured" if cross.get("how") == "measured" else "fitted"
-    reach = "" if cross.get("within_reach", True) else ", beyond reach"
+    measured, near, at = cross.get("how") == "measured", cross.get("within_reach", True), f"{n:,}"
+    if measured:
+        label = tr(say("crossover ≈ {n} examples (measured)", n=at)) if near else \
+            tr(say("crossover ≈ {n} examples (measured, beyond reach)", n=at))
+    else:
+        label = tr(say("crossover ≈ {n} examples (fitted)", n=at)) if near else \
+            tr(say("crossover ≈ {n} examples (fitted, beyond reach)", n=at))
     ax.axvline(n, color="C3", ls=":", lw=0.8)
-    ax.plot([n], [few], marker="X", ms=9, color="C3", ls="none", label=f"crossover ≈ {n:,} examples ({how}{reach})")
+    ax.plot([n], [few], marker="X", ms=9, color="C3", ls="none", label=label)

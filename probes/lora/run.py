@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from advisor.errors import InputError, ProbeError
-from advisor.probes.common.base import ExampleResult, Probe, ProbeContext, ProbeResult
+from advisor.probes.common.base import ExampleResult, Probe, ProbeContext, ProbeResult, same
 from advisor.probes.lora.adapters import AttachedAdapter, KeptAdapter
 from advisor.probes.lora.spec import VERSION, LoraProbeConfig, effective_sizes, epochs_for, nested_order
 from advisor.probes.lora.training import TrainExample, TrainSettings, supervised_example
@@ -155,11 +155,11 @@ class LoraRun:
         return base / f"lora-{self.result.fingerprint or 'run'}"
 
     def _general_tokens(self) -> list[int]:
+        from advisor.probes.common.general import bundled_general
         from advisor.probes.common.scoring import encode, prefix_token_id
-        from advisor.resources import probe_data
 
         tok = self.loaded.tokenizer
-        text = probe_data("general_text.txt").read_text(encoding="utf-8")
+        text = (bundled_general(self.config.language) or bundled_general("en")).read_text(encoding="utf-8")
         return [prefix_token_id(tok)] + encode(tok, text)  # BOS (else EOS) first, as a document start
 
     # -- measuring ---------------------------------------------------------------------------
@@ -314,8 +314,8 @@ class LoraProbe(Probe):
     def run(self, config: LoraProbeConfig, ctx: ProbeContext) -> ProbeResult:
         return LoraRun(config, ctx).run()
 
-    def charts(self, result: ProbeResult, out_dir: Path) -> dict[str, Path]:
+    def charts(self, result: ProbeResult, out_dir: Path, tr: Callable[[str], str] = same) -> dict[str, Path]:
         from advisor.probes.lora.analysis import learning_curve_chart
 
-        path = learning_curve_chart(result, Path(out_dir))
+        path = learning_curve_chart(result, Path(out_dir), tr)
         return {"learning_curve": path} if path else {}

@@ -71,6 +71,7 @@ class LoraProbeConfig(BaseModel):
     max_length: int = Field(512, ge=16)
     bf16: Literal["auto", "on", "off"] = "auto"
     seed: int = 0
+    language: str = Field("en", pattern=r"^[a-z]{2}$")  # of the data: forgetting is measured on general text in it
     available_examples: int | None = Field(None, ge=1)
     few_shot_best: float | None = Field(None, ge=0, le=1)
     few_shot_run_id: int | None = Field(None, ge=1)
@@ -156,7 +157,7 @@ def plan(answers: Any, inputs: AssessInputs) -> Plan:
                               "available_examples": answers.labeled_examples,
                               "production_model_b": answers.base_model_size_b, "sizes": ASSESS_SIZES,
                               "warm_start": True,  # an assessment wants the curve's shape within its budget
-                              "bf16": inputs.bf16}
+                              "bf16": inputs.bf16, "language": getattr(answers, "language", "en")}
     if inputs.gpu:
         config["gpu"] = inputs.gpu
     few = inputs.earlier.get("few-shot")

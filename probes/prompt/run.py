@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from advisor.errors import InputError
-from advisor.probes.common.base import BudgetSpent, ExampleResult, Probe, ProbeContext, ProbeResult
+from advisor.probes.common.base import BudgetSpent, ExampleResult, Probe, ProbeContext, ProbeResult, same
 from advisor.probes.prompt import search
 from advisor.probes.prompt.metrics import PROBE_MODEL_NOTE
 from advisor.probes.prompt.search import Candidate
@@ -365,5 +365,5 @@ class PromptProbe(Probe):
     def run(self, config: PromptConfig, ctx: ProbeContext) -> ProbeResult:
         return PromptRun(config, ctx).run()
 
-    def charts(self, result: ProbeResult, out_dir: Path) -> dict[str, Path]:
+    def charts(self, result: ProbeResult, out_dir: Path, tr: Callable[[str], str] = same) -> dict[str, Path]:
         return {}

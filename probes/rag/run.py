@@ -8,13 +8,13 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from advisor.errors import ProbeError
 from advisor.probes.rag import ir_metrics
-from advisor.probes.common.base import BudgetSpent, ExampleResult, Metric, Probe, ProbeContext, ProbeResult
+from advisor.probes.common.base import BudgetSpent, ExampleResult, Metric, Probe, ProbeContext, ProbeResult, same
 from advisor.probes.rag.spec import EVIDENCE_KS, RagConfig, content_digest
 from advisor.probes.rag.corpus import Document, Question, load_corpus, load_questions, proxy_questions
 from advisor.probes.common.stats import bootstrap_ci, paired_randomization
@@ -178,7 +178,7 @@ def size_summary(config: Any, run: SizeRun) -> dict[str, Any]:
 
 # -- the run ---------------------------------------------------------------------------------
 def run(config: Any, ctx: ProbeContext) -> ProbeResult:
-    from advisor.probes.common.embedder import backend_of, embedder_key, encode, load_embedder
+    from advisor.probes.common.embedder import DEFAULT_EMBEDDER, backend_of, embedder_key, encode, load_embedder
     from advisor.probes.rag.sample import maybe_sample
 
     result = ctx.result
@@ -199,6 +199,11 @@ def run(config: Any, ctx: ProbeContext) -> ProbeResult:
         result.notes.extend(truncation_notes(config.chunk_sizes, model.max_seq_length))
         query_emb = encode(model, [q.question for q in inputs.questions], config.batch_size, query=True)
     result.summary["embedder_backend"] = backend_of(model)
+    if config.language != "en" and config.embedder == DEFAULT_EMBEDDER and not config.embedder_url:
+        result.notes.append(say(
+            "your documents are in '{language}' and the embedder {embedder} was trained on English text: its "
+            "dense-retrieval figures understate what a multilingual embedder would reach (pass one with --embedder); "
+            "BM25 reads any language", language=config.language, embedder=config.embedder))
     sample = maybe_sample(config, inputs, model, key, ctx)
     if sample is not None:
         inputs = dataclasses.replace(inputs, documents=sample.documents)
@@ -339,8 +344,9 @@ def maybe_open_book(config: Any, inputs: Inputs, run: SizeRun, query_emb: np.nda
         result.notes.append(say("open-book skipped: {reason}", reason=exc))
 
 
-def charts(result: ProbeResult, out_dir: Path) -> dict[str, Path]:
-    """``hit_at_k``: hit@k by k, dense vs BM25, for every measured chunk size."""
+def charts(result: ProbeResult, out_dir: Path, tr: Callable[[str], str] = same) -> dict[str, Path]:
+    """``hit_at_k``: hit@k by k, dense vs BM25, for every measured chunk size; ``tr`` says each text in the
+    report's language."""
     rows = result.summary.get("sizes") or []
     ks = result.summary.get("ks") or []
     if not rows or not ks:
@@ -356,10 +362,10 @@ def charts(result: ProbeResult, out_dir: Path) -> dict[str, Path]:
     for i, row in enumerate(rows):
         for retriever, style in (("dense", "-o"), ("bm25", "--s")):
             ax.plot(ks, [row[retriever][f"hit@{k}"] for k in ks], style, color=f"C{i}",
-                    label=f"{retriever}, {row['chunk_size']}-token chunks")
-    ax.set(xlabel="k (results read)", ylabel="hit@k (share of questions)", ylim=(low, min(1.0, max(values)) + 0.02),
-           xticks=ks)
-    ax.set_title(f"Retrieval hit rate, dense vs BM25, on {result.summary.get('n_queries', '?')} questions",
+                    label=tr(say("{retriever}, {size}-token chunks", retriever=retriever, size=row["chunk_size"])))
+    ax.set(xlabel=tr("k (results read)"), ylabel=tr("hit@k (share of questions)"),
+           ylim=(low, min(1.0, max(values)) + 0.02), xticks=ks)
+    ax.set_title(tr(say("Retrieval hit rate, dense vs BM25, on {n} questions", n=result.summary.get("n_queries", "?"))),
                  fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
@@ -397,5 +403,5 @@ class RagProbe(Probe):
     def run(self, config: RagConfig, ctx: ProbeContext) -> ProbeResult:
         return run(config, ctx)
 
-    def charts(self, result: ProbeResult, out_dir: Path) -> dict[str, Path]:
-        return charts(result, out_dir)
+    def charts(self, result: ProbeResult, out_dir: Path, tr: Callable[[str], str] = same) -> dict[str, Path]:
+        return charts(result, out_dir, tr)

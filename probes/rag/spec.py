@@ -41,6 +41,7 @@ class RagConfig(BaseModel):
     batch_size: int = 32
     bootstrap_resamples: int = 2000
     seed: int = 0
+    language: str = Field("en", pattern=r"^[a-z]{2}$")  # of the documents and questions (ISO 639-1)
     open_book: bool | None = None  # None: when the QA set has answers and the model is available
     # without a target, the check runs on the local probe model; an assessment turns that off (its lift there is
     # not evidence about the team's model and is not used, so the time goes to the probes whose evidence is)
@@ -134,6 +135,7 @@ def plan(answers: Any, inputs: AssessInputs) -> Plan:
         config["embedder_url"] = inputs.embedder_url
     config["embedder_backend"] = inputs.embedder_backend
     config["bf16"] = inputs.bf16
+    config["language"] = getattr(answers, "language", "en")
     config["open_book_on_proxy"] = False  # with --target the check runs on the target; without, it is not run
     return Plan(config)
 
