@@ -134,7 +134,9 @@ def gather(answers: Answers, inputs: Inputs, store: Any, assessment_id: int | No
     budget = Budget(inputs.budget_seconds)  # model loading counts against the budget
     _warm_up(inputs, runnable, echo)
     for i, spec in enumerate(runnable):
-        if budget.left() is not None and budget.left() <= 0:  # spent: starting would only add its set-up time
+        # spent by the probes before it: starting would only add its set-up time. The first probe always starts
+        # (a budget the model load used up still gets the probe's own estimate of the budget that would do)
+        if i > 0 and budget.left() is not None and budget.left() <= 0:
             evidence.skipped.append(SkippedProbe(
                 probe=spec.name, command=spec.command, kind="budget",
                 reason=say("not run: the probes before it used the whole time budget (raise --budget)")))

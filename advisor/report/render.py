@@ -51,7 +51,9 @@ def environment(user_dir: Path | None = None, lang: str = "en") -> Any:
     env.filters["t"] = translate.sentence  # a phrase or a sentence advisor wrote, in the report's language
     env.filters["code"] = lambda v: f"`{v}`"
     env.filters["md"] = md_escape
-    env.filters["pct"] = lambda v, digits=1: "n/a" if v is None else f"{100 * float(v):.{digits}f}%"
+    # French puts a (no-break) space before the percent sign
+    percent = "%" if lang == "en" else "\u00a0%"
+    env.filters["pct"] = lambda v, digits=1: "n/a" if v is None else f"{100 * float(v):.{digits}f}{percent}"
     env.filters["num"] = lambda v, digits=0: _grouped(_num(v, digits), lang)
     env.filters["num_g"] = lambda v, digits=6: _grouped(f"{float(v):,.{digits}g}", lang)
     env.filters["signed"] = lambda v: f"{float(v):+g}"
