@@ -3,10 +3,11 @@ assessment with --budget B; prints the wall time of the command, the overrun and
 allowed margin max(10% of B, 15 s). Model loading counts (it happens inside the budget).
 
     python benchmarks/budgets.py [--budgets 30,60] [--probes few-shot,rag,lora,domain,prompt] [--data FILE]
-                                 [--no-assess]
+                                 [--corpus DIR --qa FILE] [--text FILE] [--no-assess]
 
 ``--data`` runs the probes that read labeled data (few-shot, LoRA, prompt) on another file than the bundled
-example's tickets, e.g. a held-out set of another size and text length.
+example's tickets, e.g. a held-out set of another size and text length; ``--corpus``/``--qa`` the RAG probe and
+``--text`` the domain-gap probe on other data (``benchmarks/heldout_corpus.py`` generates some).
 """
 
 from __future__ import annotations
@@ -41,8 +42,15 @@ def main() -> None:
     parser.add_argument("--budgets", default="30,60")
     parser.add_argument("--probes", default="few-shot,rag,lora,domain")
     parser.add_argument("--data", type=Path, default=None, help="labeled data for few-shot, lora and prompt")
+    parser.add_argument("--corpus", type=Path, default=None, help="document folder for the RAG probe")
+    parser.add_argument("--qa", type=Path, default=None, help="questions for the RAG probe (with --corpus)")
+    parser.add_argument("--text", type=Path, default=None, help="domain text for the domain-gap probe")
     parser.add_argument("--no-assess", action="store_true", help="time the standalone probes only")
     args = parser.parse_args()
+    if args.corpus is not None:
+        ARGS["rag"] = ["--corpus", args.corpus, *(["--qa", args.qa] if args.qa else [])]
+    if args.text is not None:
+        ARGS["domain"] = ["--text", args.text]
     if args.data is not None:
         for probe in ("few-shot", "lora", "prompt"):
             ARGS[probe] = ["--data", args.data]

@@ -268,3 +268,51 @@ def test_embedded_model_finds_junk_far_more_surprising_than_english(tmp_path):
     assert ev["domain_tokens"] == 64
     assert ev["perplexity_ratio"] > 3 and ev["bits_per_byte_ratio"] > 3
     assert 1 < ev["general_perplexity"] < 200  # fluent English is predictable to a real model
+
+
+class _Clock:
+    """A clock that moves only when the model scores a window (each window takes ``per_window`` seconds)."""
+
+    def __init__(self, per_window: float):
+        self.now, self.per_window = 1000.0, per_window
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("seconds, expected", [(None, 200), (10.0, 128), (2.0, None)])
+def test_the_tokens_scored_fit_the_time_budget_both_texts_alike(monkeypatch, tmp_path, seconds, expected):
+    """A pass (window 64, 32 new tokens each) takes 1 s: timing the first window takes 2 passes, so a 10 s budget
+    leaves 8 s, 4 passes per text, 128 tokens of each; 2 s leaves none: empty, with the budget that would do (the
+    2 s spent and a pass for each text)."""
+    from advisor.probes.common.base import ProbeContext, ProbeResult
+    from advisor.probes.domain import run as domain_run
+
+    clock = _Clock(1.0)
+    monkeypatch.setattr(domain_run.time, "monotonic", clock.monotonic)
+
+    class Model:
+        def token_nlls(self, ids, window, stride, progress=None):
+            clock.now += self.windows(len(ids), window, stride) * clock.per_window
+            return [1.0] * len(ids)
+
+        @staticmethod
+        def windows(n, window, stride):
+            return len(window_plan(n, window, stride))
+
+        def in_bf16(self, enabled):
+            import contextlib
+
+            return contextlib.nullcontext()
+
+    text, general = write(tmp_path, "d.txt", "x"), write(tmp_path, "g.txt", "y")
+    ctx = ProbeContext(result=ProbeResult(probe="domain"), deadline=None if seconds is None else clock.now + seconds)
+    probe = domain_run.DomainRun(DomainConfig(text=text, general=general, window=64, stride=32), ctx)
+    probe.bf16, probe.started = False, clock.now
+    fit = probe._affordable(Model(), list(range(500)), 200, 64, 32)
+    if expected is None:
+        assert fit is None and ctx.result.status == "empty" and ctx.result.summary["budget_needed"] == 4.0
+    else:
+        assert fit == expected
+        if seconds is not None:  # the windows it plans for both texts end before the deadline
+            assert clock.now + 2 * Model.windows(fit, 64, 32) * clock.per_window <= ctx.deadline

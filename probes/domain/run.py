@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -51,6 +52,7 @@ class DomainRun:
         from advisor.probes.common.lm import Capability, open_model
         from advisor.probes.common.precision import use_bf16
 
+        self.started = time.monotonic()
         lm = open_model(self.config.model)
         self.bf16 = use_bf16(self.config.bf16, lm.device)
         lm.require(Capability.ROLLING_LOGLIKELIHOOD, say("the domain-gap probe"))
@@ -58,6 +60,14 @@ class DomainRun:
         encoded = {name: lm.encode_with_offsets(text)
                    for name, text in (("domain", self.domain_text), ("general", self.general_text))}
         budget = self._budget(len(encoded["domain"][0]), len(encoded["general"][0]))
+        planned = budget
+        budget = self._affordable(lm, encoded["domain"][0], budget, window, stride)
+        if budget is None:
+            return self.result
+        if budget < planned:
+            self.result.status = "partial"
+            self.result.notes.append(say("the time budget allowed {tokens} tokens of each text (of {planned}): "
+                                         "a wider interval than a full run", tokens=budget, planned=planned))
         scored = {}
         # no budget stop between the two texts: one alone measures nothing, and both are capped at max_tokens
         with lm.in_bf16(self.bf16):
@@ -70,6 +80,27 @@ class DomainRun:
                 scored[name] = s
         self._fill(scored, budget, window, stride)
         return self.result
+
+    def _affordable(self, lm: Any, ids: Sequence[int], tokens: int, window: int, stride: int) -> int | None:
+        """The tokens of each text that the time budget lets both texts be scored on, from the time one window
+        takes (both texts always get the same count); ``None`` when not even the minimum fits (the result is then
+        empty, with the budget that would do)."""
+        if self.ctx.deadline is None:
+            return tokens
+        from advisor.probes.common.scoring import window_plan
+
+        first = ids[:min(window, tokens)]
+        started = time.monotonic()
+        with lm.in_bf16(self.bf16):
+            lm.token_nlls(first, window, stride)
+        per_window = max((time.monotonic() - started) / len(window_plan(len(first), window, stride)), 1e-3)
+        windows = int((self.ctx.deadline - time.monotonic()) / per_window) // 2  # per text, both texts alike
+        fit = min(tokens, windows * stride)  # a pass scores ``stride`` new tokens
+        if fit >= MIN_TOKENS:
+            return fit
+        self.result.status = "empty"
+        self.result.summary["budget_needed"] = time.monotonic() - self.started + 2 * per_window
+        return None
 
     def _window(self, context_length: int | None) -> tuple[int, int]:
         context = context_length or self.config.window

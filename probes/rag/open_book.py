@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import time
 from typing import Any, Sequence
 
 import numpy as np
@@ -68,13 +69,44 @@ def evaluate_open_book(config: Any, questions: list, chunks: list, chunk_emb: np
     usage: dict[str, dict[str, list]] = {}
     bf16 = not isinstance(lm, EndpointModel) and use_bf16(config.bf16, lm.device)
     with lm.in_bf16(bf16):
-        for done, (mode, texts) in enumerate(prompts.items(), start=1):
-            answers, usage[mode] = _answer(lm, [as_model_input(lm, t) for t in texts], config.max_new_tokens)
-            correct[mode] = [is_correct(a, q.answers) for a, q in zip(answers, questions)]
-            result.examples.extend(_examples(mode, questions, answers, correct[mode], chunk_size))
-            ctx.progress(done, 2, "open-book vs closed-book")
+        if isinstance(lm, EndpointModel):  # requests are bounded by the endpoint's own time limit
+            answered = {mode: _answer(lm, [as_model_input(lm, t) for t in texts], config.max_new_tokens)
+                        for mode, texts in prompts.items()}
+        else:
+            answered = _answer_within_budget(lm, prompts, config.max_new_tokens, ctx)
+    n = len(next(iter(answered.values()))[0])
+    if n == 0:
+        result.notes.append(say("open-book skipped: time budget reached"))
+        return
+    if n < len(questions):
+        result.notes.append(say("open-book check on {n} of {total} questions: the time budget allowed no more",
+                                n=n, total=len(questions)))
+        questions = questions[:n]
+    for mode, (answers, usage[mode]) in answered.items():
+        correct[mode] = [is_correct(a, q.answers) for a, q in zip(answers, questions)]
+        result.examples.extend(_examples(mode, questions, answers, correct[mode], chunk_size))
     _record(result, correct, config, chunk_size, lm, usage)
     result.summary["open_book"]["bf16"] = bf16
+
+
+def _answer_within_budget(lm: Any, prompts: dict[str, list[str]], max_new_tokens: int,
+                          ctx: ProbeContext) -> dict[str, tuple[list[str], dict[str, list]]]:
+    """A local model answers each question closed-book and open-book together, one question at a time, and stops
+    before a question that the slowest so far says would end past the budget: the answers are paired."""
+    out: dict[str, tuple[list[str], dict[str, list]]] = {mode: ([], {"prompt_tokens": [], "latency": []})
+                                                           for mode in prompts}
+    total, slowest = len(next(iter(prompts.values()))), 0.0
+    for i in range(total):
+        if ctx.deadline is not None and time.monotonic() + slowest > ctx.deadline:
+            break
+        started = time.monotonic()
+        answers, usage = _answer(lm, [as_model_input(lm, texts[i]) for texts in prompts.values()], max_new_tokens)
+        slowest = max(slowest, time.monotonic() - started)
+        for j, mode in enumerate(prompts):
+            out[mode][0].append(answers[j])
+            out[mode][1]["prompt_tokens"].append(usage["prompt_tokens"][j])
+        ctx.progress(i + 1, total, "open-book vs closed-book")
+    return out
 
 
 def _answer(lm: Any, prompts: list, max_new_tokens: int) -> tuple[list[str], dict[str, list]]:
