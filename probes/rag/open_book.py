@@ -96,6 +96,8 @@ def _answer_within_budget(lm: Any, prompts: dict[str, list[str]], max_new_tokens
     out: dict[str, tuple[list[str], dict[str, list]]] = {mode: ([], {"prompt_tokens": [], "latency": []})
                                                            for mode in prompts}
     total, slowest = len(next(iter(prompts.values()))), 0.0
+    if total and ctx.deadline is not None:  # before the first question, from the model's measured pace
+        slowest = first_pair_estimate(lm, [texts[0] for texts in prompts.values()], max_new_tokens)
     for i in range(total):
         if ctx.deadline is not None and time.monotonic() + slowest > ctx.deadline:
             break
@@ -107,6 +109,21 @@ def _answer_within_budget(lm: Any, prompts: dict[str, list[str]], max_new_tokens
             out[mode][1]["prompt_tokens"].append(usage["prompt_tokens"][j])
         ctx.progress(i + 1, total, "open-book vs closed-book")
     return out
+
+
+def first_pair_estimate(lm: Any, prompts: list[str], max_new_tokens: int) -> float:
+    """Seconds a local model needs to answer ``prompts`` together: their tokens at the pace of one forward pass
+    over up to 512 tokens (reading a prompt), plus ``max_new_tokens`` passes over one token (writing the answer)."""
+    ids = lm.encode_with_offsets(" ".join(prompts) * 4)[0][:512]
+    if not ids:
+        return 0.0
+    started = time.monotonic()
+    lm.token_nlls(ids, len(ids) + 1, len(ids))
+    per_token = (time.monotonic() - started) / len(ids)
+    started = time.monotonic()
+    lm.token_nlls(ids[:1], 2, 1)
+    per_step = time.monotonic() - started
+    return per_token * sum(lm.count_tokens(as_model_input(lm, p)) for p in prompts) + per_step * max_new_tokens
 
 
 def _answer(lm: Any, prompts: list, max_new_tokens: int) -> tuple[list[str], dict[str, list]]:
