@@ -328,7 +328,9 @@ def test_assess_against_transformers_serve_end_to_end(served_model, tmp_path, db
     (tmp_path / "qa.jsonl").write_text("\n".join(questions) + "\n")
     args = ["assess", "--no-input", "--answers", EXAMPLE / "answers.yaml", "--data", tmp_path / "t.jsonl",
             "--corpus", EXAMPLE / "docs", "--qa", tmp_path / "qa.jsonl", "--probes", "target-few-shot,rag",
-            "--target", model, "--target-url", url, "--eval-size", "12", "--out", tmp_path / "r.md"]
+            "--target", model, "--target-url", url, "--eval-size", "12", "--out", tmp_path / "r.md",
+            # the server answers one request at a time: queued requests would pass the timeout on a busy machine
+            "--target-concurrency", "1", "--target-timeout", "300"]
     result = CliRunner().invoke(cli, [str(a) for a in args])
     assert result.exit_code == 0, result.output
     con = duckdb.connect(str(db_path), read_only=True)
