@@ -107,10 +107,12 @@ def generate(path: Path, per_intent: int = 40, seed: int = 2027) -> Path:
 
 
 class CountingProxy:
-    """A loopback pass-through to ``upstream`` (ends in /v1) that records when each chat completion was sent."""
+    """A loopback pass-through to ``upstream`` (ends in /v1) that records when each chat completion was sent and
+    its body (``tests/test_prompt_serve.py`` counts the same way)."""
 
     def __init__(self, upstream: str) -> None:
         self.sent: list[float] = []
+        self.bodies: list[dict] = []
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -124,6 +126,7 @@ class CountingProxy:
                 raw = self.rfile.read(int(self.headers.get("content-length", 0)))
                 if self.path.endswith("/chat/completions"):
                     proxy.sent.append(time.time())
+                    proxy.bodies.append(json.loads(raw))
                 self._forward(raw)
 
             def _forward(self, raw: bytes | None) -> None:

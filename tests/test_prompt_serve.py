@@ -7,16 +7,13 @@ classification is by generation and label matching."""
 from __future__ import annotations
 
 import json
-import threading
-import urllib.error
-import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import duckdb
 import pytest
 from click.testing import CliRunner
 
 from advisor.cli import cli
+from benchmarks.prompt_vs_dspy import CountingProxy
 from test_target import served_model  # noqa: F401 - the module-scoped server fixture
 from tests.helpers import EXAMPLE
 
@@ -24,57 +21,6 @@ pytestmark = pytest.mark.slow
 
 SECRET = "sk-prompt-serve-never-printed"
 EVAL, SELECTION = 6, 6
-
-
-class CountingProxy:
-    """A loopback pass-through to ``upstream`` (ends in /v1) that keeps every chat-completion body it forwards."""
-
-    def __init__(self, upstream: str) -> None:
-        self.bodies: list[dict] = []
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # quiet
-                pass
-
-            def do_GET(self):  # noqa: N802
-                self._forward(None)
-
-            def do_POST(self):  # noqa: N802
-                raw = self.rfile.read(int(self.headers.get("content-length", 0)))
-                if self.path.endswith("/chat/completions"):
-                    proxy.bodies.append(json.loads(raw))
-                self._forward(raw)
-
-            def _forward(self, raw: bytes | None) -> None:
-                url = upstream.removesuffix("/v1") + self.path
-                request = urllib.request.Request(url, data=raw, method=self.command,
-                                                 headers={"content-type": "application/json"})
-                try:
-                    with urllib.request.urlopen(request, timeout=600) as reply:
-                        status, payload = reply.status, reply.read()
-                except urllib.error.HTTPError as exc:
-                    status, payload = exc.code, exc.read()
-                try:
-                    self.send_response(status)
-                    self.send_header("content-type", "application/json")
-                    self.send_header("content-length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
-                except (BrokenPipeError, ConnectionResetError):  # the client stopped waiting
-                    pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def __enter__(self) -> "CountingProxy":
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture
