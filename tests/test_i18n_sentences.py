@@ -94,3 +94,18 @@ def test_templates_that_cannot_be_matched_back_are_caught(bad):
     fields = template_fields(bad)
     side_by_side = any(n and not after for (_t, n), (after, _x) in zip(fields, fields[1:]))
     assert parts_ok is None or side_by_side
+
+
+def test_what_would_change_the_decision_names_answers_in_words_in_both_languages():
+    from advisor.decision.sensitivity import _describe
+    from advisor.intake.answers import Answers, short_name
+
+    fr = translator("fr")
+    missing = [name for name in Answers.model_fields if not fr.messages.get(short_name(name))]
+    assert not missing, f"answers without a French short name in templates/locale/fr/decision.po: {missing}"
+    english = _describe("monthly_requests", 40_000, 500_000, "RAG")
+    assert english == "with monthly requests at least 500,000 (now 40,000), RAG would rank first"
+    assert fr.sentence(english) == ("si le volume mensuel de requêtes valait au moins 500\u202f000 (actuellement "
+                                    "40\u202f000), RAG arriverait en tête")
+    assert fr.sentence(_describe("data_may_leave", True, False, "RAG")) == \
+        "si la sortie des données hors de vos locaux valait non (actuellement oui), RAG arriverait en tête"

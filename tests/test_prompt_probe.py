@@ -213,3 +213,15 @@ def render(result: dict) -> str:
     from advisor.report.render import environment
 
     return environment().get_template(SPEC.template).render(result=result, charts={}, lang="en")
+
+
+def test_a_cap_below_the_naive_check_says_why_nothing_was_measured(data, server, db_path):
+    result = probe(data, server, db_path, "--target-max-requests", "3", "--target-concurrency", "1")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    headline = next((line for line in lines if line.startswith("The prompt search on ")), "")
+    assert "measured nothing: stopped before the naive prompt was scored: request cap reached" in headline, \
+        result.output
+    assert any("(one request at a time); request cap 3" in line for line in lines), result.output
+    status, res, _, _ = stored(db_path)
+    assert status == "partial" and res["headline"] == headline.strip()

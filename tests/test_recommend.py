@@ -86,7 +86,7 @@ def test_sensitivity_finds_the_nearest_flip(book):
     by_field = {f["field"]: f for f in result}
     assert by_field["labeled_examples"]["value"] == 1000
     assert by_field["labeled_examples"]["winner"] == "fine_tuning"
-    assert "at least 1,000 (now 300)" in by_field["labeled_examples"]["text"]
+    assert by_field["labeled_examples"]["text"].startswith("with labeled examples at least 1,000 (now 300)")
     assert "data_may_leave" not in by_field  # flipping it alone changes nothing
 
 

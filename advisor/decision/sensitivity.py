@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from advisor.intake.answers import ORDINALS, Answers, answers_as_plain
+from advisor.intake.answers import ORDINALS, Answers, answers_as_plain, short_name
 from advisor.decision.recommend import winner_of
 from advisor.decision.rulebook import Rulebook
 from advisor.sentences import say
@@ -46,10 +46,11 @@ def _candidates(name: str, current: Any) -> list[Any]:
     return []
 
 
-def _describe(name: str, current: Any, value: Any, label: str) -> str:
+def _describe(field: str, current: Any, value: Any, label: str) -> str:
+    name = short_name(field)
     if isinstance(current, bool):
         return say("if {name} were {value} (now {current}), {label} would rank first", name=name,
-                   value=str(value).lower(), current=str(current).lower(), label=label)
+                   value="yes" if value else "no", current="yes" if current else "no", label=label)
     if isinstance(current, (int, float)) and not isinstance(current, bool):
         if value > current:
             return say("with {name} at least {value} (now {current}), {label} would rank first", name=name,

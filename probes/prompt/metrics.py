@@ -172,7 +172,8 @@ def headline(run: Any, chosen_row: dict | None, held: dict, gain: dict | None) -
     kind = "accuracy" if run.ds.task == "classification" else "exact match"
     naive = held.get("naive")
     if naive is None:
-        return f"The prompt search on {run.model_name} measured nothing."
+        why = f": {run.stopped}" if getattr(run, "stopped", None) else ""
+        return f"The prompt search on {run.model_name} measured nothing{why}."
     base = (f"the naive {run.config.naive_k}-shot prompt reaches {kind} {naive['accuracy']:.1%} "
             f"(95% CI {naive['ci_low']:.1%}–{naive['ci_high']:.1%})")
     chosen = held.get("chosen")

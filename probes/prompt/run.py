@@ -84,12 +84,16 @@ class PromptRun:
         except BudgetSpent:
             self.result.status = "empty"
             share = max(self.scored, 1) / len(self.held_out)
+            self.stopped = say("stopped by the time budget before the naive prompt was scored")
+            self.result.notes.append(self.stopped)
+            self._publish()
             self.result.summary["budget_needed"] = (time.monotonic() - self.unit_started) / share * 3
-            self.result.notes.append(say("stopped by the time budget before the naive prompt was scored"))
             return
         except CapReached as exc:
             self.result.status = "partial"
-            self.result.notes.append(say("stopped before the naive prompt was scored: {reason}", reason=exc))
+            self.stopped = say("stopped before the naive prompt was scored: {reason}", reason=exc)
+            self.result.notes.append(self.stopped)
+            self._publish()
             return
         self._publish()
         stages = [lambda best: [base],
@@ -177,15 +181,16 @@ class PromptRun:
         if not self.remote:
             return
         c = self.config
+        at_once = (say("one request at a time") if self.lm.spec.concurrency == 1 else
+                   say("at most {concurrency} requests at a time", concurrency=self.lm.spec.concurrency))
         values = dict(source=self.lm.source, configs=c.max_configs, selection=len(self.selection),
-                      held=len(self.held_out), concurrency=self.lm.spec.concurrency)
+                      held=len(self.held_out), at_once=at_once)
         line = say("target {source}: up to {configs} configurations on {selection} selection examples, the naive "
-                   "and the chosen prompt on {held} held-out examples (at most {concurrency} requests at a time)",
-                   **values)
+                   "and the chosen prompt on {held} held-out examples ({at_once})", **values)
         if self.lm.spec.max_requests is not None:
             line = say("target {source}: up to {configs} configurations on {selection} selection examples, the naive "
-                       "and the chosen prompt on {held} held-out examples (at most {concurrency} requests at a "
-                       "time); request cap {cap}", cap=self.lm.spec.max_requests, **values)
+                       "and the chosen prompt on {held} held-out examples ({at_once}); request cap {cap}",
+                       cap=self.lm.spec.max_requests, **values)
         self.ctx.log(line)
         self.result.notes.append(line)
 
