@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import BASE_ANSWERS
+from tests.helpers import BASE_ANSWERS, EXAMPLE
 
 from tiny import save_tiny_lm
 
@@ -50,3 +50,12 @@ def answers_file(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture
+def tickets(tmp_path):
+    """The bundled example's first 60 tickets, as the team's labeled data."""
+    lines = (EXAMPLE / "tickets.jsonl").read_text().splitlines()[:60]
+    path = tmp_path / "tickets.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path

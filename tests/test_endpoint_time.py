@@ -25,14 +25,6 @@ HARD_STOP = 120  # no test waits longer than this, whatever happens
 
 
 @pytest.fixture
-def tickets(tmp_path):
-    lines = (EXAMPLE / "tickets.jsonl").read_text().splitlines()[:60]
-    path = tmp_path / "tickets.jsonl"
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-@pytest.fixture
 def server(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     with FaultServer() as srv:

@@ -15,7 +15,6 @@ from click.testing import CliRunner
 from advisor.cli import cli
 from benchmarks.prompt_vs_dspy import CountingProxy
 from test_target import served_model  # noqa: F401 - the module-scoped server fixture
-from tests.helpers import EXAMPLE
 
 pytestmark = pytest.mark.slow
 
@@ -29,14 +28,6 @@ def proxy(served_model, monkeypatch):  # noqa: F811
     with CountingProxy(served_model[1]) as srv:
         srv.model = served_model[0]  # the id the server serves: the converted model's folder
         yield srv
-
-
-@pytest.fixture
-def tickets(tmp_path):
-    lines = (EXAMPLE / "tickets.jsonl").read_text().splitlines()[:60]
-    path = tmp_path / "tickets.jsonl"
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 def probe(tickets, model, proxy, db_path, *extra):

@@ -12,6 +12,7 @@ import pytest
 from advisor.evidence.evidence_set import EvidenceSet
 from advisor.evidence.prompt_vs_tuning import comparison, crossover_facts, crossing, model_identity
 from advisor.probes.common.base import ProbeResult
+from tests.test_prompt_probe import server  # noqa: F401 (a fixture: the model of known behaviour)
 
 SIZES = (8, 16, 32, 64)
 
@@ -252,17 +253,6 @@ def test_no_comparison_without_both_results():
 
 # -- the report, from stored runs --------------------------------------------------------------------------------
 
-@pytest.fixture
-def server(monkeypatch):
-    from tests.test_prompt_probe import SECRET, knn_model
-    from fault_server import FaultServer
-
-    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
-    with FaultServer() as srv:
-        srv.delay = 0.0
-        srv.answer = knn_model
-        yield srv
-
 
 def _assess(store, tmp_path, runs: list[ProbeResult], monkeypatch, name: str):
     """An assessment through the real flow whose probes are ``runs`` (stored, attached to it): decision, store,
@@ -287,7 +277,7 @@ def _subsection(report: str) -> str:
 
 
 def test_the_report_shows_the_ceiling_beside_the_curve_and_whose_figures_they_are(
-        tmp_path, tiny_lm_path, server, monkeypatch):
+        tmp_path, tiny_lm_path, server, monkeypatch):  # noqa: F811 - the imported fixture
     from click.testing import CliRunner
 
     from advisor.cli import cli

@@ -27,14 +27,6 @@ SECRET = "sk-test-5ecret-value-never-printed"
 
 
 @pytest.fixture
-def tickets(tmp_path):
-    lines = (EXAMPLE / "tickets.jsonl").read_text().splitlines()[:60]
-    path = tmp_path / "tickets.jsonl"
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-@pytest.fixture
 def server(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     with FaultServer() as srv:
