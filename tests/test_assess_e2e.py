@@ -45,9 +45,27 @@ def assess(example_slice, tmp_path, model, embedder, *extra):
     return CliRunner().invoke(cli, [str(a) for a in args])
 
 
-def test_assess_runs_every_probe_and_stores_everything(example_slice, tmp_path, tiny_lm_path, tiny_embedder, db_path):
-    result = assess(example_slice, tmp_path, tiny_lm_path, tiny_embedder)
+@pytest.fixture(scope="module")
+def every_probe(example_slice, tiny_lm_path, tiny_embedder, tmp_path_factory):
+    """One assessment running every local probe: its folder (the report, ``report.md``) and its database."""
+    folder = tmp_path_factory.mktemp("every-probe")
+    result = assess(example_slice, folder, tiny_lm_path, tiny_embedder, "--db", folder / "advisor.duckdb")
     assert result.exit_code == 0, result.output
+    return folder, folder / "advisor.duckdb"
+
+
+@pytest.fixture
+def in_every_probe(every_probe, tmp_path, monkeypatch):
+    """The shared assessment's report copied into this test's folder, and its database the default one."""
+    folder, db = every_probe
+    shutil.copytree(folder, tmp_path, dirs_exist_ok=True)
+    monkeypatch.setenv("ADVISOR_DB", str(db))
+    return db
+
+
+def test_assess_runs_every_probe_and_stores_everything(in_every_probe, tmp_path, example_slice, tiny_lm_path,
+                                                       tiny_embedder):
+    db_path = in_every_probe
     report = (tmp_path / "report.md").read_text()
     for heading in ("### Domain gap", "### Few-shot prompting", "### Retrieval (RAG probe)", "### Fine-tuning trial",
                     "## Cost model"):
@@ -223,15 +241,14 @@ def dom_after_load(chromium, html_path, tmp_path):
     return done.stdout
 
 
-def test_the_html_report_renders_every_section_in_a_browser(example_slice, tmp_path, tiny_lm_path, tiny_embedder,
-                                                           chromium):
+def test_the_html_report_renders_every_section_in_a_browser(in_every_probe, tmp_path, chromium):
     from html.parser import HTMLParser
 
     from advisor.intake.answers import Answers
 
-    result = assess(example_slice, tmp_path, tiny_lm_path, tiny_embedder, "--format", "html")
+    result = CliRunner().invoke(cli, ["report", "1", "--format", "html", "--out", str(tmp_path / "page.html")])
     assert result.exit_code == 0, result.output
-    dom = dom_after_load(chromium, tmp_path / "report.md", tmp_path)
+    dom = dom_after_load(chromium, tmp_path / "page.html", tmp_path)
 
     class Page(HTMLParser):
         def __init__(self):

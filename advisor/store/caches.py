@@ -24,12 +24,21 @@ class Caches:
         ).fetchall()
         return {key: json.loads(response) for key, response in rows}
 
-    @then_release
     def cache_response(self, key: str, endpoint: str, model: str, request: dict, response: dict) -> None:
-        self.con.execute(
+        self.cache_responses(endpoint, model, [(key, request, response)])
+
+    @then_release
+    def cache_responses(self, endpoint: str, model: str, items: list[tuple[str, dict, dict]]) -> None:
+        """Store ``(key, request, response)`` answers of one endpoint model in one write (the file is opened
+        once for the lot, not once per answer)."""
+        if not items:
+            return
+        stamp = now()
+        self.con.executemany(
             "INSERT OR REPLACE INTO response_cache VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [key, endpoint, model, to_json(request), to_json(response), response.get("prompt_tokens"),
-             response.get("completion_tokens"), response.get("latency"), now()],
+            [[key, endpoint, model, to_json(request), to_json(response), response.get("prompt_tokens"),
+              response.get("completion_tokens"), response.get("latency"), stamp]
+             for key, request, response in items],
         )
 
     # -- embedding cache -----------------------------------------------------------------

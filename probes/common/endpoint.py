@@ -37,6 +37,9 @@ from advisor.probes.common.lm import Capability, LanguageModel
 from advisor.sentences import say
 
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
+#: answers are written to the cache in batches of this many, or after this many seconds, and whenever waiting
+#: ends (an error, the budget, Ctrl-C): opening the database per answer cost more than a fast server's answer
+SAVE_EVERY, SAVE_AFTER = 32, 2.0
 
 
 class EndpointSpec(BaseModel):
@@ -190,9 +193,6 @@ class EndpointModel(LanguageModel):
         items = iter(pending)
         results: queue.Queue = queue.Queue()
         running: dict[int, tuple[str, float]] = {}  # index -> (key, wall-clock limit)
-        stop_reason: str | None = None
-        error: BaseException | None = None
-        arrived = 0
 
         def submit_next() -> None:
             item = next(items, None)
@@ -203,13 +203,29 @@ class EndpointModel(LanguageModel):
                 threading.Thread(target=self._worker, args=(index, bodies[index], until, results),
                                  daemon=True, name=f"advisor-endpoint-{index}").start()
 
-        for _ in range(self.spec.concurrency):
-            submit_next()
+        unsaved: list[tuple[str, dict, dict]] = []  # answers not yet in the cache: written in small batches
+        saved_at = time.monotonic()
+        try:
+            for _ in range(self.spec.concurrency):
+                submit_next()
+            self._wait(running, results, submit_next, bodies, out, unsaved, saved_at)
+        finally:
+            self._save(unsaved)
+
+    def _wait(self, running: dict, results: queue.Queue, submit_next: Any, bodies: list[dict],
+              out: dict[int, dict], unsaved: list, saved_at: float) -> None:
+        stop_reason: str | None = None
+        error: BaseException | None = None
+        arrived = 0
         while running:
             wait = min(until for _, until in running.values()) - time.monotonic()
+            if unsaved:  # answers in hand are never left unwritten while waiting long for the next
+                wait = min(wait, SAVE_AFTER)
             try:
                 index, response, exc = results.get(timeout=max(0.0, wait) + 0.05)
             except queue.Empty:
+                self._save(unsaved)
+                saved_at = time.monotonic()
                 if not any(time.monotonic() >= until for _, until in running.values()):
                     continue
                 error = error or self._too_late(arrived)
@@ -223,6 +239,10 @@ class EndpointModel(LanguageModel):
                 error = error or (self._too_late(arrived) if left is not None and left <= 0.05 else exc)
                 continue
             self._record(key, bodies[index], response)
+            unsaved.append((key, bodies[index], response))
+            if len(unsaved) >= SAVE_EVERY or time.monotonic() - saved_at >= SAVE_AFTER:
+                self._save(unsaved)
+                saved_at = time.monotonic()
             out[index] = {**response, "cached": False}
             arrived += 1
             if stop_reason is None and error is None:
@@ -268,8 +288,12 @@ class EndpointModel(LanguageModel):
         self.requests += 1
         self.spend += self.cost(response["prompt_tokens"], response["completion_tokens"])
         self.usage.record(response["prompt_tokens"], response["completion_tokens"], response["latency"])
-        if self.store is not None:
-            self.store.cache_response(key, self.url, self.spec.model, body, response)
+
+    def _save(self, unsaved: list[tuple[str, dict, dict]]) -> None:
+        """Write the answers not yet cached (also when waiting ends by an error or an interruption)."""
+        if self.store is not None and unsaved:
+            self.store.cache_responses(self.url, self.spec.model, list(unsaved))
+        unsaved.clear()
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
         s = self.spec
