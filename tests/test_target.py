@@ -19,7 +19,8 @@ import pytest
 from click.testing import CliRunner
 
 from advisor.cli import cli
-from advisor.probes.common.endpoint import EndpointModel, EndpointSpec, label_logprobs, match_label
+from advisor.probes.common.endpoint import EndpointModel, EndpointSpec
+from advisor.probes.common.labels import label_logprobs, match_label
 from fault_server import FaultServer
 from tests.helpers import EXAMPLE, ROOT
 

@@ -410,34 +410,3 @@ def open_for(model: Any, target: EndpointSpec | None, store: Any = None) -> Lang
     from advisor.probes.common.lm import open_model
 
     return open_model(model)
-
-
-def match_label(answer: str, words: Sequence[str]) -> int | None:
-    """Which label a generated answer names, or ``None`` (a format failure).
-
-    SQuAD normalization (lowercase, no punctuation or articles, single spaces) on both sides; then the
-    label whose normalized word equals the answer, else the only label whose normalized word occurs in the
-    answer as whole words ("Label: billing." names billing). Several labels occurring, or none: ``None``."""
-    from advisor.probes.common.textmetrics import normalize_answer
-
-    said = normalize_answer(answer)
-    normal = [normalize_answer(w) for w in words]
-    exact = [i for i, w in enumerate(normal) if w and w == said]
-    if exact:
-        return exact[0]
-    padded = f" {said} "
-    inside = [i for i, w in enumerate(normal) if w and f" {w} " in padded]
-    return inside[0] if len(inside) == 1 else None
-
-
-def label_logprobs(table: dict[str, float] | None, words: Sequence[str]) -> list[float] | None:
-    """Per label, the best log-probability among the first-token alternatives that begin its word (a
-    calibrated score when the endpoint returns log-probabilities); ``None`` without them."""
-    if not table:
-        return None
-    scores = []
-    for word in words:
-        word = word.strip().lower()
-        hits = [lp for token, lp in table.items() if token.strip() and word.startswith(token.strip().lower())]
-        scores.append(max(hits) if hits else float("-inf"))
-    return scores

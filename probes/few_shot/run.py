@@ -252,7 +252,7 @@ class FewShotRun:
     def _classify_by_generation(self, contexts: list, gold: list[str]) -> dict:
         """Classification by generation: the answer is matched to a label (``match_label``); an answer that
         names none counts as wrong and as a format failure."""
-        from advisor.probes.common.endpoint import label_logprobs, match_label
+        from advisor.probes.common.labels import label_logprobs, match_label
 
         labels = self.ds.labels
         words = [self.template.word(lab) for lab in labels]

@@ -32,7 +32,7 @@ def score_loglikelihood(run: Any, contexts: list, items: list) -> dict:
 def score_answers(run: Any, cand: search.Candidate, contexts: list, items: list, asked: tuple) -> dict:
     """Generated answers: matched to a label (classification by generation; a reasoned answer's last marker
     line), else exact match."""
-    from advisor.probes.common.endpoint import match_label
+    from advisor.probes.common.labels import match_label
     from advisor.probes.common.textmetrics import exact_match
 
     outputs, usage = asked
