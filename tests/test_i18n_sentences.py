@@ -109,3 +109,6 @@ def test_what_would_change_the_decision_names_answers_in_words_in_both_languages
                                     "40\u202f000), RAG arriverait en tête")
     assert fr.sentence(_describe("data_may_leave", True, False, "RAG")) == \
         "si la sortie des données hors de vos locaux valait non (actuellement oui), RAG arriverait en tête"
+    # a sentence stored before answers had short names, naming the key, reads the same in French
+    assert fr.sentence("with monthly_requests at least 500,000 (now 40,000), RAG would rank first") == \
+        fr.sentence(english)

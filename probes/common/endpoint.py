@@ -9,7 +9,8 @@ The client is the ``openai`` SDK: it retries 408/409/429/5xx with exponential ba
 (:func:`time_limit`), so a server that hangs, drips or resets ends the call within the budget.
 
 Safe against a paid API: bounded concurrency; every response cached in the store, keyed by (endpoint,
-model, request), as soon as it arrives (a re-run, or a run killed half-way, never pays twice); a cap on
+model, request), in batches of at most 32 answers or 2 s and whenever waiting ends (a re-run, or a run
+stopped half-way, never pays twice); a cap on
 requests and, when prices are given, on estimated spend, stopping cleanly (:class:`CapReached`).
 
 The endpoint can generate (and reports usage and latency); it cannot score arbitrary continuations,
@@ -158,7 +159,7 @@ class EndpointModel(LanguageModel):
     def complete(self, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Responses for ``bodies`` in order: ``{"text", "prompt_tokens", "completion_tokens", "latency",
         "logprobs", "cached"}``. Cached responses are reused; the rest are sent ``concurrency`` at a time and
-        cached as each arrives. :class:`CapReached` when the request or spend cap would be passed (what
+        cached in small batches (:meth:`_save`). :class:`CapReached` when the request or spend cap would be passed (what
         finished is cached); :class:`EndpointError` / :class:`InputError` for a fault retries did not cure."""
         keys = [self.cache_key(b) for b in bodies]
         found = self.store.cached_responses(keys) if self.store is not None else {}
