@@ -26,6 +26,7 @@ class FaultServer:
         self.plan: list[str] = []
         self.always = "ok"
         self.requests: list[dict] = []
+        self.arrived: list[float] = []  # time.monotonic() at each request's arrival
         self.headers: list[dict] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -47,6 +48,7 @@ class FaultServer:
                 body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
                 with server.lock:
                     server.requests.append(body)
+                    server.arrived.append(time.monotonic())
                     server.headers.append(dict(self.headers))
                     fault = server.plan.pop(0) if server.plan else server.always
                     server.in_flight += 1

@@ -140,6 +140,10 @@ class EndpointEmbedder:
             batch = texts[start:start + self.batch]
             limit = self.timeout * (self.max_retries + 1) + BACKOFF_ALLOWANCE * self.max_retries
             until = min(time.monotonic() + limit, LIMIT["deadline"] or float("inf"))
+            if self.requests == 0 and until <= time.monotonic():  # loading and chunking took the whole budget
+                raise EndpointError(say("--embedder-url {url}: {budget} ran out before the first request to "
+                                        "{model} was sent (loading and chunking took it); raise --budget.",
+                                        url=self.url, budget=budget_text(), model=self.name))
             try:
                 reply = call_until(lambda batch=batch: self.client.embeddings.create(
                     model=self.name, input=batch, timeout=request_timeout(self.timeout)), until, self.client)
