@@ -25,7 +25,9 @@ def test_wheel_install_runs_assess_from_another_directory(tmp_path):
     # dependencies come from the test environment; advisor itself only from the wheel
     site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           capture_output=True, text=True, check=True).stdout.strip()
-    Path(site, "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # (every site-packages folder of this interpreter: an environment may itself borrow its packages by a .pth line)
+    deps = dict.fromkeys([sysconfig.get_paths()["purelib"], *(p for p in sys.path if p.endswith("site-packages"))])
+    Path(site, "deps.pth").write_text("\n".join(deps) + "\n")
     subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", str(wheel)], check=True)
     work = tmp_path / "elsewhere"
     work.mkdir()
