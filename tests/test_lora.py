@@ -186,10 +186,21 @@ class _Clock:
 
 
 def _run_with_clock(monkeypatch, cfg, deadline, tmp_path):
+    """The run with the fake clock. The prediction that the next size will not fit compares the last size's real
+    training time with the fake time left, so on a slow machine it would stop before the size the test wants to
+    cut inside: here it reads the clock as before and never predicts."""
     from advisor.probes.common.base import ProbeContext
+    from advisor.probes.lora.run import LoraRun
+
+    def no_prediction(run, size):
+        if run.ctx.out_of_time():
+            return "budget spent"
+        run.ctx.time_left()
+        return None
 
     clock = _Clock()
     monkeypatch.setattr("advisor.probes.common.base.time", clock)
+    monkeypatch.setattr(LoraRun, "_stop_reason", no_prediction)
     ctx = ProbeContext(result=ProbeResult(probe="lora"), deadline=deadline, artifacts_dir=tmp_path)
     return LoraProbe().run(cfg, ctx)
 
