@@ -245,29 +245,60 @@ def _start_probe(tmp_path, db, model):
     env = {**os.environ, "ADVISOR_DB": str(db), "PYTHONUNBUFFERED": "1"}
     args = [sys.executable, "-m", "advisor", "probe", "lora", "--data", str(EXAMPLE / "tickets.jsonl"),
             "--model", str(model), "--sizes", "8,16,32,64,128", "--eval-size", "20", "--epochs", "30"]
-    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True)
 
 
-def _wait_for(proc, needle: str, timeout: float = 120) -> str:
-    seen = ""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if not line and proc.poll() is not None:
-            break
-        seen += line
-        if needle in line:
-            return seen
-    proc.kill()
-    pytest.fail(f"never saw {needle!r}: {seen}")
+class _Stderr:
+    """A process's standard error, read line by line by a thread: waits end at their timeout even when the
+    process prints nothing, and no line is lost between waiting for one and reading the rest."""
+
+    def __init__(self, proc):
+        import queue
+        import threading
+
+        self.proc, self.lines, self.seen = proc, queue.Queue(), ""
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in iter(self.proc.stderr.readline, ""):
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def wait_for(self, needle: str, timeout: float = 600) -> None:
+        """Until ``needle`` is printed; the timeout is generous: a saturated machine takes minutes to load, score
+        and train what an idle one does in seconds."""
+        import queue
+
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            self.seen += line
+            if needle in line:
+                return
+        self.proc.kill()
+        pytest.fail(f"never saw {needle!r} within {timeout:g} s: {self.seen}")
+
+    def rest(self, timeout: float = 300) -> str:
+        """Everything printed from now until the process ends."""
+        self.proc.wait(timeout=timeout)
+        out = ""
+        while (line := self.lines.get(timeout=30)) is not None:
+            out += line
+        return out
 
 
 def test_sigterm_stores_what_finished_and_marks_the_run_interrupted(tmp_path, tiny_lm_path):
     db = tmp_path / "advisor.duckdb"
     proc = _start_probe(tmp_path, db, tiny_lm_path)
-    _wait_for(proc, "training on 16 examples")  # the baseline and the first size are done
+    stderr = _Stderr(proc)
+    stderr.wait_for("training on 16 examples")  # the baseline and the first size are done
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
+    err = stderr.rest()
     assert proc.returncode == 130, err
     assert err.strip().splitlines()[-1].startswith("Interrupted: finished work is stored")
     con = duckdb.connect(str(db), read_only=True)
@@ -281,7 +312,7 @@ def test_sigterm_stores_what_finished_and_marks_the_run_interrupted(tmp_path, ti
 def test_sigkill_leaves_a_stale_run_that_the_next_start_recognises(tmp_path, tiny_lm_path):
     db = tmp_path / "advisor.duckdb"
     proc = _start_probe(tmp_path, db, tiny_lm_path)
-    _wait_for(proc, "training on 8 examples")
+    _Stderr(proc).wait_for("training on 8 examples")
     proc.kill()
     proc.wait(timeout=30)
     env = {**os.environ, "ADVISOR_DB": str(db)}
