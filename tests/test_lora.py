@@ -174,31 +174,20 @@ def test_a_spent_budget_measures_nothing_and_says_what_would_do(tickets, tiny_lm
     assert "No adapter finished" in _render_text(result)
 
 
-class _Clock:
-    """A fake clock for the probe's deadline checks: every reading advances one second."""
-
-    def __init__(self):
-        self.now = 0.0
-
-    def monotonic(self):
-        self.now += 1.0
-        return self.now
-
-
 def _run_with_clock(monkeypatch, cfg, deadline, tmp_path):
-    """The run with the fake clock. The prediction that the next size will not fit compares the last size's real
-    training time with the fake time left, so on a slow machine it would stop before the size the test wants to
-    cut inside: here it reads the clock as before and never predicts."""
+    """The run with a fake clock for the deadline checks, every reading one second later; the next-size prediction
+    (real training time against fake time left: a slow machine would stop before the size to cut inside) is held
+    off, the clock read as often as before."""
+    import itertools
+    from types import SimpleNamespace
+
     from advisor.probes.common.base import ProbeContext
     from advisor.probes.lora.run import LoraRun
 
     def no_prediction(run, size):
-        if run.ctx.out_of_time():
-            return "budget spent"
-        run.ctx.time_left()
-        return None
+        return "budget spent" if run.ctx.out_of_time() else run.ctx.time_left() and None
 
-    clock = _Clock()
+    clock = SimpleNamespace(monotonic=itertools.count(1.0).__next__)
     monkeypatch.setattr("advisor.probes.common.base.time", clock)
     monkeypatch.setattr(LoraRun, "_stop_reason", no_prediction)
     ctx = ProbeContext(result=ProbeResult(probe="lora"), deadline=deadline, artifacts_dir=tmp_path)
