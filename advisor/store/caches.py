@@ -24,9 +24,6 @@ class Caches:
         ).fetchall()
         return {key: json.loads(response) for key, response in rows}
 
-    def cache_response(self, key: str, endpoint: str, model: str, request: dict, response: dict) -> None:
-        self.cache_responses(endpoint, model, [(key, request, response)])
-
     @then_release
     def cache_responses(self, endpoint: str, model: str, items: list[tuple[str, dict, dict]]) -> None:
         """Store ``(key, request, response)`` answers of one endpoint model in one write (the file is opened

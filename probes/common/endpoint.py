@@ -205,16 +205,16 @@ class EndpointModel(LanguageModel):
                                  daemon=True, name=f"advisor-endpoint-{index}").start()
 
         unsaved: list[tuple[str, dict, dict]] = []  # answers not yet in the cache: written in small batches
-        saved_at = time.monotonic()
         try:
             for _ in range(self.spec.concurrency):
                 submit_next()
-            self._wait(running, results, submit_next, bodies, out, unsaved, saved_at)
+            self._wait(running, results, submit_next, bodies, out, unsaved)
         finally:
             self._save(unsaved)
 
     def _wait(self, running: dict, results: queue.Queue, submit_next: Any, bodies: list[dict],
-              out: dict[int, dict], unsaved: list, saved_at: float) -> None:
+              out: dict[int, dict], unsaved: list) -> None:
+        saved_at = time.monotonic()
         stop_reason: str | None = None
         error: BaseException | None = None
         arrived = 0
@@ -239,7 +239,7 @@ class EndpointModel(LanguageModel):
                 left = budget_left()
                 error = error or (self._too_late(arrived) if left is not None and left <= 0.05 else exc)
                 continue
-            self._record(key, bodies[index], response)
+            self._record(response)
             unsaved.append((key, bodies[index], response))
             if len(unsaved) >= SAVE_EVERY or time.monotonic() - saved_at >= SAVE_AFTER:
                 self._save(unsaved)
@@ -285,7 +285,7 @@ class EndpointModel(LanguageModel):
                        cap=self.spec.max_spend)
         return None
 
-    def _record(self, key: str, body: dict, response: dict) -> None:
+    def _record(self, response: dict) -> None:
         self.requests += 1
         self.spend += self.cost(response["prompt_tokens"], response["completion_tokens"])
         self.usage.record(response["prompt_tokens"], response["completion_tokens"], response["latency"])
