@@ -1,8 +1,8 @@
 """The whole test suite on clean checkouts while the machine is busy: every run must pass.
 
 Clones a commit of this repository ``--runs`` times and runs the README's test command (``make test`` with
-``CI=true`` and no standard input) in ``--at-once`` clones at the same time, while ``--loops`` CPU-bound busy
-loops run beside them; prints one line per run (passed or failed, tests, minutes) and the count of runs that
+``CI=true`` and no standard input) in ``--at-once`` clones at the same time (a new one starts when one ends),
+while ``--loops`` CPU-bound busy loops run beside them; prints one line per run (passed or failed, tests, minutes) and the count of runs that
 passed. Each clone has its own temporary folder (``TMPDIR``), database and advisor home.
 
 Without ``--venv-from`` each clone's ``make test`` installs its own environment, as on a fresh machine. With
@@ -83,11 +83,15 @@ def main() -> int:
     print(f"commit {commit[:10]}, {args.runs} runs, {args.at_once} at a time, {args.loops} busy loops, in {work}")
     passed = 0
     try:
-        for first in range(0, args.runs, args.at_once):
-            batch = [start(commit, work / f"run-{i + 1}", args.venv_from)
-                     for i in range(first, min(first + args.at_once, args.runs))]
-            for proc, began, log in batch:
-                code = proc.wait()
+        waiting = [work / f"run-{i + 1}" for i in range(args.runs)]
+        running: list[tuple[subprocess.Popen, float, Path]] = []
+        while waiting or running:  # a new clone starts as soon as one ends: always --at-once suites running
+            while waiting and len(running) < args.at_once:
+                running.append(start(commit, waiting.pop(0), args.venv_from))
+            time.sleep(5)
+            for proc, began, log in [run for run in running if run[0].poll() is not None]:
+                running.remove((proc, began, log))
+                code = proc.returncode
                 minutes = (time.monotonic() - began) / 60
                 tail = log.read_text(errors="replace").strip().splitlines()[-1:] or [""]
                 passed += code == 0

@@ -176,6 +176,24 @@ def test_an_unreachable_endpoint_is_an_input_error(tickets, db_path, monkeypatch
                       "check the URL and that the server is running."]
 
 
+def test_a_budget_spent_before_the_first_request_says_so_and_sends_nothing(server):
+    """Loading took the whole budget: the error names that cause (not the server) and no request leaves; once
+    some answers came, the same end is a clean stop that keeps them."""
+    from advisor.probes.common.deadline import time_limit
+    from advisor.probes.common.endpoint import EndpointError, OutOfTime
+
+    model = EndpointModel(EndpointSpec(model="m", url=server.url))
+    hello, again = ([{"role": "user", "content": text}] for text in ("hello", "again"))
+    with time_limit(0.0), pytest.raises(EndpointError, match=r"--target-url .*: the time budget \(0 s\) ran out "
+                                        r"before the first request to m was sent .*; raise --budget\.$"):
+        model.generate([hello], 4)
+    assert server.arrived == []
+    assert model.generate([hello], 4) and len(server.arrived) == 1
+    with time_limit(0.0), pytest.raises(OutOfTime):
+        model.generate([again], 4)
+    assert len(server.arrived) == 1
+
+
 def test_no_url_anywhere_and_a_missing_key_variable_are_input_errors(tickets, db_path, monkeypatch):
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     result = CliRunner().invoke(cli, ["probe", "few-shot", "--data", str(tickets), "--target", "m"])

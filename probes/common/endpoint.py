@@ -190,6 +190,13 @@ class EndpointModel(LanguageModel):
         (their threads send nothing more) and what finished is kept."""
         if not pending:
             return
+        left = budget_left()
+        if left is not None and left <= 0.05:  # nothing is sent that could not be waited for
+            if self.requests or self.cached_hits:
+                raise self._too_late(0)
+            raise EndpointError(say("--target-url {url}: {budget} ran out before the first request to {model} "
+                                    "was sent (loading the data and the model took it); raise --budget.",
+                                    url=self.url, budget=budget_text(), model=self.name))
         self.client()  # made here, once, not by the threads at the same time
         items = iter(pending)
         results: queue.Queue = queue.Queue()
