@@ -84,8 +84,20 @@ def _spawn(args, tmp_path):
     pexpect = pytest.importorskip("pexpect")
     child = pexpect.spawn(ADVISOR, args + ["--probes", "none", "--db", str(tmp_path / "a.duckdb"),
                                            "--out", str(tmp_path / "report.md")],
-                          encoding="utf-8", timeout=WAIT, dimensions=(50, 200), env=_env(tmp_path))
+                          encoding="utf-8", timeout=WAIT, dimensions=(50, 200), env=_env(tmp_path),
+                          preexec_fn=_signals_of_a_foreground_command)
     return pexpect, child
+
+
+def _signals_of_a_foreground_command():
+    """Ctrl-C and Ctrl-\\ at their defaults, as a shell starts a command typed at a terminal. The test process may
+    have inherited them ignored (started as a background job of a non-interactive shell, as some CI runners
+    start it), and an ignored SIGINT would pass to the child: its Ctrl-C would do nothing."""
+    import signal
+
+    for number in (signal.SIGINT, signal.SIGQUIT):
+        signal.signal(number, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGQUIT})
 
 
 def _env(tmp_path):
