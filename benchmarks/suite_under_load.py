@@ -72,6 +72,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--at-once", type=int, default=1, help="clones whose suites run at the same time")
     parser.add_argument("--loops", type=int, default=2, help="CPU-bound busy loops running throughout")
+    parser.add_argument("--stagger", type=float, default=0.0,
+                        help="seconds between two starts (the suites' memory peaks then do not coincide)")
     parser.add_argument("--commit", default="HEAD")
     parser.add_argument("--venv-from", type=Path, default=None)
     parser.add_argument("--work", type=Path, default=None, help="folder for the clones and logs")
@@ -85,9 +87,11 @@ def main() -> int:
     try:
         waiting = [work / f"run-{i + 1}" for i in range(args.runs)]
         running: list[tuple[subprocess.Popen, float, Path]] = []
+        last_start = -float("inf")
         while waiting or running:  # a new clone starts as soon as one ends: always --at-once suites running
-            while waiting and len(running) < args.at_once:
+            if waiting and len(running) < args.at_once and time.monotonic() - last_start >= args.stagger:
                 running.append(start(commit, waiting.pop(0), args.venv_from))
+                last_start = time.monotonic()
             time.sleep(5)
             for proc, began, log in [run for run in running if run[0].poll() is not None]:
                 running.remove((proc, began, log))
