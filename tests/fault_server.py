@@ -17,10 +17,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class FaultServer:
     """``with FaultServer() as server:`` → ``server.url`` (ends in /v1); set ``server.plan`` to a list of
-    faults consumed one per request (``"429"``, ``"500"``, ``"slow"``, ``"malformed"``, ``"empty"``,
-    ``"401"``, ``"404"``, ``"hang"``: never answers, ``"drip"``: headers, then the body one byte a second,
-    ``"reset"``: the connection is reset, ``"ok"``); ``server.always`` applies when the plan is empty.
-    ``server.released`` ends every hang and drip (set on exit, so the server's threads stop)."""
+    faults consumed one per request (``"429"``, ``"500"``, ``"malformed"``, ``"empty"``, ``"401"``, ``"404"``,
+    ``"slow"``: answers after ``server.slow`` seconds, ``"hang"``: never answers, ``"drip"``: headers, then the
+    body one byte a second, ``"reset"``: the connection is reset, ``"ok"``); ``server.always`` applies when the
+    plan is empty. ``server.released`` ends every slow answer, hang and drip (set on exit, so the server's threads
+    stop)."""
 
     def __init__(self) -> None:
         self.plan: list[str] = []
@@ -31,6 +32,7 @@ class FaultServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self.delay = 0.05
+        self.slow = 3.0  # seconds a "slow" answer takes
         self.logprobs = False  # answer with token log-probabilities when the request asks for them
         #: the model's behaviour: a function of the request body returning the answer text (default: the
         #: first allowed label), so a test can play a target model that is always right, or never follows
@@ -62,7 +64,7 @@ class FaultServer:
 
             def _answer(self, fault: str, body: dict) -> None:
                 if fault == "slow":
-                    time.sleep(3)
+                    server.released.wait(server.slow)
                 if fault == "hang":
                     server.released.wait(120)
                     return

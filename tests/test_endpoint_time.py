@@ -1,6 +1,7 @@
 """A target or embedding endpoint that hangs, drips, resets or answers slowly: the command ends within its
-budget plus a margin (waited on as process exit, every wait bounded), with one error line or a partial result,
-and what finished kept in the response cache."""
+budget plus a margin (timed from the server's first request to the process's exit, or to the end of the last
+probe when a decision and a report follow; every wait bounded), with one error line or a partial result, and what
+finished kept in the response cache."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from tests.helpers import EXAMPLE
 
 ADVISOR = str(Path(sys.executable).with_name("advisor"))
 BUDGET = 4.0
-MARGIN = 20.0  # process start-up (imports) and exit on a busy machine; without the bound a hang took 300 s
+MARGIN = 20.0  # giving up and exiting on a busy machine; without the bound a hang took 300 s
 HARD_STOP = 120  # no test waits longer than this, whatever happens
 
 
@@ -31,11 +32,14 @@ def server(monkeypatch):
         yield srv
 
 
-def _run(args: list, tmp_path: Path) -> tuple[subprocess.CompletedProcess, float]:
+def _run(args: list, tmp_path: Path, server: FaultServer) -> tuple[subprocess.CompletedProcess, float]:
+    """The finished process and its time from the server's first request to its exit: the process loads Python,
+    torch and the data before it asks (not part of any budget; on a saturated machine alone that took longer
+    than the margin), and what is bounded is what follows."""
     env = {**os.environ, "ADVISOR_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1"}
     started = time.monotonic()
     done = subprocess.run([ADVISOR, *map(str, args)], capture_output=True, text=True, env=env, timeout=HARD_STOP)
-    return done, time.monotonic() - started
+    return done, time.monotonic() - (server.arrived[0] if server.arrived else started)
 
 
 def _few_shot(tickets, server, db, *extra):
@@ -50,7 +54,7 @@ def _errors(text: str) -> list[str]:
 @pytest.mark.parametrize("fault", ["hang", "drip", "reset"])
 def test_a_server_that_never_answers_ends_within_the_budget_with_one_error_line(tickets, server, tmp_path, fault):
     server.always = fault
-    done, took = _run(_few_shot(tickets, server, tmp_path / "a.duckdb", "--budget", f"{BUDGET:g}s"), tmp_path)
+    done, took = _run(_few_shot(tickets, server, tmp_path / "a.duckdb", "--budget", f"{BUDGET:g}s"), tmp_path, server)
     assert done.returncode == 2, done.stderr
     assert took < BUDGET + MARGIN, f"{fault}: {took:.1f} s"
     errors = _errors(done.stderr)
@@ -62,21 +66,24 @@ def test_a_server_that_never_answers_ends_within_the_budget_with_one_error_line(
 
 
 def test_a_slow_server_stops_at_the_budget_and_keeps_what_finished(tickets, server, tmp_path):
-    server.plan = ["ok"] * 4  # four fast answers, then each takes 3 s: the budget ends while some run
-    server.always = "slow"
+    """The answers after the first four take longer than the budget (not a fixed few seconds, which a slow
+    machine's set-up would use up before the fast answers came): the budget ends while two run."""
+    budget = 15.0
+    server.plan = ["ok"] * 4
+    server.always, server.slow = "slow", 100.0
     db = tmp_path / "a.duckdb"
-    done, took = _run(_few_shot(tickets, server, db, "--budget", f"{BUDGET:g}s", "--target-concurrency", "2"),
-                      tmp_path)
-    assert took < BUDGET + MARGIN, f"{took:.1f} s"
+    done, took = _run(_few_shot(tickets, server, db, "--budget", f"{budget:g}s", "--target-concurrency", "2"),
+                      tmp_path, server)
+    assert took < budget + MARGIN, f"{took:.1f} s"
     assert done.returncode == 2 and len(_errors(done.stderr)) == 1, done.stderr
-    assert "measured nothing within --budget 4s" in done.stderr and "What it finished is stored" in done.stderr
+    assert "measured nothing within --budget 15s" in done.stderr and "What it finished is stored" in done.stderr
     con = duckdb.connect(str(db), read_only=True)
     kept = con.execute("SELECT count(*) FROM response_cache").fetchone()[0]
     con.close()
     assert 4 <= kept < 10  # finished answers kept, the rest not waited for
     # a re-run against a healthy server pays only for the rest
     server.always = "ok"
-    again, _ = _run(_few_shot(tickets, server, db, "--force"), tmp_path)
+    again, _ = _run(_few_shot(tickets, server, db, "--force"), tmp_path, server)
     assert again.returncode == 0, again.stderr
     assert f"{kept} already cached, {10 - kept} to send" in again.stderr
 
@@ -97,7 +104,8 @@ def test_a_hanging_preflight_in_assess_is_bounded_by_the_request_timeout(tickets
     server.always = "hang"
     done, took = _run(["assess", "--no-input", "--answers", EXAMPLE / "answers.yaml", "--data", tickets,
                        "--probes", "target-few-shot", "--target", "m", "--target-url", server.url,
-                       "--target-timeout", "2", "--db", tmp_path / "a.duckdb", "--out", tmp_path / "r.md"], tmp_path)
+                       "--target-timeout", "2", "--db", tmp_path / "a.duckdb", "--out", tmp_path / "r.md"], tmp_path,
+                      server)
     assert took < 2 + MARGIN, f"{took:.1f} s"
     assert done.returncode == 2 and len(_errors(done.stderr)) == 1, done.stderr
     assert "time budget (2 s)" in done.stderr or "no answer within 2 s" in done.stderr, done.stderr
@@ -108,19 +116,17 @@ def test_a_hanging_preflight_in_assess_is_bounded_by_the_request_timeout(tickets
 
 @pytest.mark.parametrize("fault", ["hang", "drip"])
 def test_an_embedding_endpoint_that_hangs_or_drips_ends_within_the_budget(server, tmp_path, fault):
-    """Timed from the first request the server sees: the process loads a tokenizer (the chunks are counted in
-    its tokens) before it asks, which on a saturated machine can take longer than the budget itself; then
-    nothing is sent, and the error says so."""
+    """The process loads a tokenizer (the chunks are counted in its tokens) before it asks, which on a saturated
+    machine can take longer than the budget itself; then nothing is sent, and the error says so."""
     server.always = fault
-    done, _ = _run(["probe", "rag", "--corpus", EXAMPLE / "docs", "--qa", EXAMPLE / "qa.jsonl", "--embedder",
-                    "e", "--embedder-url", server.url, "--chunk-sizes", "128", "--no-open-book", "--budget",
-                    f"{BUDGET:g}s", "--db", tmp_path / "a.duckdb"], tmp_path)
-    ended = time.monotonic()
+    done, took = _run(["probe", "rag", "--corpus", EXAMPLE / "docs", "--qa", EXAMPLE / "qa.jsonl", "--embedder",
+                       "e", "--embedder-url", server.url, "--chunk-sizes", "128", "--no-open-book", "--budget",
+                       f"{BUDGET:g}s", "--db", tmp_path / "a.duckdb"], tmp_path, server)
     errors = _errors(done.stderr)
     assert done.returncode == 2 and len(errors) == 1 and "Traceback" not in done.stderr, done.stderr
     assert errors[0].startswith(f"Error: --embedder-url {server.url}: ") and "the time budget (4 s)" in errors[0]
     if server.arrived:
-        assert ended - server.arrived[0] < BUDGET + MARGIN, f"{fault}: {ended - server.arrived[0]:.1f} s"
+        assert took < BUDGET + MARGIN, f"{fault}: {took:.1f} s"
         assert "no complete answer from e within the time budget (4 s)" in errors[0], errors[0]
     else:
         assert "ran out before the first request to e was sent" in errors[0], errors[0]
@@ -133,16 +139,18 @@ def test_a_server_that_hangs_in_one_probe_leaves_the_next_probe_its_share(ticket
     server.always = "hang"
     budget = 30.0  # target few-shot and prompt weigh the same: 15 s each
     db = tmp_path / "a.duckdb"
-    done, took = _run(["assess", "--no-input", "--answers", EXAMPLE / "answers.yaml", "--data", tickets,
-                       "--probes", "target-few-shot,prompt", "--target", "m", "--target-url", server.url,
-                       "--target-timeout", "60", "--budget", f"{budget:g}s", "--db", db, "--out", tmp_path / "r.md"],
-                      tmp_path)
-    assert took < budget + MARGIN, f"{took:.1f} s"
+    done, _ = _run(["assess", "--no-input", "--answers", EXAMPLE / "answers.yaml", "--data", tickets,
+                    "--probes", "target-few-shot,prompt", "--target", "m", "--target-url", server.url,
+                    "--target-timeout", "60", "--budget", f"{budget:g}s", "--db", db, "--out", tmp_path / "r.md"],
+                   tmp_path, server)
     assert done.returncode == 2, done.stderr
     con = duckdb.connect(str(db), read_only=True)
-    runs = con.execute("SELECT probe, status, epoch(finished_at) - epoch(started_at) FROM probe_runs "
-                       "ORDER BY id").fetchall()
+    runs = con.execute("SELECT probe, status, epoch(finished_at) - epoch(started_at), epoch(finished_at) "
+                       "FROM probe_runs ORDER BY id").fetchall()
     con.close()
-    assert [(probe, status) for probe, status, _ in runs] == [("target-few-shot", "failed"), ("prompt", "failed")]
+    assert [(probe, status) for probe, status, _, _ in runs] == [("target-few-shot", "failed"), ("prompt", "failed")]
     assert runs[0][2] < 15 + 5 + 5, runs  # its share, the allowance, and the time to give up on a hung request
+    # the probes end within the budget (the decision and the report follow, bounded by HARD_STOP)
+    took = runs[-1][3] - (runs[0][3] - runs[0][2])
+    assert took < budget + MARGIN, f"{took:.1f} s"
     assert (tmp_path / "r.md").exists()  # the decision was made and reported without the target's figures
