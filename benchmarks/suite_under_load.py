@@ -10,7 +10,7 @@ Without ``--venv-from`` each clone's ``make test`` installs its own environment,
 PATH's installed packages but imports advisor from the clone's own sources (the editable install's mapping
 is rewritten): the runs test the clone's code without installing torch once per clone.
 
-    .venv/bin/python benchmarks/suite_under_load.py --runs 10 --at-once 5 --venv-from .venv
+    .venv/bin/python benchmarks/suite_under_load.py --runs 10 --at-once 1 --venv-from .venv
 """
 
 from __future__ import annotations
