@@ -1,5 +1,5 @@
 # Set-up and everyday tasks. `make demo` and `make test` work on a fresh machine:
-# they create .venv and install what they need (torch pinned to the local CPU build first).
+# they create .venv and install what they need (torch 2.13.0 first: whichever build pip's index offers, CPU or CUDA).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
