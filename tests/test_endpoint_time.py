@@ -154,3 +154,26 @@ def test_a_server_that_hangs_in_one_probe_leaves_the_next_probe_its_share(ticket
     took = runs[-1][3] - (runs[0][3] - runs[0][2])
     assert took < budget + MARGIN, f"{took:.1f} s"
     assert (tmp_path / "r.md").exists()  # the decision was made and reported without the target's figures
+
+
+def test_a_target_that_slows_down_in_the_open_book_check_keeps_the_retrieval_figures(server, tmp_path):
+    """The RAG probe's retrieval figures need no target; when the budget ends while the target answers the
+    open-book check, they are kept (a partial result, exit 0), the check is skipped with a note, and the answers
+    that came are cached."""
+    budget = 25.0
+    server.plan = ["ok"] * 3  # the preflight check and two answers, then every answer outlasts the budget
+    server.always, server.slow = "slow", 100.0
+    db = tmp_path / "a.duckdb"
+    done, took = _run(["probe", "rag", "--corpus", EXAMPLE / "docs", "--qa", EXAMPLE / "qa.jsonl", "--chunk-sizes",
+                       "128", "--max-questions", "6", "--target", "m", "--target-url", server.url, "--budget",
+                       f"{budget:g}s", "--db", db], tmp_path, server)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert "open-book skipped: time budget reached" in done.stderr + done.stdout
+    con = duckdb.connect(str(db), read_only=True)
+    status, result = con.execute("SELECT status, result FROM probe_runs").fetchone()
+    cached = con.execute("SELECT count(*) FROM response_cache").fetchone()[0]
+    con.close()
+    assert status == "partial" and '"dense_hit_at_5"' in result, result[:300]
+    if len(server.arrived) > 1:  # the open-book check had started (on a saturated machine the budget may end first)
+        assert took < budget + MARGIN, f"{took:.1f} s"
+        assert cached >= 2

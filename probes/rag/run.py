@@ -320,6 +320,7 @@ def maybe_open_book(config: Any, inputs: Inputs, run: SizeRun, query_emb: np.nda
                     result: ProbeResult, ctx: ProbeContext) -> None:
     """Closed-book vs open-book answer accuracy, when asked for (or by default when possible)."""
     from advisor.errors import ModelNotFoundError
+    from advisor.probes.common.endpoint import OutOfTime
     from advisor.probes.rag.open_book import evaluate_open_book
 
     picked = [i for i, q in enumerate(inputs.questions) if q.answers][: config.max_questions]
@@ -342,6 +343,9 @@ def maybe_open_book(config: Any, inputs: Inputs, run: SizeRun, query_emb: np.nda
         if config.open_book:
             raise
         result.notes.append(say("open-book skipped: {reason}", reason=exc))
+    except OutOfTime:  # the target's answers that came are cached: a re-run pays only for the rest
+        result.notes.append(say("open-book skipped: time budget reached"))
+        result.status = "partial"
 
 
 def charts(result: ProbeResult, out_dir: Path, tr: Callable[[str], str] = same) -> dict[str, Path]:
