@@ -76,3 +76,17 @@ def test_the_report_says_the_confidence_counts_what_is_missing(monkeypatch, tmp_
     french = _document(monkeypatch, tmp_path / "fr", EvidenceSet(failures=[ProbeFailure(
         probe="target-few-shot", error="--target-url http://x: the server did not answer")]), "fr")
     assert "Des mesures demandées manquent (target-few-shot)" in french
+
+
+def test_when_the_probe_model_cannot_do_the_task_the_lora_step_asks_for_another_model(support_desk):
+    """Re-running the LoRA trial on a probe model that does not do the task by prompting cannot measure what
+    tuning adds over prompting: the step names a model that does, not the trial already run."""
+    from advisor.decision.value_of_information import hypotheticals
+
+    def lora_step(evidence):
+        return next(step for step, outcomes in hypotheticals(support_desk, evidence) if "tuning_gain" in str(outcomes))
+
+    assert "`advisor probe lora --data FILE`" in lora_step({})
+    unable = lora_step({"data": {"proxy_competent": False, "labels_learnable": True}})
+    assert "`advisor assess --model MODEL`" in unable and "probe lora --data" not in unable
+    assert "`advisor probe lora --data FILE`" in lora_step({"data": {"proxy_competent": True}})

@@ -58,8 +58,14 @@ def hypotheticals(answers: Any, evidence: dict[str, dict[str, Any]]) -> list[tup
     if data.get("tuning_gain") is None and answers.labeled_examples >= 50 \
             and str(answers.task_type) in ("classification", "extraction"):
         gains = [(0.12, 0.06, 0.18), (0.0, -0.05, 0.02), (-0.08, -0.13, -0.03)]
-        out.append((say("Run the LoRA trial on your labeled data (`advisor probe lora --data FILE`): whether an "
-                        "adapter beats the same model's prompt on your labels"),
+        if data.get("proxy_competent") is False:  # a re-run on the same model cannot measure the gain
+            step = say("Run the probes with a local model that does the task by prompting (`advisor assess "
+                       "--model MODEL`, a Hugging Face id or a folder): the probe model does not, so whether an "
+                       "adapter beats the same model's prompt on your labels is not measured")
+        else:
+            step = say("Run the LoRA trial on your labeled data (`advisor probe lora --data FILE`): whether an "
+                       "adapter beats the same model's prompt on your labels")
+        out.append((step,
                     [{"data": {"proxy_competent": True, "labels_learnable": True, "tuning_gain": g,
                                "tuning_gain_low": lo, "tuning_gain_high": hi}} for g, lo, hi in gains]))
     if answers.has_corpus and data.get("retrieval_hit_low") is None:
