@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 import yaml
 
 from advisor.intake.answers import Answers
 from advisor.costs.estimate import estimate_costs, load_cost_assumptions, merge
 from advisor.costs.lines import break_even_volume
+from advisor.sentences import rounded
 from advisor.errors import InputError
 from tests.helpers import BASE_ANSWERS
 
@@ -127,6 +130,8 @@ def test_break_even_volume_is_where_totals_meet(simple):
     row = next(b for b in est.break_even if b.strategy == "prompt_engineering")
     assert row.versus == "fine_tuning" and row.requests_per_month == pytest.approx(expected)
     assert break_even_volume(pe, pe.model_copy(update={"strategy": "x"}), 12) is None
+    # the sentence quotes it no more precisely than the assumed prices it rests on: two significant figures
+    assert row.text.startswith(f"Above about {rounded(expected):,.0f} requests per month"), row.text
 
 
 def test_evidence_replaces_built_in_assumptions_but_never_the_proxys_best_k():
@@ -232,3 +237,10 @@ def test_template_renders_table_break_even_and_assumptions(simple):
     assert r"| prices.hosted\_api.input\_per\_1m | 1 | your cost file" in text
     assert r"| tokens.few\_shot\_k | 10 | your cost file" in text  # the user's value, not the measured 2
     assert r"| gpus.test.price\_per\_hour | 2 | your cost file" in text
+
+
+@given(st.floats(min_value=1e-3, max_value=1e12, allow_nan=False))
+def test_a_quoted_estimate_keeps_two_significant_figures(value):
+    quoted = rounded(value)
+    assert abs(quoted - value) <= 0.05 * value * (1 + 1e-9)  # at most half a unit of the second figure
+    assert float(f"{quoted:.1e}") == pytest.approx(quoted, rel=1e-12)  # nothing after the second figure

@@ -10,7 +10,7 @@ from typing import Any
 from advisor.intake.answers import Answers
 from advisor.costs.deployments import LABELS, PER_TOKEN, candidates, no_deployment_reason, why_not
 from advisor.costs.models import PARTS, BreakEven, CostAssumptions, DeploymentCost, LineItem, StrategyCost
-from advisor.sentences import say
+from advisor.sentences import rounded, say
 from advisor.training_cost import gpu_hours, training_flops
 
 
@@ -335,8 +335,8 @@ def break_even(s: StrategyCost, c: StrategyCost, inp: Inputs) -> BreakEven:
         text = say("{versus} costs less than {strategy} at any monthly volume over {horizon} months.",
                    versus=c.strategy, strategy=s.strategy, horizon=horizon)
     else:
-        text = say("Above {volume:,.0f} requests per month, {versus} costs less than {strategy} over {horizon} months "
-                   "({currency}); at your {requests:,} requests, {cheaper} is cheaper.", volume=volume,
+        text = say("Above about {volume:,.0f} requests per month, {versus} costs less than {strategy} over {horizon} "
+                   "months ({currency}); at your {requests:,} requests, {cheaper} is cheaper.", volume=rounded(volume),
                    versus=c.strategy, strategy=s.strategy, horizon=horizon, currency=cur,
                    requests=inp.answers.monthly_requests, cheaper=cheaper)
     return BreakEven(strategy=s.strategy, versus=c.strategy, requests_per_month=volume,

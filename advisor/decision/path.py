@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from advisor.costs.models import PARTS, CostEstimate
-from advisor.sentences import say
+from advisor.sentences import rounded, say
 
 #: the prompting stage that leads to each fine-tuned end state, and the fine-tune that may follow each prompt one
 BEFORE_TUNING = {"fine_tuning": "prompt_engineering", "rag_fine_tuning": "rag_prompt"}
@@ -64,9 +64,10 @@ def path_of(winner: str, labels: dict[str, str], answers: Any, costs: CostEstima
     volume = _break_even(costs, winner, tuned)
     needed = labels_needed.get(tuned, 1000)
     if volume is not None:
-        end.until = say("switch to {tuned} if the volume passes {volume:,.0f} requests a month, where {tuned} costs "
-                        "less, or if the measured accuracy on your model stays below the bar once {needed:,} labeled "
-                        "examples are available to train on", tuned=labels[tuned], volume=volume, needed=needed)
+        end.until = say("switch to {tuned} if the volume passes about {volume:,.0f} requests a month, where {tuned} "
+                        "costs less, or if the measured accuracy on your model stays below the bar once {needed:,} "
+                        "labeled examples are available to train on", tuned=labels[tuned], volume=rounded(volume),
+                        needed=needed)
     else:
         end.until = say("switch to {tuned} if the measured accuracy on your model stays below the bar once {needed:,} "
                         "labeled examples are available to train on", tuned=labels[tuned], needed=needed)
