@@ -154,7 +154,7 @@ def lang_option(fn: Callable) -> Callable:
     from advisor.report.i18n import LANGS
 
     return click.option("--lang", type=click.Choice(LANGS, case_sensitive=False), default="en", show_default=True,
-                        help="Language of the report (rule rationales and sources stay as the rulebook states them).")(fn)
+                        help="Language of the report: every sentence, rule rationales included (their sources stay as written).")(fn)
 
 
 def labeled_data_options(fn: Any) -> Any:
