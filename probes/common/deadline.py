@@ -11,6 +11,7 @@ from typing import Any, Iterator
 
 from advisor.sentences import say
 
+SPENT = 0.05  # seconds left below which the budget counts as spent
 BACKOFF_ALLOWANCE = 8.0  # the SDK's longest pause between retries, counted in a request's wall-clock limit
 
 LIMIT: dict[str, float | None] = {"deadline": None, "seconds": None}
@@ -34,6 +35,13 @@ def time_limit(seconds: float | None) -> Iterator[None]:
 def budget_left() -> float | None:
     """Seconds left before the current :func:`time_limit` (``None``: no limit)."""
     return None if LIMIT["deadline"] is None else LIMIT["deadline"] - time.monotonic()
+
+
+def budget_spent() -> bool:
+    """Whether the current :func:`time_limit` is (all but) used up: less than 50 ms left, too little to send a
+    request and wait for its answer."""
+    left = budget_left()
+    return left is not None and left <= SPENT
 
 
 def request_timeout(timeout: float) -> float:

@@ -132,7 +132,8 @@ class EndpointEmbedder:
         """Each request waits at most its timeout (retries and pauses included) and never past the budget."""
         import time
 
-        from advisor.probes.common.deadline import BACKOFF_ALLOWANCE, LIMIT, budget_text, call_until, request_timeout
+        from advisor.probes.common.deadline import (BACKOFF_ALLOWANCE, LIMIT, budget_spent, budget_text, call_until,
+                                                    request_timeout)
         from advisor.probes.common.endpoint import EndpointError, EndpointModel, EndpointSpec
 
         rows: list[list[float]] = []
@@ -140,7 +141,7 @@ class EndpointEmbedder:
             batch = texts[start:start + self.batch]
             limit = self.timeout * (self.max_retries + 1) + BACKOFF_ALLOWANCE * self.max_retries
             until = min(time.monotonic() + limit, LIMIT["deadline"] or float("inf"))
-            if self.requests == 0 and until <= time.monotonic():  # loading and chunking took the whole budget
+            if self.requests == 0 and budget_spent():  # loading and chunking took the whole budget
                 raise EndpointError(say("--embedder-url {url}: {budget} ran out before the first request to "
                                         "{model} was sent (loading and chunking took it); raise --budget.",
                                         url=self.url, budget=budget_text(), model=self.name))

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from advisor.errors import InputError, ProbeError
 from advisor.probes.common.base import BudgetSpent
-from advisor.probes.common.deadline import (BACKOFF_ALLOWANCE, LIMIT, budget_left, budget_text, client_class,
+from advisor.probes.common.deadline import (BACKOFF_ALLOWANCE, LIMIT, budget_spent, budget_text, client_class,
                                             request_timeout, time_limit)
 from advisor.probes.common.lm import Capability, LanguageModel
 from advisor.sentences import say
@@ -190,8 +190,7 @@ class EndpointModel(LanguageModel):
         (their threads send nothing more) and what finished is kept."""
         if not pending:
             return
-        left = budget_left()
-        if left is not None and left <= 0.05:  # nothing is sent that could not be waited for
+        if budget_spent():  # nothing is sent that could not be waited for
             if self.requests or self.cached_hits:
                 raise self._too_late(0)
             raise EndpointError(say("--target-url {url}: {budget} ran out before the first request to {model} "
@@ -243,8 +242,7 @@ class EndpointModel(LanguageModel):
                 continue
             key, _ = running.pop(index)
             if exc is not None:  # keep draining: finished calls are cached; past the budget, that is the reason
-                left = budget_left()
-                error = error or (self._too_late(arrived) if left is not None and left <= 0.05 else exc)
+                error = error or (self._too_late(arrived) if budget_spent() else exc)
                 continue
             self._record(response)
             unsaved.append((key, bodies[index], response))
@@ -270,8 +268,7 @@ class EndpointModel(LanguageModel):
 
     def _too_late(self, arrived: int) -> Exception:
         """Why waiting stopped: the budget ran out (after answers: a clean stop keeping them), or a request's limit."""
-        left = budget_left()
-        if left is not None and left <= 0.05:
+        if budget_spent():
             if arrived or self.requests or self.cached_hits:
                 return OutOfTime(say("--target-url {url}: {budget} ran out while waiting for {model}; "
                                      "finished responses are cached, so a re-run pays only for the rest.",

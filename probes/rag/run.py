@@ -333,8 +333,9 @@ def maybe_open_book(config: Any, inputs: Inputs, run: SizeRun, query_emb: np.nda
                                 "depends on the model that reads it, so the decision would not use it there; "
                                 "--target runs it on your model (advisor probe rag alone, on the probe model)"))
         return
-    if ctx.out_of_time():
+    if ctx.out_of_time():  # partial: a stored result without the check it was asked for is not reused as whole
         result.notes.append(say("open-book skipped: time budget reached"))
+        result.status = "partial"
         return
     try:
         evaluate_open_book(config, [inputs.questions[i] for i in picked], run.chunks, run.embeddings,
