@@ -156,24 +156,26 @@ def test_a_server_that_hangs_in_one_probe_leaves_the_next_probe_its_share(ticket
     assert (tmp_path / "r.md").exists()  # the decision was made and reported without the target's figures
 
 
-def test_a_target_that_slows_down_in_the_open_book_check_keeps_the_retrieval_figures(server, tmp_path):
-    """The RAG probe's retrieval figures need no target; when the budget ends while the target answers the
-    open-book check (or, on a saturated machine, before it starts), they are kept (a partial result, exit 0), the
-    check is skipped with a note, and the answers that came are cached."""
+@pytest.mark.parametrize("fast", [2, 0])  # some answers then a slow one (a clean stop), or no answer in time
+def test_a_target_that_slows_down_in_the_open_book_check_keeps_the_retrieval_figures(server, tmp_path, fast):
+    """The RAG probe's retrieval figures need no target; when the budget ends before or while the target answers
+    the open-book check, they are kept (a partial result, exit 0), the check is skipped with a note saying the
+    budget ended, and only answers that came are cached."""
     budget = 25.0
-    server.plan = ["ok"] * 3  # the preflight check and two answers, then every answer outlasts the budget
+    server.plan = ["ok"] * fast  # then every answer outlasts the budget
     server.always, server.slow = "slow", 100.0
     db = tmp_path / "a.duckdb"
     done, took = _run(["probe", "rag", "--corpus", EXAMPLE / "docs", "--qa", EXAMPLE / "qa.jsonl", "--chunk-sizes",
                        "128", "--max-questions", "6", "--target", "m", "--target-url", server.url, "--budget",
                        f"{budget:g}s", "--db", db], tmp_path, server)
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
-    assert "open-book skipped: time budget reached" in done.stderr + done.stdout
+    skipped = [line for line in (done.stderr + done.stdout).splitlines() if "open-book skipped: " in line]
+    assert skipped and "time budget" in skipped[0], done.stderr
     con = duckdb.connect(str(db), read_only=True)
     status, result = con.execute("SELECT status, result FROM probe_runs").fetchone()
     cached = con.execute("SELECT count(*) FROM response_cache").fetchone()[0]
     con.close()
     assert status == "partial" and '"dense_hit_at_5"' in result, result[:300]
-    if len(server.arrived) > 1:  # the open-book check had started (on a saturated machine the budget may end first)
+    assert cached <= fast  # the slow answers were not waited for
+    if server.arrived:  # the check had started (on a saturated machine the embedding may use up the budget)
         assert took < budget + MARGIN, f"{took:.1f} s"
-        assert cached >= 2

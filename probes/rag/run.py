@@ -320,7 +320,8 @@ def maybe_open_book(config: Any, inputs: Inputs, run: SizeRun, query_emb: np.nda
                     result: ProbeResult, ctx: ProbeContext) -> None:
     """Closed-book vs open-book answer accuracy, when asked for (or by default when possible)."""
     from advisor.errors import ModelNotFoundError
-    from advisor.probes.common.endpoint import OutOfTime
+    from advisor.probes.common.deadline import budget_spent
+    from advisor.probes.common.endpoint import EndpointError, OutOfTime
     from advisor.probes.rag.open_book import evaluate_open_book
 
     picked = [i for i, q in enumerate(inputs.questions) if q.answers][: config.max_questions]
@@ -344,8 +345,11 @@ def maybe_open_book(config: Any, inputs: Inputs, run: SizeRun, query_emb: np.nda
         if config.open_book:
             raise
         result.notes.append(say("open-book skipped: {reason}", reason=exc))
-    except OutOfTime:  # the target's answers that came are cached: a re-run pays only for the rest
-        result.notes.append(say("open-book skipped: time budget reached"))
+    except EndpointError as exc:  # the budget ended before the target answered them all: the retrieval figures stay
+        if not budget_spent():
+            raise
+        result.notes.append(say("open-book skipped: time budget reached") if isinstance(exc, OutOfTime)
+                            else say("open-book skipped: {reason}", reason=exc))  # what came is cached
         result.status = "partial"
 
 
