@@ -1,6 +1,7 @@
 """The RAG probe on a real small corpus: retrieval metrics, chunk sizes, budget, cache, open-book check."""
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -242,6 +243,19 @@ def test_the_budget_is_checked_between_embedding_blocks(data, tiny_model, monkey
         assert result.status == "partial" and result.evidence["best_chunk_size"] == 8
 
 
+
+def test_a_budget_spent_by_the_set_up_asks_for_more_than_the_set_up_took(data, tiny_model):
+    """When loading the embedder and the questions used the whole budget, the time the error asks for counts
+    that set-up (it said "about 0s" when only the chunk sizes' loop was timed)."""
+    from advisor.probes.common.base import ProbeContext
+
+    docs, qa = data
+    started = time.monotonic()
+    result = RagProbe().run(_config(docs, qa, tiny_model), ProbeContext(ProbeResult(probe="rag"),
+                                                                        deadline=time.monotonic()))
+    took = time.monotonic() - started
+    assert result.status == "empty" and result.summary["budget_needed"] >= took, (result.summary, took)
+
 # -- the OpenVINO backend ------------------------------------------------------------------------
 def test_the_openvino_backend_gives_the_torch_embeddings_and_exports_once(tmp_path, monkeypatch, tiny_model):
     monkeypatch.setenv("ADVISOR_CACHE", str(tmp_path / "cache"))
@@ -318,7 +332,6 @@ def test_sampling_keeps_every_gold_document_and_a_uniform_prefix_of_the_rest():
 
 
 def test_a_corpus_too_large_for_the_budget_is_sampled_and_reported_as_optimistic(data, tiny_model, monkeypatch):
-    import time
 
     from advisor.evidence.evidence_set import EvidenceSet
     from advisor.evidence.interpret import interpret
