@@ -78,15 +78,15 @@ def test_the_report_says_the_confidence_counts_what_is_missing(monkeypatch, tmp_
     assert "Des mesures demandées manquent (target-few-shot)" in french
 
 
-def test_when_the_probe_model_cannot_do_the_task_the_lora_step_asks_for_another_model(support_desk):
-    """Re-running the LoRA trial on a probe model that does not do the task by prompting cannot measure what
-    tuning adds over prompting: the step names a model that does, not the trial already run."""
+def test_unless_the_probe_model_is_shown_to_do_the_task_the_lora_step_asks_for_a_model_that_does(support_desk):
+    """What tuning adds over prompting is measured only on a model shown to do the task by prompting: re-running the
+    LoRA trial on a probe model that does not, or that is not shown to (the demo's SmolLM2), cannot measure it."""
     from advisor.decision.value_of_information import hypotheticals
 
     def lora_step(evidence):
         return next(step for step, outcomes in hypotheticals(support_desk, evidence) if "tuning_gain" in str(outcomes))
 
-    assert "`advisor probe lora --data FILE`" in lora_step({})
-    unable = lora_step({"data": {"proxy_competent": False, "labels_learnable": True}})
-    assert "`advisor assess --model MODEL`" in unable and "probe lora --data" not in unable
+    for unshown in ({}, {"data": {"labels_learnable": True}}, {"data": {"proxy_competent": False}}):
+        step = lora_step(unshown)
+        assert "`advisor assess --model MODEL`" in step and "probe lora --data" not in step, unshown
     assert "`advisor probe lora --data FILE`" in lora_step({"data": {"proxy_competent": True}})

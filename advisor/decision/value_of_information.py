@@ -58,10 +58,10 @@ def hypotheticals(answers: Any, evidence: dict[str, dict[str, Any]]) -> list[tup
     if data.get("tuning_gain") is None and answers.labeled_examples >= 50 \
             and str(answers.task_type) in ("classification", "extraction"):
         gains = [(0.12, 0.06, 0.18), (0.0, -0.05, 0.02), (-0.08, -0.13, -0.03)]
-        if data.get("proxy_competent") is False:  # a re-run on the same model cannot measure the gain
+        if data.get("proxy_competent") is not True:  # the gain is measured only on a model shown to do the task
             step = say("Run the probes with a local model that does the task by prompting (`advisor assess "
-                       "--model MODEL`, a Hugging Face id or a folder): the probe model does not, so whether an "
-                       "adapter beats the same model's prompt on your labels is not measured")
+                       "--model MODEL`, a Hugging Face id or a folder): whether an adapter beats the same model's "
+                       "prompt on your labels is measured only on a model shown to do the task")
         else:
             step = say("Run the LoRA trial on your labeled data (`advisor probe lora --data FILE`): whether an "
                        "adapter beats the same model's prompt on your labels")
