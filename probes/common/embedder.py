@@ -63,6 +63,9 @@ def load_embedder(name: str = DEFAULT_EMBEDDER, allow_download: bool = False, de
     :mod:`advisor.probes.common.embedder_openvino`); ``"torch"`` is sentence-transformers as is, the reference."""
     from sentence_transformers import SentenceTransformer
 
+    from advisor.probes.common.runtime import configure_torch
+
+    configure_torch()
     backend = resolve_backend(backend, device)
     source = resolve_embedder(name)
     try:

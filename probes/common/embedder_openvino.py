@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from advisor.errors import ModelNotFoundError
+from advisor.probes.common.threads import torch_threads
 from advisor.sentences import say
 
 
@@ -149,7 +150,7 @@ def attach(st: Any, source: str) -> str:
                                      detail=str(exc).splitlines()[0][:160])) from None
     names = json.loads((xml.parent / "inputs.json").read_text())["inputs"]
     core = openvino.Core()
-    threads = int(os.environ.get("ADVISOR_THREADS", "0")) or torch.get_num_threads()
+    threads = torch_threads()
     compiled = core.compile_model(str(xml), "CPU", {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads})
     precision = str(compiled.get_property("INFERENCE_PRECISION_HINT")).lower()
     precision = "bf16" if "bf16" in precision or "bfloat16" in precision else "fp32" if "32" in precision else precision

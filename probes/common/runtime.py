@@ -252,11 +252,14 @@ def quiet_libraries() -> None:
 
 
 def configure_torch() -> None:
-    """CPU settings that matter for speed: flush denormals, use every core (no oversubscription)."""
+    """CPU settings that matter for speed: flush denormals, use the cores other processes leave idle (see
+    :mod:`advisor.probes.common.threads`)."""
     import torch
 
+    from advisor.probes.common.threads import torch_threads
+
     torch.set_flush_denormal(True)
-    wanted = int(os.environ.get("ADVISOR_THREADS", "0")) or (os.cpu_count() or 1)
+    wanted = torch_threads()
     if torch.get_num_threads() != wanted:
         torch.set_num_threads(wanted)
 
