@@ -308,10 +308,10 @@ def served_model():
         pytest.fail("`transformers serve` is not installed: pip install 'transformers[serving]'")
     port = _free_port()
     # idle, two threads answer 1.5x faster than one; beside four busy loops a two-thread server took 2.5x as long
-    # per request as a one-thread server (its threads wait on each other at every step): one thread when busy
-    cores = os.cpu_count() or 1
-    threads = 1 if os.getloadavg()[0] >= cores else cores
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": str(threads)}
+    # per request as a one-thread server (its threads wait on each other at every step): the idle cores, as advisor
+    from advisor.probes.common.threads import choose_threads
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": str(choose_threads())}
     proc = subprocess.Popen([str(exe if exe.exists() else "transformers"), "serve", str(folder), "--port", str(port),
                              "--device", "cpu"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     url = f"http://127.0.0.1:{port}/v1"

@@ -14,7 +14,7 @@ from advisor.probes.common import threads
 @pytest.fixture
 def fresh(monkeypatch):
     """No thread count chosen yet in this process (restored after the test)."""
-    monkeypatch.setattr(threads, "_CHOSEN", None)
+    monkeypatch.setattr(threads, "_MEASURED", None)
     monkeypatch.delenv("ADVISOR_THREADS", raising=False)
     return threads
 
@@ -44,11 +44,23 @@ def test_without_proc_stat_every_core_is_used(fresh, monkeypatch):
     assert fresh.idle_cores() is None and fresh.choose_threads() == fresh.cores()
 
 
-def test_the_count_is_chosen_once_per_process(fresh, monkeypatch):
+def test_the_measured_count_is_kept_for_the_process_and_the_variable_wins_whenever_set(fresh, monkeypatch):
+    monkeypatch.setattr(threads, "idle_cores", lambda: 1.0)
+    assert fresh.torch_threads() == 1
+    monkeypatch.setattr(threads, "idle_cores", lambda: float(fresh.cores()))
+    assert fresh.torch_threads() == 1  # measured once
     monkeypatch.setenv("ADVISOR_THREADS", "3")
     assert fresh.torch_threads() == 3
-    monkeypatch.setenv("ADVISOR_THREADS", "5")
-    assert fresh.torch_threads() == 3
+    monkeypatch.delenv("ADVISOR_THREADS")
+    assert fresh.torch_threads() == 1
+
+
+def test_a_cpu_quota_caps_the_cores(fresh, monkeypatch):
+    monkeypatch.setattr(threads, "_allowed_cpus", lambda: set(range(16)))
+    monkeypatch.setattr(threads, "_quota", lambda: 1.5)
+    assert fresh.cores() == 2
+    monkeypatch.setattr(threads, "_quota", lambda: None)
+    assert fresh.cores() == 16
 
 
 def test_torch_runs_on_the_chosen_count(fresh, monkeypatch):

@@ -132,6 +132,7 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
     """Dequantize ``gguf`` with transformers and save model + tokenizer (with chat template) to ``out``."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    configure_torch()
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     quantizer = getattr(model, "hf_quantizer", None)
