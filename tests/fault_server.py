@@ -14,6 +14,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+GATHER_WAIT = 2.0  # seconds a request waits for the others ``server.gather`` asks for
+
 
 class FaultServer:
     """``with FaultServer() as server:`` → ``server.url`` (ends in /v1); set ``server.plan`` to a list of
@@ -32,6 +34,9 @@ class FaultServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self.delay = 0.05
+        #: hold each request until this many are in flight (at most ``GATHER_WAIT`` seconds): concurrency shows
+        #: however slowly a busy machine lets the client send its next request
+        self.gather = 0
         self.slow = 3.0  # seconds a "slow" answer takes
         self.logprobs = False  # answer with token log-probabilities when the request asks for them
         #: the model's behaviour: a function of the request body returning the answer text (default: the
@@ -56,6 +61,7 @@ class FaultServer:
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                 try:
+                    server.wait_for_company()
                     time.sleep(server.delay)
                     self._answer(fault, body)
                 finally:
@@ -115,6 +121,14 @@ class FaultServer:
 
         self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def wait_for_company(self) -> None:
+        until = time.monotonic() + GATHER_WAIT
+        while self.gather and time.monotonic() < until:
+            with self.lock:
+                if self.in_flight >= self.gather:
+                    return
+            time.sleep(0.01)
 
     def __enter__(self) -> "FaultServer":
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()

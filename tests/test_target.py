@@ -105,7 +105,9 @@ def test_log_probabilities_give_a_calibrated_score_when_the_endpoint_returns_the
 
 
 def test_concurrency_is_bounded(tickets, server, db_path):
-    server.delay = 0.2
+    """Two in flight, never three. Each request waits for a second one: with ten suites and two busy loops a
+    fixed 0.2 s answer was over before the client, starved of CPU, sent the next request, every time."""
+    server.gather = 2
     result = few_shot(tickets, server, db_path, "--target-concurrency", "2")
     assert result.exit_code == 0, result.output
     assert server.max_in_flight == 2
