@@ -60,11 +60,23 @@ class FaultServer:
                     fault = server.plan.pop(0) if server.plan else server.always
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                self.counted = True
                 try:
                     server.wait_for_company()
                     time.sleep(server.delay)
                     self._answer(fault, body)
                 finally:
+                    self._answered()
+
+            def send_response(self, code, message=None):
+                self._answered()
+                super().send_response(code, message)
+
+            def _answered(self) -> None:
+                """A request is in flight until its answer starts: once the client can read it, it may send the
+                next, and on a busy machine it did before this thread got back to count the first one out."""
+                if getattr(self, "counted", False):
+                    self.counted = False
                     with server.lock:
                         server.in_flight -= 1
 

@@ -105,8 +105,10 @@ def test_log_probabilities_give_a_calibrated_score_when_the_endpoint_returns_the
 
 
 def test_concurrency_is_bounded(tickets, server, db_path):
-    """Two in flight, never three. Each request waits for a second one: with ten suites and two busy loops a
-    fixed 0.2 s answer was over before the client, starved of CPU, sent the next request, every time."""
+    """Two in flight, never three. Each request waits for a second one (at most 2 s), so two in flight shows
+    however slowly a busy machine lets the client send; a request counts until its answer starts (counted to
+    the answer's end, ten suites and two busy loops showed three: the client had read an answer and sent its
+    next request before the server's thread counted the first one out)."""
     server.gather = 2
     result = few_shot(tickets, server, db_path, "--target-concurrency", "2")
     assert result.exit_code == 0, result.output
