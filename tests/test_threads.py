@@ -24,6 +24,15 @@ def test_the_environment_variable_sets_the_count_outright(fresh, monkeypatch):
     assert fresh.choose_threads() == 3
 
 
+@pytest.mark.parametrize("value", ["0", "two", "-1", "1.5"])
+def test_a_bad_variable_is_one_clear_error(fresh, monkeypatch, value):
+    from advisor.errors import InputError
+
+    monkeypatch.setenv("ADVISOR_THREADS", value)
+    with pytest.raises(InputError, match="ADVISOR_THREADS=.* is not a whole number of threads above 0"):
+        fresh.torch_threads()
+
+
 def test_every_core_busy_leaves_one_thread(fresh):
     loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(fresh.cores())]
     try:

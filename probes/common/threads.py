@@ -80,7 +80,15 @@ def idle_cores(window: float = WINDOW) -> float | None:
 
 def _override() -> int | None:
     wanted = os.environ.get("ADVISOR_THREADS", "").strip()
-    return int(wanted) if wanted.isdigit() and int(wanted) > 0 else None
+    if not wanted:
+        return None
+    if not wanted.isdigit() or int(wanted) == 0:
+        from advisor.errors import InputError
+        from advisor.sentences import say
+
+        raise InputError(say("ADVISOR_THREADS={value!r} is not a whole number of threads above 0: set it to one "
+                             "(e.g. 2), or unset it to use the cores other processes leave idle", value=wanted))
+    return int(wanted)
 
 
 def choose_threads() -> int:
