@@ -102,4 +102,6 @@ def call_until(fn: Any, until: float, client: Any = None) -> Any:
         raise TimeoutError from None
     if ok:
         return value
+    if client is not None and isinstance(value, getattr(type(client), "Stopped", ())):
+        raise TimeoutError from None  # the client saw the time was up before this thread did: the same outcome
     raise value
