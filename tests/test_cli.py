@@ -222,6 +222,21 @@ def test_locked_database_is_one_clear_error(answers_file, tmp_path, monkeypatch)
     assert result.exit_code == 2 and "locked" in result.output and "--db" in result.output
 
 
+@pytest.mark.parametrize("value", ["abc", "-1", "nan", "inf", "30s"])
+def test_a_lock_wait_that_is_not_seconds_is_one_error_line_naming_it(tmp_path, monkeypatch, value):
+    db = tmp_path / "a.duckdb"
+    with Store(db):
+        pass
+    before = db.read_bytes()
+    monkeypatch.setenv("ADVISOR_LOCK_WAIT", value)
+    result = run("history", "--db", db)
+    lines = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert result.exit_code == 2 and len(lines) == 1 and "ADVISOR_LOCK_WAIT=" in lines[0], result.output
+    assert "Traceback" not in result.output and db.read_bytes() == before
+    monkeypatch.setenv("ADVISOR_LOCK_WAIT", " 0.5 ")
+    assert run("history", "--db", db).exit_code == 0
+
+
 def test_store_failure_after_decision_still_writes_report(answers_file, tmp_path, monkeypatch):
     from advisor.errors import StoreError
 

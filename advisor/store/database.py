@@ -16,10 +16,8 @@ from typing import Any
 
 from advisor.errors import StoreError
 from advisor.store.caches import Caches
-from advisor.store.rows import now as utc_now, rollback, then_release, to_json
+from advisor.store.rows import lock_wait, now as utc_now, rollback, then_release, to_json
 from advisor.store.schema import MIGRATIONS
-
-LOCK_WAIT_SECONDS = 30.0
 
 
 class Store(Caches):
@@ -66,7 +64,7 @@ class Store(Caches):
         """Open the file, waiting up to ``ADVISOR_LOCK_WAIT`` seconds (default 30) while another process holds it."""
         import duckdb
 
-        wait = float(os.environ.get("ADVISOR_LOCK_WAIT", LOCK_WAIT_SECONDS))
+        wait = lock_wait()
         path, read_only = (self._copy, False) if self._copy is not None else (self.path, self.read_only)
         deadline = time.monotonic() + wait
         while True:
