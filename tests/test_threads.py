@@ -24,7 +24,7 @@ def test_the_environment_variable_sets_the_count_outright(fresh, monkeypatch):
     assert fresh.choose_threads() == 3
 
 
-@pytest.mark.parametrize("value", ["0", "two", "-1", "1.5"])
+@pytest.mark.parametrize("value", ["0", "two", "-1", "1.5", "²"])
 def test_a_bad_variable_is_one_clear_error(fresh, monkeypatch, value):
     from advisor.errors import InputError
 

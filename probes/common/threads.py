@@ -82,7 +82,7 @@ def _override() -> int | None:
     wanted = os.environ.get("ADVISOR_THREADS", "").strip()
     if not wanted:
         return None
-    if not wanted.isdigit() or int(wanted) == 0:
+    if not wanted.isdecimal() or int(wanted) == 0:  # isdigit() would pass "²", which int() refuses
         from advisor.errors import InputError
         from advisor.sentences import say
 
